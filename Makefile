@@ -1,0 +1,69 @@
+# seqferry — one command surface for people, hooks and CI.
+#   make dev    install, then run the whole system on the embedded emulator (moto server)
+#   make test   install, then lint, type-check and run the full test suite
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.seqferry-installed
+MEMBERS := shared services/scheduler services/executor services/adhoc services/simulator services/notifier
+PYTEST_ARGS ?=
+
+.PHONY: install dev test lint typecheck schemas schemas-check unit integration system-deps bench bench-quick clean
+
+$(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(MEMBERS))
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		-r requirements-dev.txt $(addprefix -e ,$(MEMBERS))
+	@touch $@
+
+install: $(STAMP)
+
+# Headless Chromium for the dashboard browser test (Debian packages); the test skips, saying why, without it.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing chromium + chromium-driver (Debian) for the browser test"; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+				|| echo "could not install chromium; the browser test will be skipped"; \
+		else echo "chromium missing and not root: the browser test will be skipped"; fi; \
+	fi
+
+dev: install
+	@mkdir -p var/nas var/state var/log
+	$(BIN)/honcho -e dev.env -f Procfile start
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy -p seqferry_shared
+	$(BIN)/mypy -p seqferry_scheduler -p seqferry_executor -p seqferry_adhoc -p seqferry_simulator -p seqferry_notifier
+
+schemas: install
+	$(BIN)/seqferry-schemas docs/events
+
+schemas-check: install
+	$(BIN)/seqferry-schemas --check docs/events
+
+unit: install
+	$(BIN)/pytest -q shared/tests/unit $(wildcard services/*/tests/unit) $(PYTEST_ARGS)
+
+integration: install
+	$(BIN)/pytest -q shared/tests/integration $(wildcard services/*/tests/integration) tests $(PYTEST_ARGS)
+
+test: install system-deps lint typecheck schemas-check unit integration
+
+bench: install
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r bench/requirements.txt
+	$(BIN)/python bench/run.py
+
+bench-quick: install
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r bench/requirements.txt
+	$(BIN)/python bench/run.py --quick
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

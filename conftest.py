@@ -1,0 +1,1 @@
+pytest_plugins = ["seqferry_shared.testing.fixtures"]

@@ -1,0 +1,31 @@
+"""The adhoc service's error family: what is retried, what is dead-lettered, what the API reports."""
+
+from __future__ import annotations
+
+from seqferry_shared.consumer import PermanentError
+
+
+class AdhocError(Exception):
+    """Base of the adhoc service's errors."""
+
+
+class ManifestReadError(AdhocError):
+    """The manifest could not be read now (network, throttling, permissions): the notification is retried and,
+    after the queue's maxReceiveCount, dead-lettered."""
+
+
+class ManifestGone(AdhocError, PermanentError):
+    """The announced object version no longer exists; no retry can read it."""
+
+
+class ManifestSuperseded(AdhocError):
+    """Unversioned bucket: the object was overwritten before it was read; the newer content has its own
+    notification, and the overwritten content can no longer be read by anyone."""
+
+
+class ForeignBucket(AdhocError, PermanentError):
+    """A notification names a bucket other than the configured one; it is never read."""
+
+
+class RequestNotPublished(AdhocError):
+    """The Transfer Requested events could not be put on the bus."""

@@ -1,0 +1,98 @@
+"""Settings of the adhoc service (``SEQFERRY_*`` environment variables, on top of the shared base)."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import Field, model_validator
+from seqferry_shared.patterns import MAX_PATTERN_LENGTH, PatternError, validate_pattern
+from seqferry_shared.settings import ServiceSettings
+
+from seqferry_adhoc.domain.manifest import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_LINE_LENGTH,
+    DEFAULT_MAX_LINES,
+    ManifestLimits,
+)
+
+# A DynamoDB item holds at most 400 KB; an API request is stored whole, so its paths must fit with room to spare.
+MAX_REQUEST_BYTES_CEILING = 300_000
+
+
+class AdhocSettings(ServiceSettings):
+    http_port: int = 8083
+    adhoc_allowed_roots: str | None = Field(
+        default=None,
+        description=(
+            "Comma-separated NAS-absolute folders that ad-hoc paths must lie under (segment by segment). "
+            "Unset: the sequencer output paths (SEQFERRY_SEQUENCER_PATHS). '/' is refused."
+        ),
+    )
+    adhoc_max_manifest_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES, ge=1, le=64 * 1024 * 1024, description="Largest manifest object read, in bytes."
+    )
+    adhoc_max_lines: int = Field(
+        default=DEFAULT_MAX_LINES, ge=1, le=1_000_000, description="Most path lines per manifest or API request."
+    )
+    adhoc_max_line_length: int = Field(
+        default=DEFAULT_MAX_LINE_LENGTH,
+        ge=1,
+        le=MAX_PATTERN_LENGTH,
+        description="Longest path line, in characters.",
+    )
+    adhoc_max_request_bytes: int = Field(
+        default=262_144,
+        ge=1,
+        le=MAX_REQUEST_BYTES_CEILING,
+        description="Largest total size (UTF-8 bytes) of the paths in one HTTP request.",
+    )
+    adhoc_task: str | None = Field(
+        default=None, description="Task named in the Transfer Requested events; unset: the executor's default."
+    )
+    adhoc_record_ttl_days: int = Field(
+        default=90, ge=1, description="Days a request record stays readable at GET /transfers/{id}."
+    )
+    adhoc_consume: bool = Field(
+        default=True, description="Consume manifest notifications from the adhoc queue (off: HTTP API only)."
+    )
+
+    @property
+    def allowed_roots(self) -> list[str]:
+        if self.adhoc_allowed_roots is None:
+            return [s.path for s in self.sequencers]
+        return _parse_roots(self.adhoc_allowed_roots)
+
+    @property
+    def manifest_limits(self) -> ManifestLimits:
+        return ManifestLimits(
+            max_bytes=self.adhoc_max_manifest_bytes,
+            max_lines=self.adhoc_max_lines,
+            max_line_length=self.adhoc_max_line_length,
+        )
+
+    @model_validator(mode="after")
+    def _check_roots(self) -> Self:
+        roots = self.allowed_roots
+        if not roots:
+            raise ValueError("SEQFERRY_ADHOC_ALLOWED_ROOTS names no folder")
+        if "/" in roots:
+            raise ValueError("SEQFERRY_ADHOC_ALLOWED_ROOTS must not be '/': that would allow the whole NAS")
+        return self
+
+
+def _parse_roots(value: str) -> list[str]:
+    roots: list[str] = []
+    for position, raw in enumerate(value.split(","), start=1):
+        entry = raw.strip()
+        if not entry:
+            continue
+        try:
+            validate_pattern(entry)
+        except PatternError as exc:
+            raise ValueError(f"allowed root #{position}: {exc}") from exc
+        if entry.endswith("*"):
+            raise ValueError(f"allowed root #{position} must be a folder, not a pattern: {entry}")
+        root = entry.rstrip("/") or "/"
+        if root not in roots:
+            roots.append(root)
+    return roots

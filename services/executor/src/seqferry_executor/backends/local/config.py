@@ -1,0 +1,73 @@
+"""Configuration of the ``local`` backend (nested under the executor's settings as ``local``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MIB = 1024 * 1024
+# S3 accepts at most 10,000 parts per upload, each at least 5 MiB except the last.
+MIN_PART_SIZE = 5 * MIB
+
+
+class LocalBackendConfig(BaseModel):
+    """Tuning of seqferry's own transfer engine. Environment: ``SEQFERRY_LOCAL__<FIELD>``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quiet_period_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="A file is shipped only after neither its content nor its metadata changed for this long.",
+    )
+    checksum: Literal["crc32c", "sha256"] = Field(
+        default="crc32c",
+        description="Checksum computed while reading and checked by S3 on receipt.",
+    )
+    multipart_threshold: int = Field(
+        default=16 * MIB, ge=MIN_PART_SIZE, description="Files larger than this are sent in parts."
+    )
+    part_size: int = Field(
+        default=8 * MIB, ge=MIN_PART_SIZE, description="Size of one part of a multipart upload."
+    )
+    concurrency: int = Field(
+        default=256,
+        ge=1,
+        le=4096,
+        description="Files in flight at once (small files are latency-bound, so many).",
+    )
+    throughput_target_gbps: float = Field(
+        default=2.0,
+        gt=0,
+        description="Sizes the native client's connection pool; more is not faster against one nearby server.",
+    )
+    memory_limit_mb: int = Field(
+        default=256,
+        ge=64,
+        description="Cap of the native client's part buffers (its own default is 2 GiB or more).",
+    )
+    index_path: Path = Field(
+        default=Path("var/state/local-index.sqlite"),
+        description="Persistent change index (sqlite); rebuilt from the bucket when missing.",
+    )
+    rebuild_index: Literal["if-missing", "never", "always"] = Field(
+        default="if-missing",
+        description="When to rebuild the change index from the bucket at start.",
+    )
+    rebuild_concurrency: int = Field(default=32, ge=1, le=256, description="HeadObject calls in flight on rebuild.")
+    follow_symlinks: bool = Field(
+        default=True,
+        description="Follow symlinks whose target stays inside the NAS root (those leading outside are refused).",
+    )
+    max_failures_reported: int = Field(
+        default=20, ge=1, description="Failed files named in an execution's error message."
+    )
+    executions_kept: int = Field(default=1000, ge=1, description="Finished executions kept for describe().")
+
+    @model_validator(mode="after")
+    def _threshold_holds_a_part(self) -> LocalBackendConfig:
+        if self.multipart_threshold < self.part_size:
+            raise ValueError("multipart_threshold must be at least part_size")
+        return self

@@ -1,0 +1,331 @@
+"""Runs: what the executions saw of each run folder, and the rule that says a run is completely in S3.
+
+A run is delivered when all of these hold:
+
+1. the latest execution that scanned the run folder (by start time) ended in SUCCESS, and its scan saw the
+   instrument's completion marker, no file still pending (unstable) and no failed file;
+2. the objects under the run's S3 prefix match that scan exactly: same number of files, same total bytes, and
+   the completion marker object is there;
+3. RunInfo.xml is in S3 and every lane it declares has exactly its cycles' base-call folders/files
+   (``L00n/C{c}.1/`` or ``L00n/{c:04d}.bcl.bgzf`` by instrument).
+
+A run stalls when nothing about it grew (files and bytes seen on the NAS, objects in S3, files transferred) for the
+configured deadline while it is not delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+from seqferry_shared.events.models import RunSummary, TransferState
+from seqferry_shared.sequencers import RUN_FOLDER_PATTERNS, Instrument, SequencerPath, run_of
+
+from seqferry_notifier.domain.runinfo import RunInfo, cycle_blockers
+
+EXECUTIONS_LIMIT = 60
+# An unidentified instrument waits for the marker written last by the instruments that write it, never earlier.
+FALLBACK_MARKER = "CopyComplete.txt"
+
+
+class RunStatus(StrEnum):
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STALLED = "stalled"
+
+
+class RunExecution(BaseModel):
+    execution_id: str
+    state: TransferState
+    started_at: datetime
+    observed_at: datetime
+    summary: RunSummary | None = None
+
+
+class Completion(BaseModel):
+    at: datetime
+    files: int
+    bytes: int
+    marker: str
+    manifest_uri: str
+    event_id: str
+
+
+class RunRecord(BaseModel):
+    run_id: str
+    instrument: Instrument | None = None
+    nas_path: str
+    s3_prefix: str
+    bucket: str
+    first_seen_at: datetime
+    updated_at: datetime
+    last_progress_at: datetime
+    executions: dict[str, RunExecution] = Field(default_factory=dict)
+    s3_files: int | None = None
+    s3_bytes: int | None = None
+    listed_at: datetime | None = None
+    blockers: list[str] = Field(default_factory=list)
+    completion: Completion | None = None
+    failed_executions: list[str] = Field(default_factory=list)
+    stalled_since: datetime | None = None
+    correlation_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def marker(self) -> str:
+        return completion_marker(self.instrument)
+
+    @property
+    def s3_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.s3_prefix}"
+
+    @property
+    def latest(self) -> RunExecution | None:
+        if not self.executions:
+            return None
+        return max(self.executions.values(), key=lambda e: (e.started_at, e.observed_at, e.execution_id))
+
+    @property
+    def scan(self) -> RunSummary | None:
+        """The newest scan of the run folder (the latest execution that reported one)."""
+        scanned = [e for e in self.executions.values() if e.summary is not None]
+        if not scanned:
+            return None
+        newest = max(scanned, key=lambda e: (e.started_at, e.observed_at, e.execution_id))
+        return newest.summary
+
+    @property
+    def status(self) -> RunStatus:
+        if self.completion is not None:
+            return RunStatus.COMPLETED
+        if self.stalled_since is not None:
+            return RunStatus.STALLED
+        latest = self.latest
+        if latest is not None and latest.state == TransferState.ERROR:
+            return RunStatus.FAILED
+        return RunStatus.IN_PROGRESS
+
+    @property
+    def progress(self) -> float:
+        """Share of the run folder's bytes (files when empty) found in S3, 0..1."""
+        scan = self.scan
+        if self.completion is not None:
+            return 1.0
+        if scan is None or self.s3_files is None:
+            return 0.0
+        if scan.bytes_total > 0 and self.s3_bytes is not None:
+            return min(1.0, self.s3_bytes / scan.bytes_total)
+        return min(1.0, self.s3_files / scan.files_total) if scan.files_total else 0.0
+
+
+def identify_instrument(nas_path: str, run_id: str, sequencers: Sequence[SequencerPath]) -> Instrument | None:
+    """The run's instrument from its configured sequencer path, else from the run folder's name."""
+    found = run_of(nas_path.rstrip("/") + "/", list(sequencers))
+    if found is not None and found[0].instrument is not None:
+        return found[0].instrument
+    for instrument, pattern in RUN_FOLDER_PATTERNS.items():
+        if pattern.match(run_id):
+            return instrument
+    return None
+
+
+def completion_marker(instrument: Instrument | None) -> str:
+    return instrument.completion_marker if instrument is not None else FALLBACK_MARKER
+
+
+def _signature(run: RunRecord) -> tuple[int, int, int, int, int]:
+    totals = [e.summary for e in run.executions.values() if e.summary is not None]
+    return (
+        max((s.files_total for s in totals), default=0),
+        max((s.bytes_total for s in totals), default=0),
+        run.s3_files or 0,
+        run.s3_bytes or 0,
+        sum(s.files_transferred for s in totals),
+    )
+
+
+def _progressed(before: tuple[int, ...], after: tuple[int, ...]) -> bool:
+    return any(a > b for a, b in zip(after, before, strict=True))
+
+
+def _mark_progress(run: RunRecord, before: tuple[int, ...], at: datetime) -> None:
+    if _progressed(before, _signature(run)):
+        run.last_progress_at = max(run.last_progress_at, at)
+        run.stalled_since = None
+
+
+def new_run(summary: RunSummary, bucket: str, instrument: Instrument | None, at: datetime) -> RunRecord:
+    return RunRecord(
+        run_id=summary.run_id,
+        instrument=instrument,
+        nas_path=summary.nas_path,
+        s3_prefix=summary.s3_prefix,
+        bucket=bucket,
+        first_seen_at=at,
+        updated_at=at,
+        last_progress_at=at,
+    )
+
+
+def observe_execution(
+    run: RunRecord,
+    *,
+    execution_id: str,
+    state: TransferState,
+    started_at: datetime,
+    at: datetime,
+    summary: RunSummary | None = None,
+    correlation_id: str | None = None,
+) -> RunRecord:
+    """Record what one execution did in (or its state while touching) this run."""
+    run = run.model_copy(deep=True)
+    before = _signature(run)
+    current = run.executions.get(execution_id)
+    if current is None:
+        current = RunExecution(execution_id=execution_id, state=state, started_at=started_at, observed_at=at)
+    elif not current.state.terminal:
+        current.state = state
+    current.started_at = min(current.started_at, started_at)
+    if summary is not None and (current.summary is None or at >= current.observed_at):
+        current.summary = summary
+    current.observed_at = max(current.observed_at, at)
+    run.executions[execution_id] = current
+    if len(run.executions) > EXECUTIONS_LIMIT:
+        oldest = sorted(run.executions.values(), key=lambda e: (e.started_at, e.execution_id))
+        for stale in oldest[: len(run.executions) - EXECUTIONS_LIMIT]:
+            del run.executions[stale.execution_id]
+    if correlation_id and correlation_id not in run.correlation_ids and len(run.correlation_ids) < EXECUTIONS_LIMIT:
+        run.correlation_ids.append(correlation_id)
+    run.updated_at = max(run.updated_at, at)
+    _mark_progress(run, before, at)
+    return run
+
+
+def record_listing(run: RunRecord, files: int, total_bytes: int, blockers: list[str], at: datetime) -> RunRecord:
+    run = run.model_copy(deep=True)
+    before = _signature(run)
+    run.s3_files = files
+    run.s3_bytes = total_bytes
+    run.listed_at = at
+    run.blockers = blockers
+    run.updated_at = max(run.updated_at, at)
+    _mark_progress(run, before, at)
+    return run
+
+
+def listing_due(run: RunRecord, now: datetime, min_interval: timedelta) -> bool:
+    return run.listed_at is None or now - run.listed_at >= min_interval
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    complete: bool
+    blockers: tuple[str, ...]
+    files: int
+    bytes: int
+    marker: str
+
+
+def candidate_blockers(run: RunRecord) -> list[str]:
+    """What keeps the executions' side of the rule (1.) from holding, without looking at S3."""
+    if run.completion is not None:
+        return ["already delivered"]
+    latest = run.latest
+    if latest is None:
+        return ["no execution has scanned the run folder yet"]
+    blockers = []
+    if latest.state != TransferState.SUCCESS:
+        blockers.append(f"latest execution {latest.execution_id} is {latest.state.value}")
+    scan = latest.summary
+    if scan is None:
+        return [*blockers, f"latest execution {latest.execution_id} reported no scan of the run folder"]
+    if run.marker not in scan.markers:
+        blockers.append(f"completion marker {run.marker} not seen yet")
+    if scan.files_pending:
+        blockers.append(f"{scan.files_pending} file(s) still being written")
+    if scan.files_failed:
+        blockers.append(f"{scan.files_failed} file(s) failed to transfer")
+    if scan.files_total <= 0:
+        blockers.append("the scan saw an empty run folder")
+    return blockers
+
+
+def decide(
+    run: RunRecord,
+    objects: Sequence[ObjectInfo],
+    run_info: RunInfo | None,
+    *,
+    run_info_error: str | None = None,
+    check_cycles: bool = True,
+) -> Verdict:
+    """Apply the whole delivery rule to the run and a listing of its S3 prefix."""
+    files = len(objects)
+    total_bytes = sum(o.size for o in objects)
+    blockers = candidate_blockers(run)
+    latest = run.latest
+    scan = latest.summary if latest is not None else None
+    if scan is not None:
+        if files != scan.files_total:
+            blockers.append(f"S3 has {files} object(s), the run folder {scan.files_total} file(s)")
+        if total_bytes != scan.bytes_total:
+            blockers.append(f"S3 holds {total_bytes} bytes, the run folder {scan.bytes_total}")
+    keys = {o.key for o in objects}
+    if f"{run.s3_prefix}{run.marker}" not in keys:
+        blockers.append(f"{run.marker} is not in S3 yet")
+    if check_cycles:
+        if run_info_error is not None:
+            blockers.append(run_info_error)
+        elif run_info is None:
+            blockers.append("RunInfo.xml is not in S3 yet")
+        else:
+            relative = [k[len(run.s3_prefix) :] for k in keys if k.startswith(run.s3_prefix)]
+            blockers.extend(cycle_blockers(run_info, relative, run.instrument))
+    return Verdict(
+        complete=not blockers, blockers=tuple(blockers), files=files, bytes=total_bytes, marker=run.marker
+    )
+
+
+def mark_completed(run: RunRecord, completion: Completion) -> RunRecord:
+    run = run.model_copy(deep=True)
+    if run.completion is None:
+        run.completion = completion
+        run.blockers = []
+        run.stalled_since = None
+    run.updated_at = max(run.updated_at, completion.at)
+    return run
+
+
+def mark_failed_execution(run: RunRecord, execution_id: str, at: datetime) -> RunRecord:
+    run = run.model_copy(deep=True)
+    if execution_id not in run.failed_executions:
+        run.failed_executions.append(execution_id)
+    run.updated_at = max(run.updated_at, at)
+    return run
+
+
+def is_stalled(run: RunRecord, now: datetime, deadline: timedelta) -> bool:
+    return run.completion is None and run.stalled_since is None and now - run.last_progress_at > deadline
+
+
+def mark_stalled(run: RunRecord, now: datetime) -> RunRecord:
+    run = run.model_copy(deep=True)
+    run.stalled_since = now
+    run.updated_at = max(run.updated_at, now)
+    return run
+
+
+def manifest_key(run: RunRecord, name_template: str) -> str:
+    """Key of the checksum manifest: next to the run folder (a sibling), so the run prefix mirrors the NAS exactly."""
+    parent = run.s3_prefix.rstrip("/").rpartition("/")[0]
+    name = name_template.format(run_id=run.run_id)
+    return f"{parent}/{name}" if parent else name

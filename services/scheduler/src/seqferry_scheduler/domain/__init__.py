@@ -1,0 +1,1 @@
+"""Pure scheduling logic: ticks, lab-local dates, include patterns. No I/O."""

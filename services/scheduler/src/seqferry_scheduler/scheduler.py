@@ -1,0 +1,184 @@
+"""The tick loop: at every interval boundary, claim the tick per task and publish its ``Transfer Window Opened``.
+
+Replicas race for each tick with a conditional write (:class:`~seqferry_scheduler.ticks.TickClaims`); the winner
+publishes. The event id of a scheduled window is derived from the prefix, task and tick, so even a window
+published twice (a claim released after a failed publish, then retried) is one event to the executor's
+idempotency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from seqferry_scheduler.domain.window import Window, compute_window, tick_instant, tick_of
+from seqferry_scheduler.settings import SchedulerSettings
+from seqferry_scheduler.ticks import TickClaims
+from seqferry_shared.events.models import Meta, TransferWindowOpened
+from seqferry_shared.publisher import EventPublisher
+
+log = logging.getLogger(__name__)
+
+WINDOW_NAMESPACE = uuid.UUID("6f1d3c0e-5b7a-4c8e-9a51-3f0d2b9c7e41")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def window_event_id(prefix: str, task: str, tick: int) -> uuid.UUID:
+    return uuid.uuid5(WINDOW_NAMESPACE, f"{prefix}/{task}/{tick}")
+
+
+def window_correlation_id(task: str, tick: int | str) -> str:
+    return f"window#{task}#{tick}"
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    task: str
+    tick: int
+    published: bool
+    """False when another replica had already claimed this tick for this task."""
+    event: TransferWindowOpened
+
+
+class Scheduler:
+    def __init__(
+        self,
+        settings: SchedulerSettings,
+        *,
+        claims: TickClaims,
+        publisher: EventPublisher,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._settings = settings
+        self._claims = claims
+        self._publisher = publisher
+        self._clock = clock
+        self._zone = settings.zone
+        self._sequencers = settings.sequencers
+        self.published = 0
+        self.last_tick: int | None = None
+
+    # -- pure parts -------------------------------------------------------------------------------------------
+    def window(self, instant: datetime, tick: int) -> Window:
+        return compute_window(
+            instant,
+            tick=tick,
+            zone=self._zone,
+            days=self._settings.transfer_days,
+            sequencers=self._sequencers,
+            adhoc_path=self._settings.adhoc_path if self._settings.include_adhoc else None,
+        )
+
+    def next_tick(self) -> tuple[int, datetime]:
+        tick = tick_of(self._clock(), self._settings.interval) + 1
+        return tick, tick_instant(tick, self._settings.interval)
+
+    def event(self, task: str, window: Window, *, event_id: uuid.UUID, correlation_id: str) -> TransferWindowOpened:
+        return TransferWindowOpened(
+            meta=Meta(event_id=event_id, correlation_id=correlation_id),
+            task=task,
+            tick=window.tick,
+            window_start=window.start,
+            window_end=window.end,
+            time_zone=window.time_zone,
+            includes=list(window.includes),
+        )
+
+    # -- effects ----------------------------------------------------------------------------------------------
+    async def fire(self, tick: int) -> list[Fired]:
+        """Open tick ``tick`` for every task this replica can claim; publish those windows."""
+        instant = tick_instant(tick, self._settings.interval)
+        window = self.window(instant, tick)
+        fired: list[Fired] = []
+        try:
+            for task in self._settings.tasks:
+                event = self.event(
+                    task,
+                    window,
+                    event_id=window_event_id(self._settings.prefix, task, tick),
+                    correlation_id=window_correlation_id(task, tick),
+                )
+                won = await self._claims.claim(task, tick, event_id=str(event.meta.event_id), window_end=instant)
+                fired.append(Fired(task, tick, won, event))
+        except BaseException:
+            await self._release([f for f in fired if f.published], key=str(tick))
+            raise
+        await self._publish([f for f in fired if f.published], key=str(tick))
+        self.last_tick = tick
+        return fired
+
+    async def fire_manual(self) -> list[Fired]:
+        """Open a window now, outside the schedule (a person asked); recorded, never deduplicated."""
+        instant = self._clock()
+        tick = tick_of(instant, self._settings.interval)
+        window = self.window(instant, tick)
+        manual_id = f"{tick}#manual-{uuid.uuid4().hex[:12]}"
+        fired = []
+        for task in self._settings.tasks:
+            event = self.event(
+                task, window, event_id=uuid.uuid4(), correlation_id=window_correlation_id(task, manual_id)
+            )
+            await self._claims.claim(task, manual_id, event_id=str(event.meta.event_id), window_end=instant)
+            fired.append(Fired(task, tick, True, event))
+        await self._publish(fired, key=manual_id)
+        return fired
+
+    async def _publish(self, fired: list[Fired], *, key: str) -> None:
+        if not fired:
+            return
+        try:
+            await self._publisher.publish(*(f.event for f in fired))
+        except BaseException:
+            # Without the release the tick would stay claimed and unpublished: lost until the next one.
+            await self._release(fired, key=key)
+            raise
+        for f in fired:
+            await self._claims.mark_published(f.task, key)
+            log.info(
+                "tick %s: window for task %s published (%d include patterns)", key, f.task, len(f.event.includes)
+            )
+        self.published += len(fired)
+
+    async def _release(self, fired: list[Fired], *, key: str) -> None:
+        if fired:
+            await asyncio.shield(asyncio.gather(*(self._claims.release(f.task, key) for f in fired)))
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Tick until ``stopping`` is set. Missed ticks (process paused) are not replayed: the next covers them."""
+        interval = self._settings.interval
+        if self._settings.catch_up_on_start:
+            await self._fire_logged(tick_of(self._clock(), interval))
+        while not stopping.is_set():
+            tick, at = self.next_tick()
+            delay = (at - self._clock()).total_seconds()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(stopping.wait(), timeout=delay)
+                    return
+                except TimeoutError:
+                    pass
+            current = tick_of(self._clock(), interval)
+            if current < tick:  # woke early (clock adjusted): wait again for the boundary
+                continue
+            await self._fire_logged(current)
+
+    async def _fire_logged(self, tick: int) -> None:
+        try:
+            fired = await self.fire(tick)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("tick %d could not be opened; the next tick covers its dates", tick)
+            return
+        won = [f.task for f in fired if f.published]
+        if not won:
+            log.debug("tick %d already opened by another replica", tick)

@@ -1,0 +1,43 @@
+"""Event contracts (pydantic models) and their JSON Schema export."""
+
+from seqferry_shared.events.models import (
+    ALL_EVENTS,
+    BY_DETAIL_TYPE,
+    AdhocManifestProcessed,
+    Counters,
+    ErrorInfo,
+    EventDetail,
+    Meta,
+    RejectedLine,
+    RunSummary,
+    RunTransferCompleted,
+    RunTransferFailed,
+    SequencingRunCompleted,
+    SequencingRunStarted,
+    TransferExecutionStateChanged,
+    TransferRequested,
+    TransferState,
+    TransferWindowOpened,
+    Trigger,
+)
+
+__all__ = [
+    "ALL_EVENTS",
+    "BY_DETAIL_TYPE",
+    "AdhocManifestProcessed",
+    "Counters",
+    "ErrorInfo",
+    "EventDetail",
+    "Meta",
+    "RejectedLine",
+    "RunSummary",
+    "RunTransferCompleted",
+    "RunTransferFailed",
+    "SequencingRunCompleted",
+    "SequencingRunStarted",
+    "TransferExecutionStateChanged",
+    "TransferRequested",
+    "TransferState",
+    "TransferWindowOpened",
+    "Trigger",
+]

@@ -1,0 +1,82 @@
+"""Settings base shared by every service.
+
+Every service subclasses :class:`ServiceSettings`; values come from ``SEQFERRY_*`` environment variables, and
+the AWS endpoint from the standard ``AWS_ENDPOINT_URL`` (set it to the emulator in dev; leave it unset on AWS).
+Settings are built once, in each service's ``__main__``, and passed down.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from seqferry_shared.resources import ResourceNames
+from seqferry_shared.sequencers import (
+    DEFAULT_SEQUENCER_PATHS,
+    SequencerPath,
+    parse_sequencer_paths,
+)
+
+DEV_API_TOKEN = "dev-token-change-me"  # noqa: S105 - the documented dev default, refused outside dev
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEQFERRY_", extra="ignore", populate_by_name=True)
+
+    environment: Literal["dev", "test", "prod"] = Field(
+        default="dev",
+        description="dev and test allow insecure defaults; prod refuses them.",
+    )
+    aws_region: str = Field(
+        default="us-east-1",
+        validation_alias=AliasChoices("SEQFERRY_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+    )
+    aws_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_ENDPOINT_URL", "SEQFERRY_AWS_ENDPOINT_URL"),
+        description="Emulator endpoint (moto server or LocalStack); unset on AWS.",
+    )
+    aws_max_attempts: int = Field(default=8, ge=1, description="botocore retry attempts (adaptive mode).")
+    prefix: str = Field(
+        default="seqferry",
+        pattern=r"^[a-z][a-z0-9-]{0,30}$",
+        description="Resource name prefix.",
+    )
+    bucket: str | None = Field(default=None, description="Destination bucket; default '<prefix>-runs'.")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    log_level: str = "INFO"
+    readiness_timeout_s: float = Field(default=2.0, gt=0)
+    api_token: SecretStr = Field(
+        default=SecretStr(DEV_API_TOKEN),
+        description="Bearer token for mutating HTTP endpoints.",
+    )
+    sequencer_paths: str = Field(
+        default=DEFAULT_SEQUENCER_PATHS,
+        description="Comma-separated NAS-absolute instrument folders, each optionally '=instrument'.",
+    )
+    sqs_wait_time_s: int = Field(default=20, ge=0, le=20, description="SQS long-poll seconds.")
+    sqs_visibility_timeout_s: int = Field(default=60, ge=1)
+
+    @property
+    def names(self) -> ResourceNames:
+        return ResourceNames.for_prefix(self.prefix, bucket=self.bucket)
+
+    @property
+    def sequencers(self) -> list[SequencerPath]:
+        return parse_sequencer_paths(self.sequencer_paths)
+
+    @model_validator(mode="after")
+    def _check_sequencer_paths(self) -> Self:
+        parse_sequencer_paths(self.sequencer_paths)
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Self:
+        if self.environment == "prod" and self.api_token.get_secret_value() == DEV_API_TOKEN:
+            raise ValueError("SEQFERRY_API_TOKEN must be set to a secret value when SEQFERRY_ENVIRONMENT=prod")
+        if self.environment == "prod" and len(self.api_token.get_secret_value()) < 16:
+            raise ValueError("SEQFERRY_API_TOKEN must be at least 16 characters when SEQFERRY_ENVIRONMENT=prod")
+        return self

@@ -1,0 +1,197 @@
+"""The SQS consumer runtime against the moto server: bus → rule → queue → handler, DLQ, idempotency, shutdown."""
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import boto3
+import pytest
+from opentelemetry import trace
+
+from seqferry_shared.consumer import MessageContext, Router
+from seqferry_shared.events import Meta, TransferRequested
+from seqferry_shared.runtime import ServiceRuntime
+from seqferry_shared.telemetry import Telemetry
+
+
+def request(event_id: Any = None) -> TransferRequested:
+    meta = Meta(event_id=event_id) if event_id else Meta()
+    return TransferRequested(meta=meta, request_id="r1", includes=["/sequencers/incoming/miseq/x"])
+
+
+async def eventually(predicate: Any, timeout_s: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.1)
+
+
+async def queue_depth(runtime: ServiceRuntime, name: str) -> int:
+    sqs = await runtime.client("sqs")
+    url = (await sqs.get_queue_url(QueueName=name))["QueueUrl"]
+    attrs = await sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )
+    a = attrs["Attributes"]
+    return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+
+
+async def test_event_reaches_consumer_with_producer_trace(runtime: ServiceRuntime, telemetry: Telemetry) -> None:
+    # GIVEN a consumer on the executor queue
+    seen: list[tuple[TransferRequested, int]] = []
+    router = Router()
+
+    @router.on(TransferRequested)
+    async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
+        seen.append((detail, trace.get_current_span().get_span_context().trace_id))
+
+    consumer = await runtime.add_consumer(runtime.names.executor_queue.name, router)
+    runtime.start()
+    # WHEN a producer publishes inside a span
+    with telemetry.tracer.start_as_current_span("producer") as span:
+        producer_trace = span.get_span_context().trace_id
+        await runtime.publisher.publish(request())
+    # THEN the handler ran once, in a span of the producer's trace
+    await eventually(lambda: len(seen) == 1)
+    assert seen[0][1] == producer_trace
+    assert seen[0][0].meta.traceparent is not None
+    await eventually(lambda: consumer.processed == 1)
+
+
+async def test_invalid_messages_reach_the_dlq_and_serving_continues(
+    runtime: ServiceRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="seqferry_shared.consumer")
+    handled: list[str] = []
+    router = Router()
+
+    @router.on(TransferRequested)
+    async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
+        handled.append(detail.request_id)
+
+    await runtime.add_consumer(runtime.names.executor_queue.name, router)
+    runtime.start()
+    events = await runtime.client("events")
+    sqs = await runtime.client("sqs")
+    # GIVEN a schema-invalid event on the bus (no 'includes') and a body that is not JSON on the queue
+    await events.put_events(
+        Entries=[
+            {
+                "EventBusName": runtime.names.bus,
+                "Source": "lims",
+                "DetailType": "Transfer Requested",
+                "Detail": json.dumps({"request_id": "bad"}),
+            }
+        ]
+    )
+    url = (await sqs.get_queue_url(QueueName=runtime.names.executor_queue.name))["QueueUrl"]
+    await sqs.send_message(QueueUrl=url, MessageBody="{not json")
+    # THEN both end in the DLQ after maxReceiveCount, the log names the invalid field
+    dlq = runtime.names.executor_queue.dlq_name
+
+    async def dlq_count() -> int:
+        return await queue_depth(runtime, dlq)
+
+    for _ in range(300):
+        if await dlq_count() == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert await dlq_count() == 2
+    assert any("includes: Field required" in r.getMessage() for r in caplog.records)
+    assert any("not JSON" in r.getMessage() for r in caplog.records)
+    # AND the consumer keeps serving valid messages
+    await runtime.publisher.publish(request())
+    await eventually(lambda: handled == ["r1"])
+
+
+async def test_duplicates_run_once_and_failures_are_retried(runtime: ServiceRuntime) -> None:
+    calls: list[str] = []
+    router = Router()
+    fail_first = {"r-fail"}
+
+    @router.on(TransferRequested)
+    async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
+        calls.append(detail.request_id)
+        if detail.request_id in fail_first:
+            fail_first.discard(detail.request_id)
+            raise RuntimeError("transient failure")
+
+    consumer = await runtime.add_consumer(runtime.names.executor_queue.name, router, retry_delay_s=1)
+    runtime.start()
+    # GIVEN the same event delivered three times
+    same = request()
+    await runtime.publisher.publish(same, same, same)
+    # AND an event whose first handling fails
+    failing = TransferRequested(request_id="r-fail", includes=["/x"])
+    await runtime.publisher.publish(failing)
+    # THEN the duplicate ran once, the failing one ran again and succeeded
+    await eventually(lambda: consumer.processed == 4)
+    assert calls.count("r1") == 1
+    assert calls.count("r-fail") == 2
+    assert await queue_depth(runtime, runtime.names.executor_queue.dlq_name) == 0
+
+
+async def test_stop_finishes_in_flight_work(runtime: ServiceRuntime) -> None:
+    started = asyncio.Event()
+    finished: list[str] = []
+    router = Router()
+
+    @router.on(TransferRequested)
+    async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
+        started.set()
+        await asyncio.sleep(1.5)
+        finished.append(detail.request_id)
+
+    consumer = await runtime.add_consumer(runtime.names.executor_queue.name, router)
+    runtime.start()
+    await runtime.publisher.publish(request())
+    await asyncio.wait_for(started.wait(), 20)
+    # WHEN shutdown is requested while the handler runs
+    await runtime.stop()
+    # THEN the handler finished, the message was deleted, nothing is left behind
+    assert finished == ["r1"]
+    assert consumer.processed == 1
+    assert await queue_depth_after_stop(runtime) == 0
+
+
+async def queue_depth_after_stop(runtime: ServiceRuntime) -> int:
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=runtime.names.executor_queue.name)["QueueUrl"]
+    a = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+
+
+async def test_work_cut_short_returns_to_the_queue_and_runs_once(settings: Any, telemetry: Telemetry) -> None:
+    completions: list[str] = []
+    started = asyncio.Event()
+
+    def router_for(delay: float) -> Router:
+        router = Router()
+
+        @router.on(TransferRequested)
+        async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
+            started.set()
+            await asyncio.sleep(delay)
+            completions.append(detail.request_id)
+
+        return router
+
+    # GIVEN a worker whose grace period is shorter than its work
+    async with ServiceRuntime(settings, "tests", telemetry=telemetry) as first:
+        await first.add_consumer(first.names.executor_queue.name, router_for(30), shutdown_grace_s=0.5)
+        first.start()
+        await first.publisher.publish(request())
+        await asyncio.wait_for(started.wait(), 20)
+        await first.stop()
+    assert completions == []
+    # WHEN a second worker starts
+    async with ServiceRuntime(settings, "tests", telemetry=telemetry) as second:
+        consumer = await second.add_consumer(second.names.executor_queue.name, router_for(0))
+        second.start()
+        await eventually(lambda: consumer.processed == 1)
+    # THEN the message was processed exactly once overall
+    assert completions == ["r1"]
