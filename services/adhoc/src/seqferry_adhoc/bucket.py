@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from seqferry_adhoc.domain.requests import ManifestRef
-from seqferry_adhoc.errors import ManifestGone, ManifestReadError, ManifestSuperseded
+from seqferry_adhoc.errors import ManifestGoneError, ManifestReadError, ManifestSupersededError
 
 _GONE = {"NoSuchKey", "NoSuchVersion", "404"}
 _CHANGED = {"PreconditionFailed", "412"}
@@ -33,7 +33,7 @@ class ManifestBucket:
     async def read(self, ref: ManifestRef, max_bytes: int) -> ManifestBytes:
         """Read exactly the announced version (or, unversioned, the announced ETag) of a manifest.
 
-        Raises ManifestGone when that version no longer exists and ManifestReadError on any other failure.
+        Raises ManifestGoneError when that version no longer exists and ManifestReadError on any other failure.
         """
         kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id:
@@ -45,9 +45,9 @@ class ManifestBucket:
         except ClientError as exc:
             code = _code(exc)
             if code in _GONE:
-                raise ManifestGone(f"{ref.uri} ({ref.version_id or ref.etag}) no longer exists") from exc
+                raise ManifestGoneError(f"{ref.uri} ({ref.version_id or ref.etag}) no longer exists") from exc
             if code in _CHANGED:
-                raise ManifestSuperseded(f"{ref.uri} was replaced before it was read") from exc
+                raise ManifestSupersededError(f"{ref.uri} was replaced before it was read") from exc
             raise ManifestReadError(f"cannot read {ref.uri}: {code or exc}") from exc
         except BotoCoreError as exc:
             raise ManifestReadError(f"cannot read {ref.uri}: {exc}") from exc

@@ -14,18 +14,18 @@ class ManifestReadError(AdhocError):
     after the queue's maxReceiveCount, dead-lettered."""
 
 
-class ManifestGone(AdhocError, PermanentError):
+class ManifestGoneError(AdhocError, PermanentError):
     """The announced object version no longer exists; no retry can read it."""
 
 
-class ManifestSuperseded(AdhocError):
+class ManifestSupersededError(AdhocError):
     """Unversioned bucket: the object was overwritten before it was read; the newer content has its own
     notification, and the overwritten content can no longer be read by anyone."""
 
 
-class ForeignBucket(AdhocError, PermanentError):
+class ForeignBucketError(AdhocError, PermanentError):
     """A notification names a bucket other than the configured one; it is never read."""
 
 
-class RequestNotPublished(AdhocError):
+class RequestNotPublishedError(AdhocError):
     """The Transfer Requested events could not be put on the bus."""

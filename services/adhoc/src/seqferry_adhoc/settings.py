@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Self
 
 from pydantic import Field, model_validator
-from seqferry_shared.patterns import MAX_PATTERN_LENGTH, PatternError, validate_pattern
-from seqferry_shared.settings import ServiceSettings
 
 from seqferry_adhoc.domain.manifest import (
     DEFAULT_MAX_BYTES,
@@ -14,6 +12,8 @@ from seqferry_adhoc.domain.manifest import (
     DEFAULT_MAX_LINES,
     ManifestLimits,
 )
+from seqferry_shared.patterns import MAX_PATTERN_LENGTH, PatternError, validate_pattern
+from seqferry_shared.settings import ServiceSettings
 
 # A DynamoDB item holds at most 400 KB; an API request is stored whole, so its paths must fit with room to spare.
 MAX_REQUEST_BYTES_CEILING = 300_000

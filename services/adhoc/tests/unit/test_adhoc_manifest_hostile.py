@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from seqferry_adhoc.domain.manifest import WHOLE_MANIFEST, ManifestLimits, ParsedManifest, parse_manifest
 
 ROOTS = (
@@ -161,9 +162,11 @@ CASES = [
     Case("trailing-star-date-prefix", text(f"{M}/2411*"), accepted=[f"{M}/2411*"]),
     Case("everything-under-a-root", text(f"{M}/*"), accepted=[f"{M}/*"]),
     Case("a-root-itself", text(f"{N}/"), accepted=[f"{N}/"]),
-    Case("root-sharing-a-prefix", text("/sequencers/incoming/nextseq2000/run"), accepted=[
-        "/sequencers/incoming/nextseq2000/run"
-    ]),
+    Case(
+        "root-sharing-a-prefix",
+        text("/sequencers/incoming/nextseq2000/run"),
+        accepted=["/sequencers/incoming/nextseq2000/run"],
+    ),
     Case("non-ascii-name", text(f"{M}/Müller_run"), accepted=[f"{M}/Müller_run"]),
     Case("percent-encoding-is-literal", text(f"{M}/%2e%2e/%2e%2e/etc"), accepted=[f"{M}/%2e%2e/%2e%2e/etc"]),
     Case("over-long-line", text(f"{M}/" + "x" * 5000), rejected=[(1, "longer than 4096 characters")]),
@@ -194,8 +197,12 @@ CASES = [
     Case("empty-file", b"", rejected=[(WHOLE_MANIFEST, "no path lines")]),
     Case("only-comments", text("# nothing", "#", "  # really nothing"), rejected=[(0, "no path lines")]),
     Case("utf16-with-bom", f"{M}/a\n".encode("utf-16"), rejected=[(WHOLE_MANIFEST, "UTF-16 or UTF-32")]),
-    Case("latin1-bytes", f"{M}/a\n".encode() + b"/sequencers/incoming/miseq/caf\xe9\n", accepted=[f"{M}/a"],
-         rejected=[(2, "not valid UTF-8")]),
+    Case(
+        "latin1-bytes",
+        f"{M}/a\n".encode() + b"/sequencers/incoming/miseq/caf\xe9\n",
+        accepted=[f"{M}/a"],
+        rejected=[(2, "not valid UTF-8")],
+    ),
     Case("old-mac-line-endings", f"{M}/a\r{M}/b\r".encode(), rejected=[(1, "carriage return inside a line")]),
     Case(
         "binary-garbage",

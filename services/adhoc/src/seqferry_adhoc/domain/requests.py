@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from seqferry_adhoc.domain.manifest import ManifestLimits, ParsedManifest, Status
 from seqferry_shared.events.models import AdhocManifestProcessed, Meta, RejectedLine, TransferRequested
 from seqferry_shared.patterns import FILTER_VALUE_LIMIT, escape, split_filter
 from seqferry_shared.resources import ADHOC_PREFIX, ADHOC_RESULTS_PREFIX
-
-from seqferry_adhoc.domain.manifest import ManifestLimits, ParsedManifest, Status
 
 RESULT_SCHEMA_VERSION = "1.0"
 # EventBridge refuses entries over 256 KiB; the lists in ``Adhoc Manifest Processed`` are cut to this many bytes
@@ -85,8 +85,12 @@ def build_requests(
     task: str | None = None,
     limit: int = FILTER_VALUE_LIMIT,
 ) -> list[TransferRequested]:
-    """One ``Transfer Requested`` per filter-sized group of patterns (ids ``<id>`` or ``<id>-1``, ``<id>-2``...)."""
-    groups = split_filter(patterns, limit)
+    """One ``Transfer Requested`` per filter-sized group of patterns (ids ``<id>`` or ``<id>-1``, ``<id>-2``...).
+
+    A group fits DataSync's filter value (``limit`` characters) and an EventBridge entry (multi-byte characters
+    can make 102,400 characters weigh more than the 256 KiB an entry may hold).
+    """
+    groups = [part for group in split_filter(patterns, limit) for part in _fit_entry(group)]
     requests = []
     for number, group in enumerate(groups, start=1):
         part_id = request_id if len(groups) == 1 else f"{request_id}-{number}"
@@ -101,6 +105,19 @@ def build_requests(
             )
         )
     return requests
+
+
+def _fit_entry(group: list[str], budget: int = EVENT_LIST_BUDGET) -> list[list[str]]:
+    parts: list[list[str]] = [[]]
+    used = 0
+    for pattern in group:
+        cost = len(json.dumps(pattern, ensure_ascii=False).encode("utf-8", errors="surrogatepass")) + 1
+        if parts[-1] and used + cost > budget:
+            parts.append([])
+            used = 0
+        parts[-1].append(pattern)
+        used += cost
+    return parts
 
 
 def manifest_requests(ref: ManifestRef, parsed: ParsedManifest, *, task: str | None = None) -> list[TransferRequested]:
@@ -178,9 +195,7 @@ def build_result(
 ) -> ManifestResult:
     return ManifestResult(
         status=parsed.status,
-        manifest=ManifestInfo(
-            bucket=ref.bucket, key=ref.key, version_id=ref.version_id, etag=ref.etag, size=ref.size
-        ),
+        manifest=ManifestInfo(bucket=ref.bucket, key=ref.key, version_id=ref.version_id, etag=ref.etag, size=ref.size),
         processed_at=processed_at,
         request_id=requests[0].meta.correlation_id if requests else None,
         request_ids=[r.request_id for r in requests],
@@ -194,7 +209,9 @@ def build_result(
     )
 
 
-def processed_event(ref: ManifestRef, result: ManifestResult, *, budget: int = EVENT_LIST_BUDGET) -> AdhocManifestProcessed:
+def processed_event(
+    ref: ManifestRef, result: ManifestResult, *, budget: int = EVENT_LIST_BUDGET
+) -> AdhocManifestProcessed:
     """The ``Adhoc Manifest Processed`` event; its lists are cut to fit an EventBridge entry (the result is whole)."""
     remaining = budget
     accepted: list[str] = []

@@ -1,0 +1,206 @@
+"""What one pass does with each scanned file, and the per-run summary: pure functions over scan results.
+
+- *unchanged*: size, mtime and inode equal what the change index recorded at the last verified upload;
+- *pending*: not yet stable (written or touched less than the quiet period ago), left for a later pass;
+- *confirm*: the index was rebuilt from the bucket and knows the object's size only: one HeadObject decides;
+- *ship*: new or changed and stable.
+
+Completion markers (``CopyComplete.txt`` ...) go last, and only when nothing else of their run is pending,
+failed or still to ship in the same pass: whoever watches the bucket for a marker then finds a complete run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from seqferry_shared.events.models import RunSummary
+from seqferry_shared.sequencers import COMPLETION_MARKERS, SequencerPath, run_of
+
+from seqferry_executor.backends.local.index import IndexedFile
+from seqferry_executor.backends.local.scan import FileEntry, ScanFailure
+
+MARKER_NAMES = frozenset(COMPLETION_MARKERS.values())
+# A timestamp this far in the future means the NAS clock runs ahead: watch the file instead of trusting it.
+FUTURE_TOLERANCE_NS = 1_000_000_000
+
+
+class Action(StrEnum):
+    UNCHANGED = "unchanged"
+    PENDING = "pending"
+    CONFIRM = "confirm"
+    SHIP = "ship"
+
+
+@dataclass(slots=True)
+class StabilityTracker:
+    """Remembers when each path was first seen with its current (size, mtime, ctime), across passes.
+
+    Only consulted for files whose timestamps lie in the future by the executor's clock; otherwise the
+    timestamps themselves prove how long the file has been quiet.
+    """
+
+    first_seen: dict[str, tuple[tuple[int, int, int], int]] = field(default_factory=dict)
+
+    def quiet_since(self, entry: FileEntry, now_ns: int) -> int:
+        signature = (entry.size, entry.mtime_ns, entry.ctime_ns)
+        known = self.first_seen.get(entry.nas_path)
+        if known is None or known[0] != signature:
+            self.first_seen[entry.nas_path] = (signature, now_ns)
+            return now_ns
+        return known[1]
+
+    def forget(self, nas_paths: Iterable[str]) -> None:
+        for nas_path in nas_paths:
+            self.first_seen.pop(nas_path, None)
+
+
+def is_stable(entry: FileEntry, now_ns: int, quiet_ns: int, tracker: StabilityTracker) -> bool:
+    """Stable once neither content (mtime) nor metadata (ctime) changed for ``quiet_ns``.
+
+    ctime matters because copy tools write the content and then set an old mtime: the mtime looks ancient
+    while the file is still being written, the ctime does not.
+    """
+    last_change = max(entry.mtime_ns, entry.ctime_ns)
+    if last_change > now_ns + FUTURE_TOLERANCE_NS:
+        return now_ns - tracker.quiet_since(entry, now_ns) >= quiet_ns
+    return now_ns - last_change >= quiet_ns
+
+
+def classify(entry: FileEntry, known: IndexedFile | None, *, stable: bool) -> Action:
+    if known is not None and known.size == entry.size:
+        if known.mtime_ns is None:
+            return Action.CONFIRM if stable else Action.PENDING
+        if known.mtime_ns == entry.mtime_ns and (known.ino is None or known.ino == entry.ino):
+            return Action.UNCHANGED
+    return Action.SHIP if stable else Action.PENDING
+
+
+def is_marker(nas_path: str, sequencers: Sequence[SequencerPath]) -> bool:
+    """True for a completion marker at the top of a run folder."""
+    found = run_of(nas_path, list(sequencers))
+    if found is None:
+        return False
+    root, run_id = found
+    rest = nas_path[len(root.path.rstrip("/")) + 1 + len(run_id) :]
+    name = rest.lstrip("/")
+    if "/" in name or not name:
+        return False
+    if root.instrument is not None:
+        return name == root.instrument.completion_marker
+    return name in MARKER_NAMES
+
+
+@dataclass(slots=True)
+class Plan:
+    ship: list[FileEntry] = field(default_factory=list)
+    confirm: list[FileEntry] = field(default_factory=list)
+    markers: list[FileEntry] = field(default_factory=list)
+    unchanged: int = 0
+    pending: list[FileEntry] = field(default_factory=list)
+
+    @property
+    def to_transfer(self) -> list[FileEntry]:
+        return [*self.ship, *self.confirm, *self.markers]
+
+
+def make_plan(
+    files: Iterable[FileEntry],
+    index: Mapping[str, IndexedFile],
+    *,
+    now_ns: int,
+    quiet_ns: int,
+    tracker: StabilityTracker,
+    sequencers: Sequence[SequencerPath],
+    busy: frozenset[str] = frozenset(),
+) -> Plan:
+    """Decide each file's fate. ``busy`` keys are being uploaded by another pass: pending here."""
+    plan = Plan()
+    for entry in files:
+        if entry.key in busy:
+            plan.pending.append(entry)
+            continue
+        stable = is_stable(entry, now_ns, quiet_ns, tracker)
+        action = classify(entry, index.get(entry.key), stable=stable)
+        if action is Action.UNCHANGED:
+            plan.unchanged += 1
+        elif action is Action.PENDING:
+            plan.pending.append(entry)
+        elif action is Action.CONFIRM:
+            plan.confirm.append(entry)
+        elif is_marker(entry.nas_path, sequencers):
+            plan.markers.append(entry)
+        else:
+            plan.ship.append(entry)
+    return plan
+
+
+class RunBook:
+    """Per-run summaries of one pass, keyed by the run folder's NAS path."""
+
+    def __init__(self, sequencers: Sequence[SequencerPath]) -> None:
+        self._sequencers = list(sequencers)
+        self._runs: dict[str, RunSummary] = {}
+        self._cache: dict[str, str | None] = {}
+
+    def _run_for(self, nas_path: str) -> RunSummary | None:
+        parent = nas_path.rsplit("/", 1)[0]
+        if parent in self._cache:
+            folder = self._cache[parent]
+        else:
+            found = run_of(nas_path, self._sequencers)
+            folder = None
+            if found is not None:
+                root, run_id = found
+                folder = f"{root.path.rstrip('/')}/{run_id}"
+                if folder not in self._runs:
+                    self._runs[folder] = RunSummary(run_id=run_id, nas_path=folder, s3_prefix=folder.lstrip("/") + "/")
+            self._cache[parent] = folder
+        return self._runs[folder] if folder is not None else None
+
+    def add_scanned(self, entry: FileEntry, *, pending: bool) -> None:
+        run = self._run_for(entry.nas_path)
+        if run is None:
+            return
+        run.files_total += 1
+        run.bytes_total += entry.size
+        if pending:
+            run.files_pending += 1
+        if is_marker(entry.nas_path, self._sequencers):
+            run.markers.append(entry.nas_path.rsplit("/", 1)[1])
+
+    def add_failure(self, failure: ScanFailure) -> None:
+        run = self._run_for(failure.nas_path)
+        if run is not None:
+            run.files_failed += 1
+
+    def transferred(self, entry: FileEntry) -> None:
+        run = self._run_for(entry.nas_path)
+        if run is not None:
+            run.files_transferred += 1
+            run.bytes_transferred += entry.size
+
+    def verified(self, entry: FileEntry) -> None:
+        run = self._run_for(entry.nas_path)
+        if run is not None:
+            run.files_verified += 1
+
+    def failed(self, entry: FileEntry) -> None:
+        run = self._run_for(entry.nas_path)
+        if run is not None:
+            run.files_failed += 1
+
+    def deferred(self, entry: FileEntry) -> None:
+        """A file planned for this pass that waits for a later one (a held-back marker, a changed source)."""
+        run = self._run_for(entry.nas_path)
+        if run is not None:
+            run.files_pending += 1
+
+    def blocked(self, entry: FileEntry) -> bool:
+        """True if the marker's run has files pending or failed: the marker must wait."""
+        run = self._run_for(entry.nas_path)
+        return run is not None and (run.files_pending > 0 or run.files_failed > 0)
+
+    def summaries(self) -> list[RunSummary]:
+        return [run.model_copy(deep=True) for _, run in sorted(self._runs.items())]

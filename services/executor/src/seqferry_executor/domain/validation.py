@@ -1,0 +1,75 @@
+"""Validation of what the executor is asked to transfer: ``Transfer Requested`` and ``Transfer Window Opened``.
+
+Both arrive from the bus, which anyone with ``events:PutEvents`` can write to, so both are checked the same way.
+A request is accepted whole or rejected whole: a partial transfer would look like success to the caller. The
+reason names every bad pattern (escaped, bounded) and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from seqferry_shared.patterns import PatternError, escape, validate_pattern
+
+MAX_REASONS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    task: str
+    includes: tuple[str, ...]
+    """Validated patterns, first occurrence of each kept, in the caller's order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    task: str
+    reasons: tuple[str, ...]
+
+    @property
+    def message(self) -> str:
+        return "; ".join(self.reasons)
+
+
+Verdict = Accepted | Rejected
+
+
+def validate_includes(includes: Sequence[str], roots: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return (valid patterns without repeats, reasons for the invalid ones)."""
+    valid: list[str] = []
+    reasons: list[str] = []
+    for position, pattern in enumerate(includes, start=1):
+        try:
+            validate_pattern(pattern, roots)
+        except PatternError as exc:
+            reasons.append(f"include #{position} '{escape(pattern)}': {exc.reason}")
+            continue
+        if pattern not in valid:
+            valid.append(pattern)
+    if len(reasons) > MAX_REASONS:
+        reasons = [*reasons[:MAX_REASONS], f"... and {len(reasons) - MAX_REASONS} more invalid include(s)"]
+    return tuple(valid), tuple(reasons)
+
+
+def validate_transfer(
+    *,
+    task: str | None,
+    includes: Sequence[str],
+    roots: Sequence[str],
+    default_task: str,
+    known_tasks: Collection[str] | None,
+) -> Verdict:
+    """Check the task and every include pattern; ``known_tasks`` None means the backend accepts any task name."""
+    chosen = task or default_task
+    reasons: list[str] = []
+    if known_tasks is not None and chosen not in known_tasks:
+        known = ", ".join(sorted(known_tasks)) or "none"
+        reasons.append(f"unknown task '{escape(chosen, 128)}' (configured: {known})")
+    valid, bad = validate_includes(includes, roots)
+    reasons.extend(bad)
+    if not includes:
+        reasons.append("no include patterns")
+    if reasons:
+        return Rejected(task=chosen, reasons=tuple(reasons))
+    return Accepted(task=chosen, includes=valid)

@@ -1,0 +1,1 @@
+"""seqferry notifier: tracks transfer executions and whole runs to completion, announces them, shows a dashboard."""

@@ -1,0 +1,64 @@
+from datetime import UTC, datetime
+
+import pytest
+from seqferry_shared.events.models import TransferState
+
+from seqferry_notifier.domain.datasync import (
+    NotADataSyncExecution,
+    describe_observation,
+    event_observation,
+    execution_arn_of,
+)
+from seqferry_notifier.domain.executions import Source
+
+NOW = datetime(2025, 11, 25, tzinfo=UTC)
+TASK = "arn:aws:datasync:us-east-1:123456789012:task/task-0a1b2c3d4e5f67890"
+ARN = f"{TASK}/execution/exec-0123456789abcdef0"
+
+
+def test_event_carries_state_and_arn_only() -> None:
+    o = event_observation([TASK, ARN], {"State": "SUCCESS"}, NOW)
+    assert o.arn == ARN and o.task == TASK
+    assert o.state == TransferState.SUCCESS
+    assert o.counters is None
+    assert o.source == Source.DATASYNC_EVENT
+
+
+def test_event_without_execution_arn_is_refused() -> None:
+    with pytest.raises(NotADataSyncExecution):
+        execution_arn_of([TASK])
+
+
+def test_describe_maps_counters_error_and_includes() -> None:
+    # GIVEN a DescribeTaskExecution response of a failed execution
+    response = {
+        "TaskExecutionArn": ARN,
+        "Status": "ERROR",
+        "StartTime": NOW,
+        "EstimatedFilesToTransfer": 10,
+        "EstimatedBytesToTransfer": 1000,
+        "FilesTransferred": 7,
+        "BytesTransferred": 700,
+        "FilesVerified": 6,
+        "FilesSkipped": 2,
+        "FilesFailed": {"Prepare": 0, "Transfer": 1, "Verify": 2, "Delete": 0},
+        "Includes": [{"FilterType": "SIMPLE_PATTERN", "Value": "/a/251125*|/adhoc"}],
+        "Result": {"ErrorCode": "OpNotSupp", "ErrorDetail": "operation not supported"},
+    }
+    # WHEN mapped
+    o = describe_observation(response, NOW)
+    # THEN every counter and the error are there
+    assert o.state == TransferState.ERROR
+    assert o.counters is not None
+    assert (o.counters.files_estimated, o.counters.files_transferred, o.counters.bytes_transferred) == (10, 7, 700)
+    assert (o.counters.files_verified, o.counters.files_skipped, o.counters.files_failed) == (6, 2, 3)
+    assert o.error is not None and o.error.code == "OpNotSupp"
+    assert o.includes == ("/a/251125*|/adhoc",)
+    assert o.started_at == NOW
+
+
+def test_describe_of_an_emulator_without_counters() -> None:
+    o = describe_observation({"TaskExecutionArn": ARN, "Status": "INITIALIZING"}, NOW)
+    assert o.state == TransferState.LAUNCHING
+    assert o.counters is not None and o.counters.files_transferred == 0
+    assert o.error is None
