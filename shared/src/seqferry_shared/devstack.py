@@ -18,7 +18,14 @@ from seqferry_shared.settings import ServiceSettings
 
 app = typer.Typer(add_completion=False, help="seqferry embedded dev stack helpers")
 
-PORTS = {"notifier (dashboard)": 8080, "scheduler": 8081, "executor": 8082, "adhoc": 8083, "simulator": 8084}
+DEFAULT_PORTS = {"notifier": 8080, "scheduler": 8081, "executor": 8082, "adhoc": 8083, "simulator": 8084}
+
+
+def ports() -> dict[str, int]:
+    """Service ports, as the Procfile sets them (overridable with SEQFERRY_<SERVICE>_PORT)."""
+    return {
+        name: int(os.environ.get(f"SEQFERRY_{name.upper()}_PORT", default)) for name, default in DEFAULT_PORTS.items()
+    }
 
 
 def _wait_for_endpoint(url: str, timeout_s: float) -> None:
@@ -45,7 +52,7 @@ def bootstrap_and_wait(timeout_s: float = 60.0) -> None:
     lines = [
         "",
         "seqferry dev stack is up:",
-        *(f"  {name:<22} http://127.0.0.1:{port}/  (probes: /healthz /readyz)" for name, port in PORTS.items()),
+        *(f"  {name:<22} http://127.0.0.1:{port}/  (probes: /healthz /readyz)" for name, port in ports().items()),
         f"  emulator (moto)        {endpoint}",
         f"  bucket                 s3://{result['bucket']}/   e.g. aws --endpoint-url {endpoint} s3 ls "
         f"s3://{result['bucket']}/ --recursive",

@@ -17,6 +17,32 @@ MAX_BATCH = 10
 MAX_ENTRY_BYTES = 256 * 1024
 
 
+def entry_size(entry: dict[str, Any]) -> int:
+    """PutEvents entry size as AWS counts it (UTF-8 bytes of the fields, 14 for a time stamp)."""
+    size = 14 if "Time" in entry else 0
+    for key in ("Source", "DetailType", "Detail", "EventBusName"):
+        size += len(str(entry.get(key, "")).encode())
+    size += sum(len(r.encode()) for r in entry.get("Resources", []))
+    return size
+
+
+def batches(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Group entries into PutEvents calls of at most 10 entries and 256 KiB in total."""
+    groups: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    total = 0
+    for entry in entries:
+        size = entry_size(entry)
+        if current and (len(current) == MAX_BATCH or total + size > MAX_ENTRY_BYTES):
+            groups.append(current)
+            current, total = [], 0
+        current.append(entry)
+        total += size
+    if current:
+        groups.append(current)
+    return groups
+
+
 class PublishError(RuntimeError):
     """Some entries could not be put on the bus after every retry."""
 
@@ -79,6 +105,10 @@ class EventPublisher:
         }
         if resources:
             entry["Resources"] = list(resources)
+        if entry_size(entry) > MAX_ENTRY_BYTES:
+            raise ValueError(
+                f"{detail.DETAIL_TYPE} entry is over EventBridge's 256 KiB limit ({entry_size(entry)} bytes)"
+            )
         return entry
 
     async def publish(

@@ -110,7 +110,7 @@ def transfers_router(*, auth: Callable[..., Any], max_body_bytes: int) -> APIRou
         # Refuse an oversized body before it is read and parsed; chunked bodies are bounded by the path limits.
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_body_bytes:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body larger than {max_body_bytes} bytes")
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body larger than {max_body_bytes} bytes")
 
     auth_errors: dict[int | str, dict[str, object]] = {
         401: {"model": ErrorMessage, "description": "No bearer token."},

@@ -28,4 +28,8 @@ class ForeignBucketError(AdhocError, PermanentError):
 
 
 class RequestNotPublishedError(AdhocError):
-    """The Transfer Requested events could not be put on the bus."""
+    """The Transfer Requested events could not be put on the bus (the record, if written, says ``failed``)."""
+
+    def __init__(self, message: str, request_id: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id

@@ -125,7 +125,10 @@ class AdhocService:
             includes_complete=True,
             request_ids=[r.request_id for r in requests],
         )
-        await self._store.put(record)
+        try:
+            await self._store.put(record)
+        except (ClientError, BotoCoreError) as exc:
+            raise RequestNotPublishedError(f"request {request_id} could not be recorded: {exc}", request_id) from exc
         try:
             await self._publish_each(requests)
         except (PublishError, ClientError, BotoCoreError, ValueError) as exc:
@@ -133,9 +136,13 @@ class AdhocService:
                 update={"status": "failed", "updated_at": self._clock(), "error": f"{type(exc).__name__}: {exc}"}
             )
             await self._store.put(failed)
-            raise RequestNotPublishedError(f"request {request_id} could not be published: {exc}") from exc
+            raise RequestNotPublishedError(f"request {request_id} could not be published: {exc}", request_id) from exc
         requested = record.model_copy(update={"status": "requested", "updated_at": self._clock()})
-        await self._store.put(requested)
+        try:
+            await self._store.put(requested)
+        except (ClientError, BotoCoreError):
+            # The events are on the bus: answering with an error would invite a duplicate request.
+            log.warning("request %s published but its record still says pending", request_id, exc_info=True)
         log.info("request %s: %d pattern(s) requested by the API", request_id, len(accepted))
         return requested
 
@@ -156,7 +163,12 @@ class AdhocService:
                 f"notification for bucket {escape(record.bucket)!r}; only {self._bucket_name!r} is read"
             )
         ref = ManifestRef(
-            bucket=record.bucket, key=record.key, version_id=record.version_id, etag=record.etag, size=record.size
+            bucket=record.bucket,
+            key=record.key,
+            version_id=record.version_id,
+            etag=record.etag,
+            size=record.size,
+            sequencer=record.sequencer or record.event_time,
         )
         async with self._idempotency.guard(idempotency_key(ref)) as claim:
             if claim.done:

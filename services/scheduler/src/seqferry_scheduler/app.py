@@ -70,9 +70,7 @@ def _opened(fired: Fired) -> OpenedWindow:
     )
 
 
-def create_app(
-    settings: SchedulerSettings, *, clock: Clock = utc_now, telemetry: Telemetry | None = None
-) -> FastAPI:
+def create_app(settings: SchedulerSettings, *, clock: Clock = utc_now, telemetry: Telemetry | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, "scheduler", telemetry=telemetry)
     replica = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
@@ -148,4 +146,3 @@ def create_app(
         )
 
     return app
-

@@ -143,9 +143,7 @@ class Scheduler:
             raise
         for f in fired:
             await self._claims.mark_published(f.task, key)
-            log.info(
-                "tick %s: window for task %s published (%d include patterns)", key, f.task, len(f.event.includes)
-            )
+            log.info("tick %s: window for task %s published (%d include patterns)", key, f.task, len(f.event.includes))
         self.published += len(fired)
 
     async def _release(self, fired: list[Fired], *, key: str) -> None:

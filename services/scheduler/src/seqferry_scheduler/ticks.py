@@ -44,9 +44,7 @@ class TickClaims:
             "expires_at": {"N": str(int(now) + self._ttl_s)},
         }
         try:
-            await self._ddb.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-            )
+            await self._ddb.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
                 return False

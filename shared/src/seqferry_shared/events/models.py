@@ -212,6 +212,9 @@ class AdhocManifestProcessed(EventDetail):
     rejected: list[RejectedLine] = Field(default_factory=list)
     request_ids: list[str] = Field(default_factory=list)
     result_key: str
+    accepted_count: int | None = Field(default=None, description="Accepted patterns in all (the list may be cut).")
+    rejected_count: int | None = Field(default=None, description="Rejected lines in all (the list may be cut).")
+    truncated: bool = Field(default=False, description="True when the lists were cut to fit the event size limit.")
 
 
 class SequencingRunStarted(EventDetail):

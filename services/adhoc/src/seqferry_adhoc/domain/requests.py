@@ -38,11 +38,19 @@ class ManifestRef:
     version_id: str | None = None
     etag: str | None = None
     size: int | None = None
+    sequencer: str | None = None
+    """Tells two uploads of identical content apart when there is no version id (S3 sequencer or event time)."""
 
     @property
     def identity(self) -> str:
-        """Stable key of this version: the version id where versioning is on, the ETag otherwise."""
-        version = f"v:{self.version_id}" if self.version_id else f"e:{(self.etag or '').strip(chr(34))}"
+        """Stable key of this upload: the version id where versioning is on, else the ETag and the sequencer.
+
+        A redelivered notification repeats all of these; a new upload of the same content changes the sequencer.
+        """
+        if self.version_id:
+            version = f"v:{self.version_id}"
+        else:
+            version = f"e:{(self.etag or '').strip(chr(34))}@{self.sequencer or ''}"
         return f"{self.bucket}\n{self.key}\n{version}"
 
     @property

@@ -170,9 +170,7 @@ def next_start(
         active = Active(seq=head.seq, part=0, parts=len(head.parts(limit)))
     elif not active.starting:
         return queue, None
-    elif (
-        active.lease_owner not in (None, owner) and active.lease_until is not None and active.lease_until > now
-    ):
+    elif active.lease_owner not in (None, owner) and active.lease_until is not None and active.lease_until > now:
         return queue, None  # another replica is starting this part
     item = queue.item(active.seq)
     active = replace(active, lease_owner=owner, lease_until=now + lease)
@@ -192,7 +190,9 @@ def started(queue: TaskQueue, order: StartOrder, execution_id: str) -> TaskQueue
     active = queue.active
     if active is None or active.seq != order.seq or active.part != order.part or not active.starting:
         raise QueueError(f"task {queue.task}: part {order.seq}/{order.part} is not starting")
-    return replace(queue, active=Active(seq=active.seq, part=active.part, parts=active.parts, execution_id=execution_id))
+    return replace(
+        queue, active=Active(seq=active.seq, part=active.part, parts=active.parts, execution_id=execution_id)
+    )
 
 
 def part_done(queue: TaskQueue, *, seq: int, part: int) -> TaskQueue:
@@ -203,4 +203,3 @@ def part_done(queue: TaskQueue, *, seq: int, part: int) -> TaskQueue:
     if part + 1 < active.parts:
         return replace(queue, active=Active(seq=seq, part=part + 1, parts=active.parts))
     return replace(queue, active=None, items=tuple(i for i in queue.items if i.seq != seq))
-

@@ -43,6 +43,9 @@ def event_observation(resources: Sequence[str], detail: Mapping[str, Any], at: d
     )
 
 
+_COUNTER_KEYS = ("EstimatedFilesToTransfer", "FilesTransferred", "BytesTransferred", "FilesVerified")
+
+
 def _int(data: Mapping[str, Any], key: str) -> int:
     value = data.get(key)
     return int(value) if isinstance(value, int | float) else 0
@@ -59,6 +62,7 @@ def describe_observation(response: Mapping[str, Any], at: datetime) -> Observati
     """A DescribeTaskExecution response: the source of truth for state, counters and error."""
     arn = str(response["TaskExecutionArn"])
     state = parse_state(response.get("Status"))
+    has_counters = any(key in response for key in _COUNTER_KEYS)
     counters = Counters(
         files_estimated=_int(response, "EstimatedFilesToTransfer"),
         bytes_estimated=_int(response, "EstimatedBytesToTransfer"),
@@ -87,7 +91,7 @@ def describe_observation(response: Mapping[str, Any], at: datetime) -> Observati
         state=state,
         backend="datasync",
         task=task_arn_of(arn),
-        counters=counters,
+        counters=counters if has_counters else None,
         error=error,
         started_at=started if isinstance(started, datetime) else None,
         includes=patterns,

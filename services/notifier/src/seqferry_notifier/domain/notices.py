@@ -88,6 +88,7 @@ def after_attempt(
     now: datetime,
     error: str | None,
     max_attempts: int,
+    retry_base_s: float = 5.0,
 ) -> Notice:
     """Record one delivery attempt; gives up on still-pending channels after ``max_attempts``."""
     notice = notice.model_copy(deep=True)
@@ -102,7 +103,7 @@ def after_attempt(
             notice.channels[channel] = ChannelState.FAILED
         notice.lease_until = now
     else:
-        notice.lease_until = now + retry_delay(notice.attempts)
+        notice.lease_until = now + retry_delay(notice.attempts, base_s=retry_base_s)
     return notice
 
 

@@ -1,0 +1,48 @@
+"""Settings: the allowed roots default to the sequencer paths; unsafe roots are refused at start."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from seqferry_adhoc.settings import AdhocSettings
+
+
+def test_defaults() -> None:
+    settings = AdhocSettings(environment="test", sequencer_paths="/seq/miseq=miseq,/seq/nova=novaseq6000")
+    assert settings.http_port == 8083
+    assert settings.allowed_roots == ["/seq/miseq", "/seq/nova"]
+    limits = settings.manifest_limits
+    assert (limits.max_bytes, limits.max_lines, limits.max_line_length) == (1_048_576, 10_000, 4_096)
+
+
+def test_roots_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEQFERRY_ADHOC_ALLOWED_ROOTS", " /seq/miseq/ , /archive/restore,/seq/miseq")
+    monkeypatch.setenv("SEQFERRY_ADHOC_MAX_LINES", "50")
+    settings = AdhocSettings(environment="test")
+    assert settings.allowed_roots == ["/seq/miseq", "/archive/restore"]
+    assert settings.manifest_limits.max_lines == 50
+
+
+@pytest.mark.parametrize(
+    ("roots", "message"),
+    [
+        ("/", "whole NAS"),
+        ("/seq,/", "whole NAS"),
+        ("seq/miseq", "absolute"),
+        ("/seq/../etc", "'..'"),
+        ("/seq/mi*", "not a pattern"),
+        (" , ", "names no folder"),
+        ("/seq|/etc", "'|'"),
+    ],
+)
+def test_unsafe_roots_are_refused(roots: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        AdhocSettings(environment="test", adhoc_allowed_roots=roots)
+
+
+def test_limits_are_bounded() -> None:
+    with pytest.raises(ValidationError):
+        AdhocSettings(environment="test", adhoc_max_line_length=10_000)
+    with pytest.raises(ValidationError):
+        AdhocSettings(environment="test", adhoc_max_request_bytes=1_000_000)

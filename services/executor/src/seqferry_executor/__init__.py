@@ -1,0 +1,1 @@
+"""seqferry executor: turns windows and requests into transfers and reports every execution state."""

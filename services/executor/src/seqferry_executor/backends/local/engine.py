@@ -1,0 +1,329 @@
+"""One pass of the local engine: PREPARING (scan, plan) → TRANSFERRING (upload, verify) → VERIFYING → SUCCESS/ERROR.
+
+Verification of a file happens right after its upload: S3 has already checked the checksum computed while
+reading; the engine then re-stats the source and counts the file verified only if size, mtime, ctime and inode
+are still those it was scanned with. A file that changed meanwhile is transferred but not verified, is not
+recorded in the change index, and so is shipped again by a later pass once it is stable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from seqferry_shared.events.models import Counters, ErrorInfo, RunSummary, TransferState
+from seqferry_shared.patterns import Matcher
+from seqferry_shared.resources import STORAGE_CLASS_TAG, object_class
+from seqferry_shared.sequencers import SequencerPath
+
+from seqferry_executor.backends.local.config import LocalBackendConfig
+from seqferry_executor.backends.local.index import ChangeIndex, IndexedFile
+from seqferry_executor.backends.local.plan import Plan, RunBook, StabilityTracker, make_plan
+from seqferry_executor.backends.local.scan import FileEntry, Scanner, ScanResult, describe_os_error
+from seqferry_executor.backends.local.uploader import CrtUploader, UploadError
+
+log = logging.getLogger(__name__)
+
+MTIME_METADATA = "mtime-ns"
+FLUSH_EVERY_S = 1.0
+FLUSH_EVERY_ROWS = 1000
+
+
+@dataclass(slots=True)
+class Execution:
+    """Live state of one execution, read by ``describe``."""
+
+    id: str
+    task: str
+    includes: tuple[str, ...]
+    state: TransferState = TransferState.QUEUED
+    counters: Counters = field(default_factory=Counters)
+    runbook: RunBook | None = None
+    error: ErrorInfo | None = None
+    failures: list[str] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+
+    def runs(self) -> list[RunSummary]:
+        return self.runbook.summaries() if self.runbook is not None else []
+
+
+class Engine:
+    """Everything passes share: the index, the native uploader, the control-plane client, stability memory."""
+
+    def __init__(
+        self,
+        *,
+        config: LocalBackendConfig,
+        scanner: Scanner,
+        index: ChangeIndex,
+        uploader: CrtUploader,
+        s3: Any,
+        bucket: str,
+        sequencers: Sequence[SequencerPath],
+    ) -> None:
+        self._config = config
+        self._scanner = scanner
+        self._index = index
+        self._uploader = uploader
+        self._s3 = s3
+        self._bucket = bucket
+        self._sequencers = list(sequencers)
+        self._tracker = StabilityTracker()
+        self._busy: set[str] = set()
+        self._last_flush = time.monotonic()
+
+    # -- start-up work ---------------------------------------------------------------------------------------
+
+    async def rebuild_index(self, prefixes: Iterable[str]) -> int:
+        """Refill the index from a listing of the bucket under ``prefixes`` (sizes only; see index module)."""
+        rows: list[tuple[str, IndexedFile]] = []
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for prefix in sorted(set(prefixes)):
+            async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+                for obj in page.get("Contents", ()):
+                    rows.append((obj["Key"], IndexedFile(size=obj["Size"], mtime_ns=None, etag=obj.get("ETag"))))
+        count = await asyncio.to_thread(self._index.replace_all, rows)
+        log.info("change index rebuilt from s3://%s: %d objects", self._bucket, count)
+        return count
+
+    async def abort_stranded_uploads(self) -> int:
+        """Abort multipart uploads a killed process left behind (keys noted in the index before they started)."""
+        aborted = 0
+        for key in self._index.inflight():
+            if key in self._busy:
+                continue
+            paginator = self._s3.get_paginator("list_multipart_uploads")
+            async for page in paginator.paginate(Bucket=self._bucket, Prefix=key):
+                for upload in page.get("Uploads", ()):
+                    if upload["Key"] == key:
+                        await self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload["UploadId"])
+                        aborted += 1
+            self._index.clear_inflight(key)
+        if aborted:
+            log.warning("aborted %d multipart upload(s) left by an interrupted pass", aborted)
+        return aborted
+
+    # -- one pass --------------------------------------------------------------------------------------------
+
+    async def run(self, execution: Execution) -> None:
+        try:
+            await self._run(execution)
+        except asyncio.CancelledError:
+            execution.state = TransferState.ERROR
+            execution.error = ErrorInfo(code="Cancelled", message="the executor stopped during the pass")
+            execution.finished_at = time.time()
+            raise
+        except (OSError, ClientError, BotoCoreError, UploadError, ValueError) as exc:
+            log.exception("local pass %s failed", execution.id)
+            execution.state = TransferState.ERROR
+            execution.error = ErrorInfo(code="InternalException", message=f"{type(exc).__name__}: {exc}"[:1000])
+            execution.finished_at = time.time()
+        finally:
+            self._index.flush()
+
+    async def _run(self, execution: Execution) -> None:
+        execution.state = TransferState.PREPARING
+        counters = execution.counters
+        scan = await asyncio.to_thread(self._scanner.scan, Matcher.of(execution.includes))
+        plan = make_plan(
+            scan.files,
+            self._index.entries,
+            now_ns=time.time_ns(),
+            quiet_ns=int(self._config.quiet_period_s * 1e9),
+            tracker=self._tracker,
+            sequencers=self._sequencers,
+            busy=frozenset(self._busy),
+        )
+        book = self._book(scan, plan)
+        execution.runbook = book
+        for failure in scan.failures:
+            self._fail(execution, failure.nas_path, failure.reason)
+        counters.files_skipped = plan.unchanged + scan.special_skipped
+        work = plan.to_transfer
+        counters.files_estimated = len(work)
+        counters.bytes_estimated = sum(entry.size for entry in work)
+        for entry in work:
+            self._busy.add(entry.key)
+        try:
+            execution.state = TransferState.TRANSFERRING
+            ship = [*plan.ship, *await self._confirm(execution, plan.confirm)]
+            await self._upload_all(execution, ship)
+            ready = [marker for marker in plan.markers if not book.blocked(marker)]
+            for marker in plan.markers:
+                if marker not in ready:
+                    book.deferred(marker)
+                    execution.counters.files_estimated -= 1
+                    execution.counters.bytes_estimated -= marker.size
+            await self._upload_all(execution, ready)
+        finally:
+            for entry in work:
+                self._busy.discard(entry.key)
+        execution.state = TransferState.VERIFYING
+        self._index.flush()
+        self._tracker.forget(e.nas_path for e in work)
+        self._finish(execution)
+
+    def _book(self, scan: ScanResult, plan: Plan) -> RunBook:
+        book = RunBook(self._sequencers)
+        pending = {entry.nas_path for entry in plan.pending}
+        for entry in scan.files:
+            book.add_scanned(entry, pending=entry.nas_path in pending)
+        for failure in scan.failures:
+            book.add_failure(failure)
+        return book
+
+    async def _confirm(self, execution: Execution, entries: list[FileEntry]) -> list[FileEntry]:
+        """Files known to the bucket but not to the index: one HeadObject each says unchanged or ship."""
+        to_ship: list[FileEntry] = []
+        semaphore = asyncio.Semaphore(self._config.rebuild_concurrency)
+
+        async def confirm(entry: FileEntry) -> None:
+            async with semaphore:
+                try:
+                    head = await self._s3.head_object(Bucket=self._bucket, Key=entry.key, ChecksumMode="ENABLED")
+                except ClientError:
+                    to_ship.append(entry)
+                    return
+            same = (
+                head.get("ContentLength") == entry.size
+                and head.get("Metadata", {}).get(MTIME_METADATA) == str(entry.mtime_ns)
+            )
+            if not same:
+                to_ship.append(entry)
+                return
+            checksum = head.get(f"Checksum{self._config.checksum.upper()}")
+            self._index.record(entry.key, IndexedFile(entry.size, entry.mtime_ns, entry.ino, checksum, head.get("ETag")))
+            execution.counters.files_estimated -= 1
+            execution.counters.bytes_estimated -= entry.size
+            execution.counters.files_skipped += 1
+            self._release(entry)
+
+        await asyncio.gather(*(confirm(entry) for entry in entries))
+        return to_ship
+
+    async def _upload_all(self, execution: Execution, entries: list[FileEntry]) -> None:
+        queue = iter(entries)
+        workers = min(self._config.concurrency, len(entries))
+
+        async def worker() -> None:
+            for entry in queue:
+                await self._upload_one(execution, entry)
+
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    async def _upload_one(self, execution: Execution, entry: FileEntry) -> None:
+        counters = execution.counters
+        book = execution.runbook
+        assert book is not None  # noqa: S101 - set before any upload starts
+        multipart = entry.size > self._config.multipart_threshold
+        sent = 0
+
+        def progress(amount: int) -> None:
+            nonlocal sent
+            amount = min(amount, entry.size - sent)
+            sent += amount
+            counters.bytes_transferred += amount
+
+        klass = object_class(entry.key)
+        try:
+            if multipart:
+                self._index.mark_inflight(entry.key)
+            result = await self._uploader.put(
+                path=entry.path,
+                key=entry.key,
+                size=entry.size,
+                metadata={MTIME_METADATA: str(entry.mtime_ns)},
+                tags={STORAGE_CLASS_TAG: klass} if klass else {},
+                on_progress=progress if multipart else None,
+            )
+            etag, checksum = result.etag, result.checksum
+            if multipart:
+                etag, checksum = await self._check_object(entry)
+        except UploadError as exc:
+            self._fail(execution, entry.nas_path, self._upload_failure_reason(entry, exc))
+            book.failed(entry)
+            return
+        except (ClientError, BotoCoreError) as exc:
+            self._fail(execution, entry.nas_path, f"object check after upload failed: {exc}"[:300])
+            book.failed(entry)
+            return
+        finally:
+            if multipart:
+                self._index.clear_inflight(entry.key)
+            self._release(entry)
+        counters.files_transferred += 1
+        counters.bytes_transferred += entry.size - sent
+        book.transferred(entry)
+        self._verify(execution, entry, checksum, etag)
+        self._maybe_flush()
+
+    async def _check_object(self, entry: FileEntry) -> tuple[str | None, str | None]:
+        """After a multipart upload: the object exists with the expected size; its checksum for the index."""
+        head = await self._s3.head_object(Bucket=self._bucket, Key=entry.key, ChecksumMode="ENABLED")
+        if head.get("ContentLength") != entry.size:
+            raise UploadError(f"object size {head.get('ContentLength')} differs from the file's {entry.size}")
+        return head.get("ETag"), head.get(f"Checksum{self._config.checksum.upper()}")
+
+    def _verify(self, execution: Execution, entry: FileEntry, checksum: str | None, etag: str | None) -> None:
+        book = execution.runbook
+        assert book is not None  # noqa: S101 - set before any upload starts
+        try:
+            st = os.stat(entry.path)
+        except OSError as exc:
+            log.info("%s not verified: source gone after upload (%s)", entry.key, describe_os_error(exc))
+            book.deferred(entry)
+            return
+        if not entry.same_as(st):
+            log.info("%s changed during upload: not verified, shipped again when stable", entry.key)
+            book.deferred(entry)
+            return
+        self._index.record(entry.key, IndexedFile(entry.size, entry.mtime_ns, entry.ino, checksum, etag))
+        execution.counters.files_verified += 1
+        execution.counters.bytes_verified += entry.size
+        book.verified(entry)
+
+    @staticmethod
+    def _upload_failure_reason(entry: FileEntry, exc: UploadError) -> str:
+        try:
+            os.stat(entry.path)
+        except FileNotFoundError:
+            return "file removed between scan and read"
+        except OSError as err:
+            return f"file unreadable: {describe_os_error(err)}"
+        return exc.reason
+
+    def _fail(self, execution: Execution, nas_path: str, reason: str) -> None:
+        execution.counters.files_failed += 1
+        if len(execution.failures) < self._config.max_failures_reported:
+            execution.failures.append(f"{nas_path}: {reason}")
+        log.warning("file failed: %s: %s", nas_path, reason)
+
+    def _release(self, entry: FileEntry) -> None:
+        self._busy.discard(entry.key)
+
+    def _maybe_flush(self) -> None:
+        # Synchronous on purpose: a batch is a few milliseconds (WAL, no fsync per commit), and keeping every
+        # index access on the event loop's thread means no locking between passes.
+        now = time.monotonic()
+        if self._index.pending_writes >= FLUSH_EVERY_ROWS or now - self._last_flush >= FLUSH_EVERY_S:
+            self._last_flush = now
+            self._index.flush()
+
+    def _finish(self, execution: Execution) -> None:
+        failed = execution.counters.files_failed
+        if failed:
+            shown = "; ".join(execution.failures)
+            more = failed - len(execution.failures)
+            suffix = f"; and {more} more" if more > 0 else ""
+            execution.error = ErrorInfo(code="FilesFailed", message=f"{failed} file(s) failed: {shown}{suffix}"[:4000])
+            execution.state = TransferState.ERROR
+        else:
+            execution.state = TransferState.SUCCESS
+        execution.finished_at = time.time()

@@ -1,0 +1,239 @@
+"""The byte path: the AWS Common Runtime's native S3 client (``awscrt.s3``) driven from asyncio.
+
+Measured on this project's 2-core lab machine against a local S3 server, 8 KB objects: the CRT client sends
+1,300-1,500 PUTs per second where aiobotocore manages ~330 (Python request building is the bottleneck). The CRT
+reads each file itself (``send_filepath``), computes the checksum while reading (sent as a trailer, so S3
+checks it on receipt), splits large files into parts with part-level retries, and keeps its part buffers under
+a memory limit. It aborts its own multipart upload when a request fails or is cancelled; a killed process is
+cleaned up by the engine from the change index's ``inflight`` table.
+
+boto3's CRT transfer manager is not used: it ignores a plain-http custom endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from awscrt import auth, http, io, s3
+
+from seqferry_executor.backends.local.config import MIB, LocalBackendConfig
+
+_ALGORITHMS = {"crc32c": s3.S3ChecksumAlgorithm.CRC32C, "sha256": s3.S3ChecksumAlgorithm.SHA256}
+_ERROR_CODE = re.compile(rb"<Code>([^<]{1,64})</Code>")
+
+
+class UploadError(Exception):
+    """An upload failed after the client's own retries; ``reason`` is safe to report."""
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where requests go and how keys map to request paths."""
+
+    host: str  # Host header (with port when not default)
+    tls: bool
+    path_style: bool
+    bucket: str
+
+    @classmethod
+    def of(cls, endpoint_url: str | None, region: str, bucket: str) -> Endpoint:
+        if not endpoint_url:
+            return cls(host=f"{bucket}.s3.{region}.amazonaws.com", tls=True, path_style=False, bucket=bucket)
+        parts = urlsplit(endpoint_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"unsupported S3 endpoint URL: {endpoint_url}")
+        return cls(host=parts.netloc, tls=parts.scheme == "https", path_style=True, bucket=bucket)
+
+    def path(self, key: str) -> str:
+        quoted = quote(key, safe="/")
+        return f"/{self.bucket}/{quoted}" if self.path_style else f"/{quoted}"
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    etag: str | None
+    checksum: str | None  # as S3 reported it, when it did (single PUTs)
+    status: int | None
+
+
+CredentialsGetter = Callable[[], tuple[str, str, str | None]]
+
+
+class CrtUploader:
+    """One native client per backend; thread-safe; results delivered to the asyncio loop that calls ``put``."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: Endpoint,
+        region: str,
+        credentials: CredentialsGetter,
+        static_credentials: bool,
+        config: LocalBackendConfig,
+    ) -> None:
+        self._endpoint = endpoint
+        self._config = config
+        self._algorithm = _ALGORITHMS[config.checksum]
+        self._checksum_header = f"x-amz-checksum-{config.checksum}"
+        self._elg = io.EventLoopGroup(2)
+        bootstrap = io.ClientBootstrap(self._elg, io.DefaultHostResolver(self._elg))
+        if static_credentials:
+            access, secret, token = credentials()
+            provider = auth.AwsCredentialsProvider.new_static(access, secret, token)
+        else:
+
+            def delegate() -> auth.AwsCredentials:
+                access, secret, token = credentials()
+                return auth.AwsCredentials(access, secret, token)
+
+            provider = auth.AwsCredentialsProvider.new_delegate(delegate)
+        signing = s3.create_default_s3_signing_config(region=region, credential_provider=provider)
+        tls_options = None
+        if endpoint.tls:
+            tls_options = io.ClientTlsContext(io.TlsContextOptions()).new_connection_options()
+        self._client = s3.S3Client(
+            bootstrap=bootstrap,
+            region=region,
+            tls_mode=s3.S3RequestTlsMode.ENABLED if endpoint.tls else s3.S3RequestTlsMode.DISABLED,
+            tls_connection_options=tls_options,
+            signing_config=signing,
+            part_size=config.part_size,
+            multipart_upload_threshold=config.multipart_threshold,
+            throughput_target_gbps=config.throughput_target_gbps,
+            memory_limit=config.memory_limit_mb * MIB,
+        )
+        self._lock = threading.Lock()
+        self._requests: set[s3.S3Request] = set()
+        self._closed = False
+
+    def checksum_from(self, headers: dict[str, str]) -> str | None:
+        return headers.get(self._checksum_header)
+
+    async def put(
+        self,
+        *,
+        path: str,
+        key: str,
+        size: int,
+        metadata: dict[str, str],
+        tags: dict[str, str],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> PutResult:
+        """Upload the file at ``path`` as ``key``; raise UploadError with a reportable reason on failure."""
+        if self._closed:
+            raise UploadError("engine is shutting down")
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[PutResult] = loop.create_future()
+        response_headers: dict[str, str] = {}
+        header_list = [
+            ("Host", self._endpoint.host),
+            ("Content-Length", str(size)),
+            ("Content-Type", "application/octet-stream"),
+            ("x-amz-sdk-checksum-algorithm", self._config.checksum.upper()),
+        ]
+        header_list += [(f"x-amz-meta-{name}", value) for name, value in metadata.items()]
+        if tags:
+            header_list.append(("x-amz-tagging", urlencode(tags)))
+        request = http.HttpRequest("PUT", self._endpoint.path(key), http.HttpHeaders(header_list))
+        holder: list[s3.S3Request] = []
+
+        def on_headers(status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
+            response_headers.update((name.lower(), value) for name, value in headers)
+
+        def on_done(
+            error: BaseException | None = None,
+            status_code: int | None = None,
+            error_body: bytes | None = None,
+            error_operation_name: str | None = None,
+            **_: Any,
+        ) -> None:
+            with self._lock:
+                for req in holder:
+                    self._requests.discard(req)
+            if error is None:
+                result = PutResult(
+                    etag=response_headers.get("etag"),
+                    checksum=response_headers.get(self._checksum_header),
+                    status=status_code,
+                )
+                loop.call_soon_threadsafe(_settle, done, result, None)
+            else:
+                failure = UploadError(_reason(error, status_code, error_body, error_operation_name), status=status_code)
+                loop.call_soon_threadsafe(_settle, done, None, failure)
+
+        def progress(amount: int, **_: Any) -> None:
+            if on_progress is not None:
+                loop.call_soon_threadsafe(on_progress, amount)
+
+        s3_request = self._client.make_request(
+            type=s3.S3RequestType.PUT_OBJECT,
+            request=request,
+            send_filepath=path,
+            checksum_config=s3.S3ChecksumConfig(algorithm=self._algorithm, location=s3.S3ChecksumLocation.TRAILER),
+            on_headers=on_headers,
+            on_done=on_done,
+            on_progress=progress,
+        )
+        with self._lock:
+            if not done.done():
+                holder.append(s3_request)
+                self._requests.add(s3_request)
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            # Cancelling makes the CRT abort its multipart upload; wait for that before giving up the file.
+            s3_request.cancel()
+            await asyncio.wait([done], timeout=30)
+            raise
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            requests = list(self._requests)
+        for request in requests:
+            request.cancel()
+
+    async def close(self) -> None:
+        """Cancel what is in flight and let the native client shut down before the interpreter does."""
+        self._closed = True
+        self.cancel_all()
+        shutdown = self._client.shutdown_event
+        self._client = None  # type: ignore[assignment]
+        await asyncio.to_thread(shutdown.wait, 30)
+        elg_shutdown = self._elg.shutdown_event
+        self._elg = None  # type: ignore[assignment]
+        await asyncio.to_thread(elg_shutdown.wait, 30)
+
+
+def _settle(future: asyncio.Future[PutResult], result: PutResult | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        assert result is not None  # noqa: S101 - one of the two is always set by on_done
+        future.set_result(result)
+
+
+def _reason(error: BaseException, status: int | None, body: bytes | None, operation: str | None) -> str:
+    name = getattr(error, "name", None) or type(error).__name__
+    parts = [str(name)]
+    if operation:
+        parts.append(f"in {operation}")
+    if status:
+        parts.append(f"HTTP {status}")
+    if body:
+        code = _ERROR_CODE.search(body)
+        if code:
+            parts.append(code.group(1).decode("ascii", "replace"))
+    return " ".join(parts)

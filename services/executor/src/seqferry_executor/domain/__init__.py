@@ -1,0 +1,1 @@
+"""Pure executor logic: validation, per-task queues and coalescing, execution records. No I/O."""

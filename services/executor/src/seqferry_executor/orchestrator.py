@@ -1,0 +1,437 @@
+"""Backend-agnostic orchestration: queue work per task, start parts, follow executions, emit their states.
+
+Each task is driven by one step machine (``_drive_locked``), entered under a per-task lock by the message
+handlers (after queueing work) and by the polling loop. One step reads the task's queue from the state table and
+does at most one thing: follow the running execution (describe it, emit a state change, move on when it ends),
+or start the next part (take the start lease, call the backend, record the execution id). Everything it decides
+from is persisted, so a restarted executor resumes exactly where the previous one stopped: parts that were
+starting are started, executions that were running are followed to their end and their events emitted.
+
+Order of effects when a state changes: publish, then record. A crash in between republishes the same change
+with the same event id on the next poll, which consumers deduplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from seqferry_executor.backends.base import BackendError, ExecutionStatus, TransferBackend
+from seqferry_executor.domain.executions import (
+    ExecutionRecord,
+    StateSeen,
+    observe,
+    state_event,
+)
+from seqferry_executor.domain.queue import (
+    StartOrder,
+    TaskQueue,
+    WorkKind,
+    enqueue,
+    next_start,
+    part_done,
+    started,
+)
+from seqferry_executor.domain.validation import Rejected, validate_transfer
+from seqferry_executor.store import StateStore, VersionConflictError
+from seqferry_shared.events.models import (
+    ErrorInfo,
+    Meta,
+    TransferExecutionStateChanged,
+    TransferRequested,
+    TransferState,
+    TransferWindowOpened,
+    Trigger,
+)
+from seqferry_shared.patterns import FILTER_VALUE_LIMIT, escape
+from seqferry_shared.publisher import EventPublisher
+
+log = logging.getLogger(__name__)
+
+REJECTION_NAMESPACE = uuid.UUID("c3a0f7d4-2e61-4b8f-9d35-7a4e1b6c0f28")
+MAX_STEPS = 16
+MAX_CONFLICT_RETRIES = 8
+REJECTED_CODE = "InvalidTransferRequest"
+
+Clock = Callable[[], datetime]
+Submitted = Literal["queued", "coalesced", "duplicate", "rejected"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class _Backoff:
+    attempts: int
+    not_before: float
+    last_error: str
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        *,
+        backend: TransferBackend,
+        store: StateStore,
+        publisher: EventPublisher,
+        roots: Sequence[str],
+        default_task: str,
+        known_tasks: Collection[str] | None,
+        owner: str,
+        start_lease: timedelta = timedelta(minutes=5),
+        retry_base_s: float = 2.0,
+        retry_max_s: float = 300.0,
+        filter_limit: int = FILTER_VALUE_LIMIT,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._backend = backend
+        self._store = store
+        self._publisher = publisher
+        self._roots = list(roots)
+        self._default_task = default_task
+        self._known_tasks = frozenset(known_tasks) if known_tasks is not None else None
+        self._owner = owner
+        self._lease = start_lease
+        self._retry_base_s = retry_base_s
+        self._retry_max_s = retry_max_s
+        self._limit = filter_limit
+        self._clock = clock
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._attached: set[str] = set()
+        self._backoff: dict[str, _Backoff] = {}
+        self._tasks: set[str] = set()
+
+    @property
+    def backend_name(self) -> Literal["datasync", "local"]:
+        return "datasync" if self._backend.name == "datasync" else "local"
+
+    # -- intake -----------------------------------------------------------------------------------------------
+    async def submit_window(self, detail: TransferWindowOpened) -> Submitted:
+        ref = str(detail.tick)
+        correlation_id = detail.meta.correlation_id or f"window#{detail.task}#{detail.tick}"
+        verdict = validate_transfer(
+            task=detail.task,
+            includes=detail.includes,
+            roots=self._roots,
+            default_task=self._default_task,
+            known_tasks=self._known_tasks,
+        )
+        if isinstance(verdict, Rejected):
+            await self._store.claim_request(
+                f"window#{verdict.task}#{ref}",
+                event_id=str(detail.meta.event_id),
+                status="rejected",
+                task=verdict.task,
+                reasons=verdict.reasons,
+                includes=len(detail.includes),
+                correlation_id=correlation_id,
+                requested_by="scheduler",
+                now=self._clock(),
+                kind=WorkKind.WINDOW,
+            )
+            await self._publish_rejection(
+                kind=WorkKind.WINDOW,
+                ref=ref,
+                verdict=verdict,
+                detail_event_id=detail.meta.event_id,
+                includes=detail.includes,
+                correlation_id=correlation_id,
+            )
+            return "rejected"
+        return await self._enqueue(verdict.task, WorkKind.WINDOW, ref, verdict.includes, correlation_id)
+
+    async def submit_request(self, detail: TransferRequested) -> Submitted:
+        correlation_id = detail.meta.correlation_id or detail.request_id
+        verdict = validate_transfer(
+            task=detail.task,
+            includes=detail.includes,
+            roots=self._roots,
+            default_task=self._default_task,
+            known_tasks=self._known_tasks,
+        )
+        rejected = isinstance(verdict, Rejected)
+        claim = await self._store.claim_request(
+            detail.request_id,
+            event_id=str(detail.meta.event_id),
+            status="rejected" if rejected else "queued",
+            task=verdict.task,
+            reasons=verdict.reasons if isinstance(verdict, Rejected) else (),
+            includes=len(detail.includes),
+            correlation_id=correlation_id,
+            requested_by=detail.requested_by,
+            now=self._clock(),
+        )
+        if claim == "duplicate":
+            log.warning("request %s already received with another event; ignored", escape(detail.request_id, 128))
+            return "duplicate"
+        if isinstance(verdict, Rejected):
+            log.warning("request %s rejected: %s", escape(detail.request_id, 128), verdict.message)
+            await self._publish_rejection(
+                kind=WorkKind.REQUEST,
+                ref=detail.request_id,
+                verdict=verdict,
+                detail_event_id=detail.meta.event_id,
+                includes=detail.includes,
+                correlation_id=correlation_id,
+            )
+            return "rejected"
+        return await self._enqueue(verdict.task, WorkKind.REQUEST, detail.request_id, verdict.includes, correlation_id)
+
+    async def _publish_rejection(
+        self,
+        *,
+        kind: WorkKind,
+        ref: str,
+        verdict: Rejected,
+        detail_event_id: uuid.UUID,
+        includes: Sequence[str],
+        correlation_id: str,
+    ) -> None:
+        event = TransferExecutionStateChanged(
+            meta=Meta(event_id=uuid.uuid5(REJECTION_NAMESPACE, str(detail_event_id)), correlation_id=correlation_id),
+            execution_id=f"rejected-{kind.value}-{ref}",
+            backend=self.backend_name,
+            task=verdict.task,
+            state=TransferState.ERROR,
+            trigger=Trigger(kind=kind.value, id=ref),
+            includes=[escape(p) for p in includes[:100]],
+            error=ErrorInfo(code=REJECTED_CODE, message=verdict.message),
+        )
+        await self._publisher.publish(event)
+
+    async def _enqueue(
+        self, task: str, kind: WorkKind, ref: str, includes: tuple[str, ...], correlation_id: str
+    ) -> Submitted:
+        self._tasks.add(task)
+        async with self._locks[task]:
+            for _ in range(MAX_CONFLICT_RETRIES):
+                queue = await self._store.load_queue(task)
+                result = enqueue(
+                    queue, kind=kind, ref=ref, includes=includes, correlation_id=correlation_id, now=self._clock()
+                )
+                if result.outcome == "duplicate":
+                    return "duplicate"
+                try:
+                    await self._store.save_queue(queue, result.queue)
+                    break
+                except VersionConflictError:
+                    continue
+            else:
+                raise VersionConflictError(f"task {task}: could not queue {kind.value} {ref}")
+            log.info("task %s: %s %s %s", task, kind.value, escape(ref, 128), result.outcome)
+            # The work is persisted; if driving fails now, the polling loop drives it later.
+            await self._drive_logged(task)
+        return result.outcome
+
+    # -- driving ----------------------------------------------------------------------------------------------
+    async def poll_once(self) -> None:
+        self._tasks.update(await self._store.list_tasks())
+        await asyncio.gather(*(self._drive(task) for task in sorted(self._tasks)))
+
+    async def run(self, stopping: asyncio.Event, interval_s: float) -> None:
+        """Poll every ``interval_s`` until ``stopping`` is set."""
+        while not stopping.is_set():
+            try:
+                await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("poll failed; retrying in %.1f s", interval_s)
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=interval_s)
+            except TimeoutError:
+                continue
+
+    async def _drive(self, task: str) -> None:
+        async with self._locks[task]:
+            await self._drive_logged(task)
+
+    async def _drive_logged(self, task: str) -> None:
+        try:
+            await self._drive_locked(task)
+        except VersionConflictError as exc:
+            log.info("%s; deciding again on the next poll", exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("task %s: step failed; retried on the next poll", task)
+
+    async def _drive_locked(self, task: str) -> None:
+        for _ in range(MAX_STEPS):
+            queue = await self._store.load_queue(task)
+            active = queue.active
+            if active is not None and not active.starting:
+                if not await self._follow(queue):
+                    return
+                continue
+            if not self._start_due(task):
+                return
+            leased, order = next_start(
+                queue, owner=self._owner, now=self._clock(), lease=self._lease, limit=self._limit
+            )
+            if order is None:
+                return
+            queue = await self._store.save_queue(queue, leased)
+            await self._start(queue, order)
+
+    def _start_due(self, task: str) -> bool:
+        backoff = self._backoff.get(task)
+        return backoff is None or time.monotonic() >= backoff.not_before
+
+    def _back_off(self, task: str, error: str) -> None:
+        previous = self._backoff.get(task)
+        attempts = previous.attempts + 1 if previous else 1
+        delay = min(self._retry_max_s, self._retry_base_s * 2 ** (attempts - 1))
+        delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
+        self._backoff[task] = _Backoff(attempts, time.monotonic() + delay, error)
+        log.warning("task %s: start failed (attempt %d: %s); retrying in %.1f s", task, attempts, error, delay)
+
+    async def _start(self, queue: TaskQueue, order: StartOrder) -> None:
+        task = order.task
+        try:
+            execution_id = await self._backend.start(task, order.includes)
+        except BackendError as exc:
+            if exc.retryable:
+                self._back_off(task, f"{exc.code}: {exc.message}")
+                return
+            await self._refused(queue, order, exc)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an unexpected failure is retried like a throttle, never lost
+            log.exception("task %s: backend start raised", task)
+            self._back_off(task, f"{type(exc).__name__}: {exc}")
+            return
+        self._backoff.pop(task, None)
+        now = self._clock()
+        record = self._record(order, execution_id, now)
+        await self._store.put_execution(record)
+        await self._store.save_queue(queue, started(queue, order, execution_id))
+        self._attached.add(execution_id)
+        log.info("task %s: execution %s started (part %d/%d)", task, execution_id, order.part + 1, order.parts)
+        if order.item.kind is WorkKind.REQUEST:
+            await self._store.add_request_execution(order.item.ref, execution_id)
+
+    def _record(self, order: StartOrder, execution_id: str, now: datetime) -> ExecutionRecord:
+        item = order.item
+        return ExecutionRecord(
+            execution_id=execution_id,
+            backend=self.backend_name,
+            task=order.task,
+            trigger=Trigger(kind=item.kind.value, id=item.ref),
+            correlation_id=item.correlation_id,
+            seq=order.seq,
+            part=order.part,
+            parts=order.parts,
+            includes=list(order.includes),
+            started_at=now,
+            updated_at=now,
+        )
+
+    async def _refused(self, queue: TaskQueue, order: StartOrder, exc: BackendError) -> None:
+        """The backend refused the part for good: record and emit it as ERROR, then move on."""
+        self._backoff.pop(order.task, None)
+        now = self._clock()
+        execution_id = f"refused-{uuid.uuid4().hex}"
+        record = self._record(order, execution_id, now).model_copy(
+            update={
+                "state": TransferState.ERROR,
+                "error": ErrorInfo(code=exc.code, message=exc.message),
+                "ended_at": now,
+                "history": [StateSeen(state=TransferState.ERROR, at=now)],
+            }
+        )
+        log.error("task %s: backend refused part %d/%d: %s", order.task, order.part + 1, order.parts, exc)
+        await self._emit(record)
+        await self._store.put_execution(record)
+        await self._store.save_queue(queue, part_done(queue, seq=order.seq, part=order.part))
+        if order.item.kind is WorkKind.REQUEST:
+            await self._store.add_request_execution(order.item.ref, execution_id)
+
+    async def _follow(self, queue: TaskQueue) -> bool:
+        """Describe the running execution, emit a state change; True once it ended and the queue moved on."""
+        active = queue.active
+        assert active is not None
+        assert active.execution_id is not None
+        execution_id = active.execution_id
+        record = await self._store.get_execution(execution_id)
+        if record is None:  # the record write was lost after the start was recorded: rebuild it
+            item = queue.item(active.seq)
+            order = StartOrder(
+                queue.task, item.seq, active.part, active.parts, item.parts(self._limit)[active.part], item
+            )
+            record = self._record(order, execution_id, self._clock())
+        if execution_id not in self._attached:
+            await self._backend.resume(execution_id, queue.task, record.includes)
+            self._attached.add(execution_id)
+            log.info("task %s: following execution %s after a restart", queue.task, execution_id)
+        if not record.terminal:
+            status = await self._status(execution_id)
+            if status is None:
+                return False
+            updated, changed = observe(
+                record,
+                state=status.state,
+                counters=status.counters,
+                runs=status.runs,
+                error=status.error,
+                now=self._clock(),
+            )
+            if changed:
+                await self._emit(updated)
+            if updated is not record:
+                await self._store.put_execution(updated)
+            if not updated.terminal:
+                return False
+            record = updated
+        await self._store.save_queue(queue, part_done(queue, seq=active.seq, part=active.part))
+        self._attached.discard(execution_id)
+        log.info("task %s: execution %s ended %s", queue.task, execution_id, record.state)
+        return True
+
+    async def _status(self, execution_id: str) -> ExecutionStatus | None:
+        try:
+            return await self._backend.describe(execution_id)
+        except BackendError as exc:
+            if exc.retryable:
+                log.warning("describe %s: %s; retried on the next poll", execution_id, exc)
+                return None
+            # The backend no longer knows the execution (or never will): it ended, in error.
+            return ExecutionStatus(state=TransferState.ERROR, error=ErrorInfo(code=exc.code, message=exc.message))
+
+    async def _emit(self, record: ExecutionRecord) -> None:
+        try:
+            event = state_event(record)
+            self._publisher.entry(event)
+        except ValueError:
+            # Over EventBridge's entry size: the full pattern list stays in the execution record.
+            event = state_event(record, with_includes=False)
+        await self._publisher.publish(event)
+        log.info("execution %s: %s", record.execution_id, record.state)
+
+    # -- views ------------------------------------------------------------------------------------------------
+    async def queues(self) -> list[TaskQueue]:
+        self._tasks.update(await self._store.list_tasks())
+        return [await self._store.load_queue(task) for task in sorted(self._tasks)]
+
+    async def in_flight(self) -> list[ExecutionRecord]:
+        records = []
+        for queue in await self.queues():
+            if queue.active is not None and queue.active.execution_id is not None:
+                record = await self._store.get_execution(queue.active.execution_id)
+                if record is not None:
+                    records.append(record)
+        return records
+
+    def backoff_of(self, task: str) -> str | None:
+        backoff = self._backoff.get(task)
+        return backoff.last_error if backoff else None

@@ -1,0 +1,1 @@
+"""Test support shipped with the executor: a DataSync endpoint stand-in checked against botocore's model."""

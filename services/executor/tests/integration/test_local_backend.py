@@ -1,0 +1,445 @@
+"""The local backend against the moto server over real HTTP, through a proxy that counts (and can intercept)
+every request the engine sends."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import http.client
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import crc32c
+import pytest
+
+from seqferry_executor.backends.base import BackendError, ExecutionStatus
+from seqferry_executor.backends.local import LocalBackend, LocalBackendConfig
+from seqferry_executor.backends.local.config import MIB
+from seqferry_executor.backends.local.scan import SYMLINK_ESCAPE, ScanResult
+from seqferry_shared.aws import ClientFactory, sync_client
+from seqferry_shared.events.models import TransferState
+from seqferry_shared.settings import ServiceSettings
+from seqferry_shared.testing.motoserver import MotoServer
+
+pytestmark = pytest.mark.integration
+
+SEQ = "/sequencers/incoming/miseq"
+RUN_ID = "251125_M00123_0001_000000000-ABCDE"
+RUN = f"{SEQ}/{RUN_ID}"
+
+
+class LocalTestSettings(ServiceSettings):
+    nas_root: Path
+    local: LocalBackendConfig
+
+
+# -- a counting HTTP proxy in front of moto -------------------------------------------------------------------
+
+Hook = Callable[[str, str], None]
+
+
+class CountingProxy:
+    """Forwards every request to moto and records (method, path?query); ``hook`` runs before forwarding."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.requests: list[tuple[str, str]] = []
+        self.hook: Hook | None = None
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _forward(self) -> None:
+                body = self._body()
+                proxy.requests.append((self.command, self.path))
+                if proxy.hook is not None:
+                    proxy.hook(self.command, self.path)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "expect")}
+                headers["Content-Length"] = str(len(body))
+                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    response = conn.getresponse()
+                    payload = response.read()
+                    self.send_response(response.status)
+                    for name, value in response.getheaders():
+                        if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                            self.send_header(name, value)
+                    length = response.getheader("Content-Length") if self.command == "HEAD" else None
+                    self.send_header("Content-Length", length or str(len(payload)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(payload)
+                finally:
+                    conn.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward  # noqa: N815
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [(m, p) for m, p in self.requests if m in ("PUT", "POST", "DELETE")]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def proxy(moto_server: MotoServer) -> Iterator[CountingProxy]:
+    counting = CountingProxy(moto_server.port)
+    yield counting
+    counting.close()
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------
+
+
+def make_settings(tmp_path: Path, prefix: str, endpoint: str, **local: Any) -> LocalTestSettings:
+    config = {"quiet_period_s": 0.2, "index_path": tmp_path / "state" / "index.sqlite", **local}
+    return LocalTestSettings(
+        prefix=prefix,
+        environment="test",
+        aws_endpoint_url=endpoint,
+        nas_root=tmp_path / "nas",
+        sequencer_paths=f"{SEQ}=miseq",
+        local=LocalBackendConfig(**config),
+    )
+
+
+def write(nas: Path, nas_path: str, data: bytes) -> Path:
+    path = nas / nas_path.lstrip("/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def age(*paths: Path, seconds: float = 60) -> None:
+    """Make files look written ``seconds`` ago (mtime); ctime stays now, so wait out the quiet period too."""
+    old = time.time() - seconds
+    for path in paths:
+        os.utime(path, (old, old))
+
+
+async def settle(quiet_s: float = 0.2) -> None:
+    await asyncio.sleep(quiet_s + 0.1)
+
+
+async def run_pass(backend: LocalBackend, includes: list[str], task: str = "t") -> ExecutionStatus:
+    execution_id = await backend.start(task, includes)
+    return await wait_for(backend, execution_id)
+
+
+async def wait_for(backend: LocalBackend, execution_id: str, timeout_s: float = 60) -> ExecutionStatus:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = await backend.describe(execution_id)
+        if status.state.terminal:
+            return status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"execution {execution_id} did not finish: {status}")
+
+
+def b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def crc32c_of(data: bytes) -> str:
+    return b64(crc32c.crc32c(data).to_bytes(4, "big"))
+
+
+def composite_crc32c(data: bytes, part_size: int) -> str:
+    parts = b"".join(crc32c.crc32c(data[i : i + part_size]).to_bytes(4, "big") for i in range(0, len(data), part_size))
+    return crc32c_of(parts)
+
+
+@pytest.fixture
+async def factory(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Builds backends (and their client factories) and closes them all at the end."""
+    opened: list[tuple[LocalBackend, ClientFactory]] = []
+
+    async def build(settings: LocalTestSettings) -> LocalBackend:
+        clients = ClientFactory(settings)
+        backend = await LocalBackend.create(settings=settings, clients=clients)
+        opened.append((backend, clients))
+        return backend
+
+    yield build
+    for backend, clients in opened:
+        await backend.close()
+        await clients.close()
+
+
+# -- tests --------------------------------------------------------------------------------------------------------
+
+
+async def test_transfer_verify_no_change_pass_and_changed_file(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN a run folder with small files, an empty marker, a multipart-sized file and an odd file name
+    nas = tmp_path / "nas"
+    files = {
+        f"{RUN}/RunInfo.xml": b"<RunInfo/>",
+        f"{RUN}/Data/Intensities/BaseCalls/L001/C1.1/L001_1.cbcl": os.urandom(300_000),
+        f"{RUN}/InterOp/Q Metrics+Out.bin": os.urandom(5000),
+        f"{RUN}/Big.bin": os.urandom(12 * MIB + 123),
+        f"{RUN}/RTAComplete.txt": b"",
+    }
+    paths = [write(nas, p, data) for p, data in files.items()]
+    age(*paths)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url, multipart_threshold=5 * MIB, part_size=5 * MIB)
+    backend = await factory(settings)
+    await settle()
+
+    # WHEN a first pass runs
+    first = await run_pass(backend, [f"{SEQ}/2511*"])
+
+    # THEN everything is transferred and verified, counted like DataSync, summarised per run
+    assert first.state is TransferState.SUCCESS, first.error
+    c = first.counters
+    total = sum(len(d) for d in files.values())
+    assert (c.files_estimated, c.files_transferred, c.files_verified, c.files_failed) == (5, 5, 5, 0)
+    assert (c.bytes_estimated, c.bytes_transferred, c.bytes_verified) == (total, total, total)
+    (run,) = first.runs
+    assert (run.run_id, run.files_total, run.bytes_total, run.files_verified) == (RUN_ID, 5, total, 5)
+    assert run.markers == ["RTAComplete.txt"]
+    # ... every object's bytes and checksum equal the source, with the lifecycle tag where one applies
+    s3 = sync_client("s3", settings)
+    bucket = settings.names.bucket
+    for nas_path, data in files.items():
+        key = nas_path.lstrip("/")
+        obj = s3.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        assert obj["Body"].read() == data, key
+        expected = composite_crc32c(data, 5 * MIB) if len(data) > 5 * MIB else crc32c_of(data)
+        assert obj["ChecksumCRC32C"].split("-")[0] == expected, key
+        assert obj["Metadata"]["mtime-ns"] == str((nas / key).stat().st_mtime_ns)
+    tags = s3.get_object_tagging(Bucket=bucket, Key=f"{RUN}/Data/Intensities/BaseCalls/L001/C1.1/L001_1.cbcl"[1:])
+    assert tags["TagSet"] == [{"Key": "seqferry-class", "Value": "basecalls"}]
+    assert s3.get_object_tagging(Bucket=bucket, Key=f"{RUN}/RunInfo.xml"[1:])["TagSet"] == []
+    # ... and the completion marker was the last object written
+    puts = [p for m, p in proxy.writes() if m == "PUT" and "partNumber" not in p]
+    assert puts[-1].endswith("/RTAComplete.txt")
+
+    # WHEN a second pass runs with nothing changed
+    proxy.requests.clear()
+    second = await run_pass(backend, [f"{SEQ}/2511*"])
+
+    # THEN it sends no request at all: unchanged files cost a stat
+    assert second.state is TransferState.SUCCESS
+    assert proxy.requests == []
+    assert (second.counters.files_transferred, second.counters.files_skipped) == (0, 5)
+
+    # WHEN one file changes and becomes stable again
+    changed = write(nas, f"{RUN}/RunInfo.xml", b"<RunInfo changed='yes'/>")
+    await settle()
+    proxy.requests.clear()
+    third = await run_pass(backend, [f"{SEQ}/2511*"])
+
+    # THEN exactly that file is shipped again
+    assert third.state is TransferState.SUCCESS
+    assert (third.counters.files_transferred, third.counters.files_verified, third.counters.files_skipped) == (1, 1, 4)
+    assert [m for m, _ in proxy.writes()] == ["PUT"]
+    body = s3.get_object(Bucket=bucket, Key=f"{RUN}/RunInfo.xml"[1:])["Body"].read()
+    assert body == changed.read_bytes()
+
+
+async def test_growing_file_is_never_verified_while_it_grows(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN a file that keeps growing while passes run every 0.2 s, with a quiet period of 0.5 s
+    nas = tmp_path / "nas"
+    growing = write(nas, f"{RUN}/Data/growing.cbcl", b"start")
+    settings = make_settings(tmp_path, resource_prefix, proxy.url, quiet_period_s=0.5)
+    backend = await factory(settings)
+    stop = asyncio.Event()
+
+    async def writer() -> None:
+        while not stop.is_set():
+            with growing.open("ab") as handle:
+                handle.write(os.urandom(1000))
+            await asyncio.sleep(0.1)
+
+    writing = asyncio.create_task(writer())
+    # WHEN passes run while it grows
+    statuses = []
+    for _ in range(6):
+        statuses.append(await run_pass(backend, [RUN]))
+        await asyncio.sleep(0.2)
+    stop.set()
+    await writing
+    # THEN it was never shipped, never verified, and reported pending
+    assert all(s.counters.files_verified == 0 and s.counters.files_transferred == 0 for s in statuses)
+    assert all(s.runs[0].files_pending == 1 for s in statuses)
+    assert proxy.writes() == []
+    # WHEN it stops growing and stays quiet THEN the next pass ships and verifies it
+    await asyncio.sleep(0.7)
+    final = await run_pass(backend, [RUN])
+    assert (final.counters.files_transferred, final.counters.files_verified) == (1, 1)
+    s3 = sync_client("s3", settings)
+    assert s3.get_object(Bucket=settings.names.bucket, Key=growing.relative_to(nas).as_posix())["Body"].read() == (
+        growing.read_bytes()
+    )
+
+
+async def test_file_changed_during_upload_is_not_verified_and_is_shipped_again(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN a stable file, and a proxy that appends to it while its PUT is on the wire
+    nas = tmp_path / "nas"
+    path = write(nas, f"{RUN}/Data/late.cbcl", os.urandom(50_000))
+    age(path)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url)
+    backend = await factory(settings)
+    await settle()
+
+    def append_once(method: str, request_path: str) -> None:
+        if method == "PUT" and request_path.endswith("late.cbcl"):
+            proxy.hook = None
+            with path.open("ab") as handle:
+                handle.write(b"more")
+
+    proxy.hook = append_once
+    # WHEN a pass runs
+    first = await run_pass(backend, [RUN])
+    # THEN the file is transferred but not verified, and pending for a later pass
+    assert first.state is TransferState.SUCCESS
+    assert (first.counters.files_transferred, first.counters.files_verified) == (1, 0)
+    assert first.runs[0].files_pending == 1
+    # WHEN it is quiet again THEN the next pass ships it again and the object equals the file
+    await settle()
+    second = await run_pass(backend, [RUN])
+    assert (second.counters.files_transferred, second.counters.files_verified) == (1, 1)
+    s3 = sync_client("s3", settings)
+    obj = s3.get_object(Bucket=settings.names.bucket, Key=path.relative_to(nas).as_posix(), ChecksumMode="ENABLED")
+    data = path.read_bytes()
+    assert obj["Body"].read() == data
+    assert obj["ChecksumCRC32C"] == crc32c_of(data)
+
+
+async def test_unreadable_files_fail_with_reasons_while_the_rest_succeed(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN good files and three files that cannot be read, even as root:
+    #   - a self-referencing symlink (ELOOP on open),
+    #   - a symlink leading outside the NAS root (refused),
+    #   - a file removed between the scan and the read.
+    nas = tmp_path / "nas"
+    good = [write(nas, f"{RUN}/Data/ok{i}.cbcl", os.urandom(2000)) for i in range(3)]
+    vanishing = write(nas, f"{RUN}/Data/vanishing.cbcl", os.urandom(2000))
+    age(*good, vanishing)
+    (nas / RUN.lstrip("/") / "loop").symlink_to(nas / RUN.lstrip("/") / "loop")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside the NAS")
+    (nas / RUN.lstrip("/") / "escape.txt").symlink_to(secret)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url)
+    backend = await factory(settings)
+    scanner = backend._engine._scanner
+    original_scan = scanner.scan
+
+    def scan_then_remove(matcher: Any) -> ScanResult:
+        result = original_scan(matcher)
+        vanishing.unlink()
+        return result
+
+    scanner.scan = scan_then_remove  # type: ignore[method-assign]
+    await settle()
+    # WHEN a pass runs
+    status = await run_pass(backend, [RUN])
+    # THEN the three are failed with their reasons, the others transferred and verified
+    assert status.state is TransferState.ERROR
+    assert status.error is not None
+    assert status.error.code == "FilesFailed"
+    assert status.counters.files_failed == 3
+    assert (status.counters.files_transferred, status.counters.files_verified) == (3, 3)
+    message = status.error.message
+    assert f"{RUN}/loop: symlink unresolvable" in message
+    assert f"{RUN}/escape.txt: {SYMLINK_ESCAPE}" in message
+    assert f"{RUN}/Data/vanishing.cbcl: file removed between scan and read" in message
+    assert status.runs[0].files_failed == 3
+    s3 = sync_client("s3", settings)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=settings.names.bucket).get("Contents", [])}
+    assert keys == {p.relative_to(nas).as_posix() for p in good}
+
+
+async def test_index_rebuilt_from_the_bucket_makes_no_uploads(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN files shipped by one engine
+    nas = tmp_path / "nas"
+    paths = [write(nas, f"{RUN}/Data/f{i}.cbcl", os.urandom(1000)) for i in range(4)]
+    age(*paths)
+    await settle()
+    first = await factory(make_settings(tmp_path, resource_prefix, proxy.url))
+    assert (await run_pass(first, [RUN])).counters.files_verified == 4
+    await first.close()
+    # WHEN the index is lost and a new engine starts (rebuilding it from the bucket)
+    for leftover in (tmp_path / "state").iterdir():
+        leftover.unlink()
+    proxy.requests.clear()
+    second = await factory(make_settings(tmp_path, resource_prefix, proxy.url))
+    status = await run_pass(second, [RUN])
+    # THEN nothing is uploaded again: a listing and one HeadObject per file confirmed them
+    assert status.state is TransferState.SUCCESS
+    assert (status.counters.files_transferred, status.counters.files_skipped) == (0, 4)
+    assert proxy.writes() == []
+    assert sum(1 for m, _ in proxy.requests if m == "HEAD") == 4
+    # ... and the pass after that costs no request at all
+    proxy.requests.clear()
+    assert (await run_pass(second, [RUN])).counters.files_skipped == 4
+    assert proxy.requests == []
+
+
+async def test_sha256_checksums(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    nas = tmp_path / "nas"
+    data = os.urandom(4096)
+    path = write(nas, "/adhoc/list.txt", data)
+    age(path)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url, checksum="sha256")
+    backend = await factory(settings)
+    await settle()
+    status = await run_pass(backend, ["/adhoc/"])
+    assert (status.state, status.counters.files_verified, status.runs) == (TransferState.SUCCESS, 1, [])
+    s3 = sync_client("s3", settings)
+    obj = s3.get_object(Bucket=settings.names.bucket, Key="adhoc/list.txt", ChecksumMode="ENABLED")
+    assert obj["ChecksumSHA256"] == b64(hashlib.sha256(data).digest())
+
+
+async def test_invalid_patterns_and_unknown_executions_are_refused(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    backend = await factory(make_settings(tmp_path, resource_prefix, proxy.url))
+    with pytest.raises(BackendError, match="only as the last character"):
+        await backend.start("t", ["/seq/*/x"])
+    with pytest.raises(BackendError, match="unknown execution"):
+        await backend.describe("exec-0000")

@@ -1,0 +1,433 @@
+"""The notifier's work: fold execution observations, track runs, decide delivery, announce outcomes.
+
+Handlers, the DataSync poller and the sweeper all call into :class:`NotifierService`; it owns no clients of its
+own (they are passed in) and keeps no state between calls except a short dashboard cache.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from seqferry_shared.events.models import (
+    Meta,
+    RunSummary,
+    RunTransferCompleted,
+    RunTransferFailed,
+    TransferExecutionStateChanged,
+    TransferState,
+)
+from seqferry_shared.sequencers import SequencerPath
+
+from seqferry_notifier.datasync import DataSyncReader, ExecutionNotFound
+from seqferry_notifier.domain import notifications
+from seqferry_notifier.domain.datasync import describe_observation, event_observation
+from seqferry_notifier.domain.executions import (
+    ExecutionRecord,
+    FoldResult,
+    Observation,
+    Source,
+    execution_key,
+    fold,
+    note_describe,
+)
+from seqferry_notifier.domain.manifest import build_manifest
+from seqferry_notifier.domain.notices import Notice, new_notice
+from seqferry_notifier.domain.runinfo import MAX_RUNINFO_BYTES, RunInfo, RunInfoError, parse_run_info
+from seqferry_notifier.domain.runs import (
+    Completion,
+    ObjectInfo,
+    RunRecord,
+    Verdict,
+    candidate_blockers,
+    decide,
+    identify_instrument,
+    is_stalled,
+    listing_due,
+    manifest_key,
+    mark_completed,
+    mark_failed_execution,
+    mark_stalled,
+    new_run,
+    observe_execution,
+    record_listing,
+)
+from seqferry_notifier.metrics import Metrics
+from seqferry_notifier.outbox import Outbox
+from seqferry_notifier.settings import NotifierSettings
+from seqferry_notifier.storage import RunStorage
+from seqferry_notifier.store import EXECUTIONS, RUNS, Filter, Records, execution_pk, iso, run_pk
+
+log = logging.getLogger(__name__)
+
+COMPLETED_SK = "notice#completed"
+FailureReason = Literal["execution_error", "stalled"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    executions: Records[ExecutionRecord]
+    runs: Records[RunRecord]
+
+
+class NotifierService:
+    def __init__(
+        self,
+        *,
+        settings: NotifierSettings,
+        stores: Stores,
+        storage: RunStorage,
+        outbox: Outbox,
+        datasync: DataSyncReader,
+        metrics: Metrics,
+        sequencers: list[SequencerPath],
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._settings = settings
+        self._executions = stores.executions
+        self._runs = stores.runs
+        self._storage = storage
+        self._outbox = outbox
+        self._datasync = datasync
+        self._metrics = metrics
+        self._sequencers = sequencers
+        self._clock = clock
+
+    # -- executions -----------------------------------------------------------------------------------------------
+    async def on_execution_event(self, detail: TransferExecutionStateChanged) -> ExecutionRecord:
+        """The executor's ``Transfer Execution State Changed``."""
+        observation = Observation(
+            execution_id=detail.execution_id,
+            at=detail.meta.occurred_at,
+            source=Source.EXECUTOR,
+            state=detail.state,
+            backend=detail.backend,
+            task=detail.task,
+            counters=detail.counters,
+            error=detail.error,
+            started_at=detail.started_at,
+            trigger=detail.trigger,
+            includes=tuple(detail.includes),
+            run_ids=tuple(run.run_id for run in detail.runs),
+            correlation_id=detail.meta.correlation_id,
+        )
+        return await self.observe(observation, {run.run_id: run for run in detail.runs})
+
+    async def on_datasync_event(
+        self, resources: list[str], detail: dict[str, object], at: datetime | None
+    ) -> ExecutionRecord:
+        """DataSync's own state-change event: record it, then reconcile with DescribeTaskExecution."""
+        if at is not None and at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        record = await self.observe(event_observation(resources, detail, at or self._clock()), {})
+        return await self.reconcile(record)
+
+    async def reconcile(self, record: ExecutionRecord) -> ExecutionRecord:
+        """DescribeTaskExecution for a DataSync execution and fold the answer in."""
+        if record.arn is None:
+            return record
+        now = self._clock()
+        try:
+            response = await self._datasync.describe(record.arn)
+        except ExecutionNotFound as exc:
+            self._metrics.describes.add(1, {"outcome": "not_found"})
+            log.warning("execution %s: DataSync does not know it (%s); no longer polled", record.execution_id, exc)
+            stored, _ = await self._executions.mutate(
+                execution_pk(record.execution_id),
+                "execution",
+                lambda current: (note_describe(current or record, now, error=str(exc), not_found=True), None),
+            )
+            return stored or record
+        self._metrics.describes.add(1, {"outcome": "ok"})
+        return await self.observe(describe_observation(response, now), {}, described_at=now)
+
+    async def observe(
+        self, observation: Observation, summaries: dict[str, RunSummary], *, described_at: datetime | None = None
+    ) -> ExecutionRecord:
+        """Fold one observation into the execution's record, then into every run it touches."""
+        self._metrics.observations.add(1, {"source": observation.source.value})
+        key = execution_key(observation.execution_id)
+
+        def change(current: ExecutionRecord | None) -> tuple[ExecutionRecord | None, FoldResult]:
+            result = fold(current, observation)
+            record = result.record
+            if described_at is not None:
+                record = note_describe(record, described_at, error=None, not_found=False)
+            elif not result.changed:
+                return None, result
+            return record, result
+
+        stored, result = await self._executions.mutate(execution_pk(key), "execution", change)
+        record = stored or result.record
+        if result.state_changed or summaries:
+            for run_id in dict.fromkeys([*record.run_ids, *summaries]):
+                await self._observe_run(run_id, record, summaries.get(run_id), observation.at)
+        if result.became_terminal == TransferState.ERROR:
+            await self._announce_execution_failure(record)
+        return record
+
+    # -- runs -----------------------------------------------------------------------------------------------------
+    async def _observe_run(
+        self, run_id: str, execution: ExecutionRecord, summary: RunSummary | None, at: datetime
+    ) -> None:
+        def change(current: RunRecord | None) -> tuple[RunRecord | None, None]:
+            if current is None:
+                if summary is None:
+                    return None, None
+                instrument = identify_instrument(summary.nas_path, summary.run_id, self._sequencers)
+                current = new_run(summary, self._storage.bucket, instrument, at)
+            updated = observe_execution(
+                current,
+                execution_id=execution.execution_id,
+                state=execution.state,
+                started_at=execution.started_at or execution.first_seen_at,
+                at=at,
+                summary=summary,
+                correlation_id=execution.correlation_id,
+            )
+            return (None if updated == current else updated), None
+
+        run, _ = await self._runs.mutate(run_pk(run_id), "run", change)
+        if run is None:
+            return
+        if execution.state == TransferState.ERROR and run.completion is None:
+            await self._announce_run_failure(run, execution)
+        await self.evaluate_run(run)
+
+    async def _read_run_info(self, run: RunRecord, keys: set[str]) -> tuple[RunInfo | None, str | None]:
+        key = f"{run.s3_prefix}RunInfo.xml"
+        if key not in keys:
+            return None, None
+        data = await self._storage.read(key, max_bytes=MAX_RUNINFO_BYTES)
+        if data is None:
+            return None, None
+        try:
+            return parse_run_info(data), None
+        except RunInfoError as exc:
+            return None, str(exc)
+
+    async def evaluate_run(self, run: RunRecord) -> Verdict | None:
+        """Apply the delivery rule; list S3 only when delivery is possible or the progress figures are due."""
+        if run.completion is not None:
+            return None
+        now = self._clock()
+        candidate = not candidate_blockers(run)
+        if not candidate and not listing_due(run, now, timedelta(seconds=self._settings.listing_min_interval_s)):
+            return None
+        objects = await self._storage.list_run(run.s3_prefix)
+        run_info, run_info_error = None, None
+        if candidate and self._settings.check_cycles:
+            run_info, run_info_error = await self._read_run_info(run, {o.key for o in objects})
+        verdict = decide(
+            run, objects, run_info, run_info_error=run_info_error, check_cycles=self._settings.check_cycles
+        )
+        self._metrics.listings.add(1, {"verdict": "complete" if verdict.complete else "incomplete"})
+        stored, _ = await self._runs.mutate(
+            run_pk(run.run_id),
+            "run",
+            lambda current: (
+                record_listing(current, verdict.files, verdict.bytes, list(verdict.blockers), now) if current else None,
+                None,
+            ),
+        )
+        if verdict.complete and stored is not None:
+            await self._deliver_run(stored, verdict, objects)
+        elif candidate:
+            log.info("run %s not delivered yet: %s", run.run_id, "; ".join(verdict.blockers))
+        return verdict
+
+    async def _deliver_run(self, run: RunRecord, verdict: Verdict, objects: list[ObjectInfo]) -> None:
+        pk = run_pk(run.run_id)
+        existing = await self._outbox.existing(pk, COMPLETED_SK)
+        if existing is not None:
+            await self._mark_completed(run, existing)
+            return
+        entries = await self._storage.manifest_entries([o.key for o in objects])
+        listed = {o.key: o.size for o in objects}
+        if any(listed.get(e.key) != e.size for e in entries):
+            log.info("run %s: objects changed while the manifest was built; deciding again later", run.run_id)
+            return
+        now = self._clock()
+        key = manifest_key(run, self._settings.manifest_name)
+        executions = [e.execution_id for e in sorted(run.executions.values(), key=lambda e: e.started_at)]
+        body = build_manifest(run, entries, marker=verdict.marker, generated_at=now, executions=executions)
+        await self._storage.put_json(key, body)
+        detail = RunTransferCompleted(
+            meta=Meta(correlation_id=run.correlation_ids[0] if run.correlation_ids else None),
+            run_id=run.run_id,
+            instrument=run.instrument.value if run.instrument else "unknown",
+            nas_path=run.nas_path,
+            s3_uri=run.s3_uri,
+            files=verdict.files,
+            bytes=verdict.bytes,
+            completion_marker=verdict.marker,
+            checksum_manifest=f"s3://{self._storage.bucket}/{key}",
+            executions=executions,
+        )
+        notice = self._notice(pk, COMPLETED_SK, notifications.run_completed(detail), detail, now)
+        if await self._outbox.open(notice):
+            self._metrics.runs_completed.add(1)
+            log.info("run %s delivered: %d files, %d bytes", run.run_id, verdict.files, verdict.bytes)
+            await self._mark_completed(run, notice)
+            await self._outbox.deliver(notice)
+        else:
+            winner = await self._outbox.existing(pk, COMPLETED_SK)
+            if winner is not None:
+                await self._mark_completed(run, winner)
+
+    async def _mark_completed(self, run: RunRecord, notice: Notice) -> None:
+        event = RunTransferCompleted.model_validate(notice.event)
+        completion = Completion(
+            at=notice.created_at,
+            files=event.files,
+            bytes=event.bytes,
+            marker=event.completion_marker,
+            manifest_uri=event.checksum_manifest,
+            event_id=str(event.meta.event_id),
+        )
+        await self._runs.mutate(
+            run_pk(run.run_id),
+            "run",
+            lambda current: (mark_completed(current, completion) if current and not current.completion else None, None),
+        )
+
+    def _notice(
+        self,
+        pk: str,
+        sk: str,
+        notification: notifications.Notification,
+        detail: RunTransferCompleted | RunTransferFailed | None,
+        now: datetime,
+    ) -> Notice:
+        return new_notice(
+            pk=pk,
+            sk=sk,
+            notification=notification,
+            now=now,
+            lease=self._outbox.lease,
+            webhook=self._outbox.webhook_enabled,
+            event_type=detail.DETAIL_TYPE if detail else None,
+            event=detail.model_dump(mode="json") if detail else None,
+        )
+
+    def _failed_detail(
+        self, run: RunRecord, reason: FailureReason, execution: ExecutionRecord | None = None
+    ) -> RunTransferFailed:
+        executions = [execution.execution_id] if execution else list(run.executions)[-5:]
+        return RunTransferFailed(
+            meta=Meta(correlation_id=run.correlation_ids[0] if run.correlation_ids else None),
+            run_id=run.run_id,
+            instrument=run.instrument.value if run.instrument else "unknown",
+            nas_path=run.nas_path,
+            s3_uri=run.s3_uri,
+            reason=reason,
+            error=execution.error if execution else None,
+            files=run.s3_files or 0,
+            bytes=run.s3_bytes or 0,
+            executions=executions,
+        )
+
+    async def _announce_run_failure(self, run: RunRecord, execution: ExecutionRecord) -> None:
+        now = self._clock()
+        detail = self._failed_detail(run, "execution_error", execution)
+        sk = f"notice#failed#execution#{execution.execution_id}"
+        notice = self._notice(run_pk(run.run_id), sk, notifications.run_failed(detail), detail, now)
+        if not await self._outbox.open(notice):
+            return
+        self._metrics.runs_failed.add(1, {"reason": "execution_error"})
+        log.warning("run %s: execution %s failed", run.run_id, execution.execution_id)
+        await self._runs.mutate(
+            run_pk(run.run_id),
+            "run",
+            lambda current: (mark_failed_execution(current, execution.execution_id, now) if current else None, None),
+        )
+        await self._outbox.deliver(notice)
+
+    async def _announce_execution_failure(self, record: ExecutionRecord) -> None:
+        notice = self._notice(
+            execution_pk(record.execution_id),
+            "notice#failed",
+            notifications.execution_failed(record),
+            None,
+            self._clock(),
+        )
+        if await self._outbox.open(notice):
+            log.warning("execution %s failed: %s", record.execution_id, record.error.code if record.error else "?")
+            await self._outbox.deliver(notice)
+
+    async def _announce_stall(self, run: RunRecord, now: datetime, deadline: timedelta) -> None:
+        episode = iso(run.last_progress_at)
+
+        def change(current: RunRecord | None) -> tuple[RunRecord | None, bool]:
+            if current is None or not is_stalled(current, now, deadline):
+                return None, False
+            return mark_stalled(current, now), True
+
+        stalled, marked = await self._runs.mutate(run_pk(run.run_id), "run", change)
+        if not marked or stalled is None:
+            return
+        detail = self._failed_detail(stalled, "stalled")
+        notice = self._notice(
+            run_pk(run.run_id), f"notice#failed#stalled#{episode}", notifications.run_failed(detail), detail, now
+        )
+        if await self._outbox.open(notice):
+            self._metrics.runs_failed.add(1, {"reason": "stalled"})
+            log.warning("run %s stalled: no progress since %s", run.run_id, episode)
+            await self._outbox.deliver(notice)
+
+    # -- background work ------------------------------------------------------------------------------------------
+    async def poll_datasync(self) -> int:
+        """Describe DataSync executions left non-terminal (their SUCCESS/ERROR event may never come)."""
+        now = self._clock()
+        cutoff = now - timedelta(seconds=self._settings.datasync_poll_interval_s)
+        oldest = now - timedelta(hours=self._settings.datasync_poll_max_age_h)
+        due = await self._executions.query(
+            EXECUTIONS,
+            lower=iso(oldest),
+            limit=200,
+            where=Filter(
+                "pollable = :yes AND polled_at < :cutoff",
+                {},
+                {":yes": {"BOOL": True}, ":cutoff": {"N": f"{cutoff.timestamp():.3f}"}},
+            ),
+        )
+        for record in due:
+            await self.reconcile(record)
+        return len(due)
+
+    async def sweep(self) -> None:
+        """Report stalled runs and retry undelivered notices."""
+        now = self._clock()
+        deadline = timedelta(seconds=self._settings.stall_deadline_s)
+        stale = await self._runs.query(
+            RUNS,
+            upper=iso(now - deadline),
+            limit=200,
+            where=Filter("delivered = :no AND stalled = :no", {}, {":no": {"BOOL": False}}),
+        )
+        for run in stale:
+            if is_stalled(run, now, deadline):
+                await self._announce_stall(run, now, deadline)
+        await self._outbox.retry_due()
+
+    # -- reads for people -----------------------------------------------------------------------------------------
+    async def execution(self, execution_id: str) -> ExecutionRecord | None:
+        found = await self._executions.load(execution_pk(execution_key(execution_id)), "execution")
+        return found.record if found else None
+
+    async def executions(self, *, limit: int, since: datetime | None = None) -> list[ExecutionRecord]:
+        return await self._executions.query(EXECUTIONS, lower=iso(since) if since else None, limit=limit)
+
+    async def run(self, run_id: str) -> RunRecord | None:
+        found = await self._runs.load(run_pk(run_id), "run")
+        return found.record if found else None
+
+    async def runs(self, *, limit: int) -> list[RunRecord]:
+        return await self._runs.query(RUNS, limit=limit)

@@ -1,0 +1,82 @@
+"""Notifier settings (``SEQFERRY_*`` environment variables on top of the shared base)."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import AnyHttpUrl, Field, field_validator, model_validator
+from seqferry_shared.settings import ServiceSettings
+
+
+class NotifierSettings(ServiceSettings):
+    http_port: int = Field(default=8080, description="Port of the dashboard and API.")
+    stall_deadline_s: float = Field(
+        default=6 * 3600,
+        gt=0,
+        description="A run that is not delivered and shows no progress for this long is reported as stalled.",
+    )
+    datasync_poll_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="DescribeTaskExecution for DataSync executions left non-terminal this long since last looked at.",
+    )
+    datasync_poll_max_age_h: float = Field(
+        default=7 * 24, gt=0, description="Stop polling non-terminal DataSync executions not updated for this long."
+    )
+    sweep_interval_s: float = Field(
+        default=15.0, gt=0, description="How often stalled runs and undelivered notifications are looked for."
+    )
+    listing_min_interval_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Least time between two S3 listings of a run for progress (a possible completion always lists).",
+    )
+    check_cycles: bool = Field(
+        default=True, description="Require the base-call cycles in S3 to match RunInfo.xml before delivery."
+    )
+    manifest_name: str = Field(
+        default="{run_id}.seqferry-manifest.json",
+        description="Name of the checksum manifest, written next to the run folder; must contain {run_id}.",
+    )
+    manifest_concurrency: int = Field(
+        default=16, ge=1, le=64, description="Parallel GetObjectAttributes calls while building a manifest."
+    )
+    sns_topic_arn: str | None = Field(
+        default=None, description="Notification topic; default: '<prefix>-notifications' in this account."
+    )
+    webhook_url: AnyHttpUrl | None = Field(
+        default=None, description="Optional webhook (Slack-compatible JSON: {'text': ...}) for notifications."
+    )
+    webhook_retries: int = Field(default=3, ge=0, le=10, description="Retries of one webhook call on 5xx/timeouts.")
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles each retry.")
+    notice_lease_s: float = Field(
+        default=120.0, gt=0, description="Time one worker may hold an undelivered notification before another retries."
+    )
+    notice_max_attempts: int = Field(default=12, ge=1, description="Delivery attempts before a channel is given up.")
+    notice_retry_base_s: float = Field(
+        default=5.0, gt=0, description="First delay before an undelivered notification is retried; doubles, max 10 min."
+    )
+    execution_retention_days: int = Field(default=90, ge=1, description="Execution records expire (TTL) after this.")
+    dashboard_window_h: float = Field(default=24.0, gt=0, description="Executions shown on the dashboard.")
+    dashboard_refresh_ms: int = Field(default=1500, ge=250, description="How often the dashboard page refreshes.")
+    dashboard_cache_s: float = Field(
+        default=1.0, ge=0, description="Aggregates are recomputed at most this often, however many viewers."
+    )
+
+    @field_validator("manifest_name")
+    @classmethod
+    def _manifest_name(cls, value: str) -> str:
+        if "{run_id}" not in value or "/" in value:
+            raise ValueError("manifest_name must contain {run_id} and no '/'")
+        try:
+            value.format(run_id="x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"manifest_name is not a valid template: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _secure_webhook_in_prod(self) -> Self:
+        if self.environment == "prod" and self.webhook_url is not None and self.webhook_url.scheme != "https":
+            raise ValueError("SEQFERRY_WEBHOOK_URL must be https when SEQFERRY_ENVIRONMENT=prod")
+        return self

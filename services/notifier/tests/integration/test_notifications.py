@@ -1,0 +1,95 @@
+"""Notifications reach SNS and a webhook, with retries; messages carry ids and counts only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from seqferry_shared.events.models import ErrorInfo, TransferState
+from seqferry_shared.testing.motoserver import free_port
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Hook:
+    """A tiny local webhook that answers 503 to its first ``failures`` calls."""
+
+    url: str
+    failures: int
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Hook]:
+    port = free_port()
+    state = Hook(url=f"http://127.0.0.1:{port}/hooks/seqferry", failures=0)
+
+    async def receive(request: web.Request) -> web.Response:
+        state.calls.append(await request.json())
+        if len(state.calls) <= state.failures:
+            return web.Response(status=503, text="try later")
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/hooks/seqferry", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield state
+    finally:
+        await runner.cleanup()
+
+
+async def test_execution_failure_reaches_sns_and_webhook_after_retries(
+    stack, notifier_settings, start_notifier, wait_for, executor_event, hook: Hook
+) -> None:
+    # GIVEN a webhook that fails twice before it accepts
+    hook.failures = 2
+    settings = notifier_settings(webhook_url=hook.url, webhook_retries=3, webhook_backoff_s=0.05)
+    async with start_notifier(settings):
+        # WHEN an execution fails
+        error = ErrorInfo(code="VerificationFailed", message="/sequencers/incoming/miseq/R/SAMPLE_X.bam mismatch")
+        stack.publish(executor_event("local-w", TransferState.ERROR, files=4, error=error))
+
+        # THEN the webhook got the Slack-style JSON on the third try
+        await wait_for(lambda: _at_least(hook.calls, 3), what="three webhook calls")
+        payload = hook.calls[-1]
+        assert payload == hook.calls[0]
+        assert "Transfer execution local-w (local) ended in ERROR (VerificationFailed)" in payload["text"]
+        assert payload["seqferry"]["type"] == "execution_failed"
+        assert payload["seqferry"]["execution_id"] == "local-w" and payload["seqferry"]["files_transferred"] == 4
+        # AND SNS has the subject and JSON body; neither channel carries the file name
+        notes = await wait_for(lambda: _drained(stack), what="SNS message")
+        assert notes[0]["Subject"] == "seqferry: transfer execution local-w failed (VerificationFailed)"
+        assert json.loads(notes[0]["Message"])["error_code"] == "VerificationFailed"
+        assert "SAMPLE_X" not in json.dumps(hook.calls) + json.dumps(notes)
+
+
+async def test_webhook_down_longer_than_its_retries_is_delivered_later(
+    stack, notifier_settings, start_notifier, wait_for, executor_event, hook: Hook
+) -> None:
+    # GIVEN a webhook down for longer than one delivery's retries
+    hook.failures = 3
+    settings = notifier_settings(webhook_url=hook.url, webhook_retries=1, webhook_backoff_s=0.05)
+    async with start_notifier(settings):
+        # WHEN an execution fails
+        stack.publish(executor_event("local-d", TransferState.ERROR, error=ErrorInfo(code="Boom", message="")))
+        # THEN the outbox retries the webhook later (and only the webhook: SNS got exactly one message)
+        await wait_for(lambda: _at_least(hook.calls, 4), what="webhook delivered by the sweeper")
+        notes = await wait_for(lambda: _drained(stack), what="SNS message")
+        assert len(notes) == 1
+
+
+async def _at_least(calls: list[Any], n: int) -> bool:
+    return len(calls) >= n
+
+
+async def _drained(stack) -> list[dict[str, Any]]:
+    return stack.drain(stack.sns_queue_url)

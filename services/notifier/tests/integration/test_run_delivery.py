@@ -1,0 +1,225 @@
+"""Run Transfer Completed: only when every file is in S3 with the right size, exactly once, with a manifest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+from seqferry_shared.events.models import ErrorInfo, TransferState
+from seqferry_shared.runtime import ServiceRuntime
+
+from seqferry_notifier.app import build_service
+
+pytestmark = pytest.mark.integration
+
+
+def completed_events(stack, seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen.extend(stack.drain(stack.bus_queue_url))
+    return [e for e in seen if e["detail-type"] == "Run Transfer Completed"]
+
+
+async def test_complete_run_is_delivered_once_with_manifest_and_notifications(
+    stack, notifier_settings, start_notifier, wait_for, make_run, executor_event
+) -> None:
+    # GIVEN a MiSeq run completely in the bucket and a running notifier
+    run = make_run()
+    run.upload(stack.s3, stack.bucket)
+    async with start_notifier(notifier_settings()) as notifier:
+        # WHEN the executor reports a transfer still going (marker not seen yet)
+        stack.publish(executor_event("local-1", TransferState.TRANSFERRING, [run.summary(markers=())], files=5))
+
+        async def seen_in_progress() -> dict[str, Any] | None:
+            response = await notifier.http.get(f"/runs/{run.run_id}")
+            return response.json() if response.status_code == 200 else None
+
+        view = await wait_for(seen_in_progress, what="run tracked")
+        assert view["status"] == "in_progress"
+        assert view["marker"] == "RTAComplete.txt"
+        # AND then its success, after scanning the finished folder
+        success = executor_event("local-1", TransferState.SUCCESS, [run.summary()], files=len(run.files))
+        stack.publish(success)
+
+        async def delivered() -> dict[str, Any] | None:
+            body = (await notifier.http.get(f"/runs/{run.run_id}")).json()
+            return body if body["status"] == "completed" else None
+
+        view = await wait_for(delivered, what="run delivered")
+        # THEN the run is complete, with the right counts and a manifest next to the run folder
+        completion = view["run"]["completion"]
+        assert completion["files"] == len(run.files)
+        assert completion["bytes"] == sum(len(b) for b in run.files.values())
+        manifest_key = f"sequencers/incoming/miseq/{run.run_id}.seqferry-manifest.json"
+        assert completion["manifest_uri"] == f"s3://{stack.bucket}/{manifest_key}"
+        manifest = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=manifest_key)["Body"].read())
+        assert manifest["files"] == len(run.files) and manifest["run_id"] == run.run_id
+        by_key = {o["key"][len(run.prefix):]: o for o in manifest["objects"]}
+        assert set(by_key) == set(run.files)
+        for name, body in run.files.items():
+            entry = by_key[name]
+            assert entry["size"] == len(body)
+            assert entry["checksum_algorithm"] == "CRC32C" and entry["checksum"]
+            assert entry["version_id"]
+        # AND exactly one Run Transfer Completed is on the bus
+        seen: list[dict[str, Any]] = []
+        events = await wait_for(lambda: asyncio.sleep(0, completed_events(stack, seen)), what="bus event")
+        detail = events[0]["detail"]
+        assert detail["run_id"] == run.run_id and detail["instrument"] == "miseq"
+        assert detail["files"] == len(run.files) and detail["checksum_manifest"] == completion["manifest_uri"]
+        assert detail["executions"] == ["local-1"]
+        assert detail["meta"]["correlation_id"] == "window-1"
+        # AND people were told through SNS (subject + JSON body, counts only)
+        notes = await wait_for(lambda: asyncio.sleep(0, stack.drain(stack.sns_queue_url)), what="SNS message")
+        assert notes[0]["Subject"].startswith(f"seqferry: run {run.run_id} delivered")
+        body = json.loads(notes[0]["Message"])
+        assert body["type"] == "run_completed" and body["files"] == len(run.files)
+
+        # WHEN the same event is redelivered and another execution reports the same finished run
+        stack.publish(success)
+        stack.publish(executor_event("local-2", TransferState.SUCCESS, [run.summary(files_transferred=0)]))
+        await wait_for(lambda: _exists(notifier, "local-2"), what="second execution recorded")
+        await asyncio.sleep(1.5)
+        # THEN nothing more is emitted
+        assert len(completed_events(stack, seen)) == 1
+        assert stack.drain(stack.sns_queue_url) == []
+        metrics = (await notifier.http.get("/metrics")).text
+        assert "seqferry_notifier_runs_completed_total 1.0" in metrics
+
+
+async def _exists(notifier: Any, execution_id: str) -> bool:
+    return (await notifier.http.get(f"/executions/{execution_id}")).status_code == 200
+
+
+async def test_missing_or_different_file_is_never_delivered(
+    stack, notifier_settings, start_notifier, wait_for, make_run, executor_event
+) -> None:
+    # GIVEN a run whose last base-call file is not in S3
+    run = make_run()
+    last = "Data/Intensities/BaseCalls/L001/C5.1/s_1_1101.bcl"
+    run.upload(stack.s3, stack.bucket, skip=(last,))
+    async with start_notifier(notifier_settings()) as notifier:
+        # WHEN the executor reports success for the whole folder
+        stack.publish(executor_event("local-a", TransferState.SUCCESS, [run.summary()]))
+
+        total = sum(len(b) for b in run.files.values())
+
+        async def blocked_by(*expected: str) -> Any:
+            async def probe() -> list[str] | None:
+                response = await notifier.http.get(f"/runs/{run.run_id}")
+                if response.status_code != 200:
+                    return None
+                blockers = response.json()["run"]["blockers"]
+                return blockers if blockers == list(expected) else None
+
+            return await wait_for(probe, what=f"blockers {expected!r}")
+
+        # THEN the run waits for the missing file
+        await blocked_by(
+            f"S3 has {len(run.files) - 1} object(s), the run folder {len(run.files)} file(s)",
+            f"S3 holds {total - len(run.files[last])} bytes, the run folder {total}",
+        )
+
+        # WHEN the file arrives with a different size (one byte short)
+        run.upload(stack.s3, stack.bucket, replace={last: run.files[last][:-1]})
+        stack.publish(executor_event("local-b", TransferState.SUCCESS, [run.summary()]))
+        # THEN it is still not delivered: the bytes differ
+        await blocked_by(f"S3 holds {total - 1} bytes, the run folder {total}")
+        assert stack.drain(stack.bus_queue_url) == []
+
+        # WHEN the right file lands and the next execution reports
+        run.upload(stack.s3, stack.bucket)
+        stack.publish(executor_event("local-c", TransferState.SUCCESS, [run.summary(files_transferred=1)]))
+
+        async def delivered() -> bool:
+            return (await notifier.http.get(f"/runs/{run.run_id}")).json()["status"] == "completed"
+
+        await wait_for(delivered, what="delivery after the fix")
+        seen: list[dict[str, Any]] = []
+        events = await wait_for(lambda: asyncio.sleep(0, completed_events(stack, seen)), what="bus event")
+        assert len(events) == 1 and events[0]["detail"]["executions"] == ["local-a", "local-b", "local-c"]
+
+
+async def test_concurrent_handlers_emit_once(stack, notifier_settings, make_run, executor_event) -> None:
+    # GIVEN a complete run and two notifier replicas (own clients each), no consumers running
+    run = make_run()
+    run.upload(stack.s3, stack.bucket)
+    settings = notifier_settings()
+    async with aiohttp.ClientSession() as http, ServiceRuntime(settings, "notifier") as one, ServiceRuntime(
+        settings, "notifier"
+    ) as two:
+        first, _ = await build_service(one, settings, http)
+        second, _ = await build_service(two, settings, http)
+        # WHEN both handle a success report for the run at the same moment (different executions, and a redelivery)
+        await asyncio.gather(
+            first.on_execution_event(executor_event("local-x", TransferState.SUCCESS, [run.summary()])),
+            second.on_execution_event(executor_event("local-y", TransferState.SUCCESS, [run.summary()])),
+            first.on_execution_event(executor_event("local-y", TransferState.SUCCESS, [run.summary()])),
+        )
+    # THEN exactly one Run Transfer Completed and one SNS notification went out
+    await asyncio.sleep(0.5)
+    events = [e for e in stack.drain(stack.bus_queue_url) if e["detail-type"] == "Run Transfer Completed"]
+    assert len(events) == 1
+    notes = [n for n in stack.drain(stack.sns_queue_url) if json.loads(n["Message"])["type"] == "run_completed"]
+    assert len(notes) == 1
+
+
+async def test_execution_error_fails_the_run_and_notifies(
+    stack, notifier_settings, start_notifier, wait_for, make_run, executor_event
+) -> None:
+    # GIVEN a run being transferred
+    run = make_run()
+    run.upload(stack.s3, stack.bucket, skip=("RTAComplete.txt",))
+    async with start_notifier(notifier_settings()) as notifier:
+        stack.publish(executor_event("local-e", TransferState.TRANSFERRING, [run.summary(markers=())]))
+        # WHEN the execution fails (its message names a sample, which must not reach people)
+        error = ErrorInfo(code="SourceChanged", message=f"{run.nas_path}/SAMPLE_SECRET_1.fastq.gz changed")
+        stack.publish(executor_event("local-e", TransferState.ERROR, [run.summary(markers=())], error=error))
+
+        # THEN Run Transfer Failed goes on the bus, with the reason and the error
+        seen: list[dict[str, Any]] = []
+
+        async def failed() -> list[dict[str, Any]]:
+            seen.extend(stack.drain(stack.bus_queue_url))
+            return [e for e in seen if e["detail-type"] == "Run Transfer Failed"]
+
+        events = await wait_for(failed, what="Run Transfer Failed")
+        assert events[0]["detail"]["reason"] == "execution_error"
+        assert events[0]["detail"]["error"]["code"] == "SourceChanged"
+        # AND people get one message for the run and one for the execution, without the sample name
+        notes: list[dict[str, Any]] = []
+
+        async def two_notes() -> list[dict[str, Any]] | None:
+            notes.extend(stack.drain(stack.sns_queue_url))
+            return notes if len(notes) >= 2 else None
+
+        await wait_for(two_notes, what="two SNS messages")
+        kinds = sorted(json.loads(n["Message"])["type"] for n in notes)
+        assert kinds == ["execution_failed", "run_failed"]
+        assert all("SAMPLE_SECRET" not in n["Message"] + n["Subject"] for n in notes)
+        view = (await notifier.http.get(f"/runs/{run.run_id}")).json()
+        assert view["status"] == "failed" and view["run"]["failed_executions"] == ["local-e"]
+
+
+async def test_stalled_run_is_reported_once(
+    stack, notifier_settings, start_notifier, wait_for, make_run, executor_event
+) -> None:
+    # GIVEN a notifier with a short stall deadline and a run that stops growing
+    run = make_run()
+    run.upload(stack.s3, stack.bucket, skip=("RTAComplete.txt",))
+    async with start_notifier(notifier_settings(stall_deadline_s=1.0)) as notifier:
+        stack.publish(executor_event("local-s", TransferState.SUCCESS, [run.summary(markers=())]))
+        seen: list[dict[str, Any]] = []
+
+        async def stalled() -> list[dict[str, Any]]:
+            seen.extend(stack.drain(stack.bus_queue_url))
+            return [e for e in seen if e["detail-type"] == "Run Transfer Failed"]
+
+        # WHEN the deadline passes; THEN one stalled failure is announced, and not again on later sweeps
+        events = await wait_for(stalled, what="stalled failure")
+        assert events[0]["detail"]["reason"] == "stalled"
+        await asyncio.sleep(2.0)
+        assert len(await stalled()) == 1
+        view = (await notifier.http.get(f"/runs/{run.run_id}")).json()
+        assert view["status"] == "stalled"

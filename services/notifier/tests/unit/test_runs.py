@@ -1,0 +1,194 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from seqferry_shared.events.models import RunSummary, TransferState
+from seqferry_shared.sequencers import Instrument, parse_sequencer_paths
+
+from seqferry_notifier.domain.runinfo import Read, RunInfo
+from seqferry_notifier.domain.runs import (
+    Completion,
+    ObjectInfo,
+    RunStatus,
+    decide,
+    identify_instrument,
+    is_stalled,
+    listing_due,
+    manifest_key,
+    mark_completed,
+    mark_stalled,
+    new_run,
+    observe_execution,
+    record_listing,
+)
+
+T0 = datetime(2025, 11, 25, 9, 0, tzinfo=UTC)
+RUN = "251125_M00123_0001_000000000-ABCDE"
+PREFIX = f"sequencers/incoming/miseq/{RUN}/"
+INFO = RunInfo(run_id=RUN, reads=(Read(1, 3, False), Read(2, 2, True)), lane_count=1)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def run_objects(*, cycles: int = 5, marker: bool = True, size: int = 10) -> list[ObjectInfo]:
+    keys = ["RunInfo.xml", "RunParameters.xml"]
+    keys += [f"Data/Intensities/BaseCalls/L001/C{c}.1/s_1_1101.bcl" for c in range(1, cycles + 1)]
+    if marker:
+        keys.append("RTAComplete.txt")
+    return [ObjectInfo(key=PREFIX + k, size=size) for k in keys]
+
+
+def summary(objects: list[ObjectInfo], *, markers: tuple[str, ...] = ("RTAComplete.txt",), **kw: int) -> RunSummary:
+    return RunSummary(
+        run_id=RUN,
+        nas_path=f"/sequencers/incoming/miseq/{RUN}",
+        s3_prefix=PREFIX,
+        files_total=kw.pop("files_total", len(objects)),
+        bytes_total=kw.pop("bytes_total", sum(o.size for o in objects)),
+        files_transferred=kw.pop("files_transferred", len(objects)),
+        markers=list(markers),
+        **kw,
+    )
+
+
+def tracked(state: TransferState, s: RunSummary, *, execution: str = "exec-1", started: float = 0):
+    run = new_run(s, "bucket", Instrument.MISEQ, at(started))
+    return observe_execution(run, execution_id=execution, state=state, started_at=at(started), at=at(started + 1),
+                             summary=s)
+
+
+def test_complete_run_is_delivered() -> None:
+    objects = run_objects()
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    verdict = decide(run, objects, INFO)
+    assert verdict.complete, verdict.blockers
+    assert (verdict.files, verdict.bytes, verdict.marker) == (len(objects), 10 * len(objects), "RTAComplete.txt")
+
+
+@pytest.mark.parametrize(
+    ("state", "summary_kw", "expected"),
+    [
+        (TransferState.VERIFYING, {}, "latest execution exec-1 is VERIFYING"),
+        (TransferState.SUCCESS, {"files_pending": 2}, "2 file(s) still being written"),
+        (TransferState.SUCCESS, {"files_failed": 1}, "1 file(s) failed to transfer"),
+        (TransferState.SUCCESS, {"markers": ()}, "completion marker RTAComplete.txt not seen yet"),
+        (TransferState.ERROR, {}, "latest execution exec-1 is ERROR"),
+    ],
+)
+def test_execution_side_blocks(state: TransferState, summary_kw: dict, expected: str) -> None:
+    objects = run_objects()
+    markers = summary_kw.pop("markers", ("RTAComplete.txt",))
+    run = tracked(state, summary(objects, markers=markers, **summary_kw))
+    verdict = decide(run, objects, INFO)
+    assert not verdict.complete
+    assert expected in verdict.blockers
+
+
+def test_a_missing_file_blocks() -> None:
+    # GIVEN the run folder had 8 files but one is not in S3
+    objects = run_objects()
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    verdict = decide(run, objects[:3] + objects[4:], INFO)
+    assert not verdict.complete
+    assert f"S3 has {len(objects) - 1} object(s), the run folder {len(objects)} file(s)" in verdict.blockers
+
+
+def test_a_file_of_different_size_blocks() -> None:
+    objects = run_objects()
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    changed = [*objects[:-2], ObjectInfo(key=objects[-2].key, size=9), objects[-1]]
+    verdict = decide(run, changed, INFO)
+    assert not verdict.complete
+    assert any(b.startswith("S3 holds") for b in verdict.blockers)
+
+
+def test_marker_not_in_s3_blocks_even_if_counts_match() -> None:
+    objects = run_objects(marker=False) + [ObjectInfo(key=PREFIX + "extra.txt", size=10)]
+    run = tracked(TransferState.SUCCESS, summary(run_objects()))
+    verdict = decide(run, objects, INFO)
+    assert verdict.blockers == ("RTAComplete.txt is not in S3 yet",)
+
+
+def test_cycles_inconsistent_with_runinfo_block() -> None:
+    objects = run_objects(cycles=4)
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    verdict = decide(run, objects, INFO)
+    assert verdict.blockers == ("lane 1: 4 of 5 cycles present, missing cycle(s) 5",)
+    assert decide(run, objects, None).blockers == ("RunInfo.xml is not in S3 yet",)
+    assert decide(run, objects, None, run_info_error="RunInfo.xml: bad").blockers == ("RunInfo.xml: bad",)
+    assert decide(run, objects, None, check_cycles=False).complete
+
+
+def test_a_newer_unfinished_scan_supersedes_an_older_complete_one() -> None:
+    # GIVEN a complete scan by exec-1 and a later execution still transferring new files
+    objects = run_objects()
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    run = observe_execution(run, execution_id="exec-2", state=TransferState.TRANSFERRING, started_at=at(100),
+                            at=at(101), summary=summary(objects, files_total=len(objects) + 3))
+    verdict = decide(run, objects, INFO)
+    assert not verdict.complete
+    assert "latest execution exec-2 is TRANSFERRING" in verdict.blockers
+
+
+def test_a_delivered_run_is_never_delivered_again() -> None:
+    objects = run_objects()
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    run = mark_completed(run, Completion(at=at(5), files=8, bytes=80, marker="RTAComplete.txt",
+                                         manifest_uri="s3://b/m.json", event_id="e"))
+    assert run.status == RunStatus.COMPLETED
+    assert not decide(run, objects, INFO).complete
+
+
+def test_progress_and_stall() -> None:
+    # GIVEN a run first seen at t=0
+    objects = run_objects()
+    run = tracked(TransferState.TRANSFERRING, summary(objects, files_transferred=2), started=0)
+    deadline = timedelta(hours=1)
+    assert run.last_progress_at == at(1)
+    # WHEN the same scan is seen again by a later execution that transfers nothing
+    same = observe_execution(run, execution_id="exec-2", state=TransferState.SUCCESS, started_at=at(600),
+                             at=at(601), summary=summary(objects, files_transferred=0))
+    # THEN that is no progress, and the run stalls after the deadline
+    assert same.last_progress_at == at(1)
+    assert not is_stalled(same, at(3000), deadline)
+    assert is_stalled(same, at(3602), deadline)
+    stalled = mark_stalled(same, at(3602))
+    assert stalled.status == RunStatus.STALLED
+    assert not is_stalled(stalled, at(9000), deadline)  # announced once per episode
+    # WHEN objects appear in S3 again, the stall ends
+    moving = record_listing(stalled, 9, 90, [], at(9100))
+    assert moving.status == RunStatus.IN_PROGRESS
+    assert moving.last_progress_at == at(9100)
+
+
+def test_listing_due() -> None:
+    run = tracked(TransferState.TRANSFERRING, summary(run_objects()))
+    assert listing_due(run, at(2), timedelta(seconds=10))
+    run = record_listing(run, 1, 10, [], at(2))
+    assert not listing_due(run, at(5), timedelta(seconds=10))
+    assert listing_due(run, at(12), timedelta(seconds=10))
+    assert run.progress == pytest.approx(10 / 80)
+
+
+def test_instrument_from_path_then_folder_name() -> None:
+    sequencers = parse_sequencer_paths("/seq/a=novaseqx,/seq/miseq,/seq/other")
+    assert identify_instrument("/seq/a/20251125_LH00123_0001_A22ABCDEF3", "20251125_LH00123_0001_A22ABCDEF3",
+                               sequencers) == Instrument.NOVASEQX
+    assert identify_instrument(f"/seq/miseq/{RUN}", RUN, sequencers) == Instrument.MISEQ
+    assert identify_instrument("/seq/other/251125_A01934_0157_BHJF77DRX5", "251125_A01934_0157_BHJF77DRX5",
+                               sequencers) == Instrument.NOVASEQ6000
+    assert identify_instrument("/seq/other/whatever", "whatever", sequencers) is None
+
+
+def test_unknown_instrument_waits_for_copycomplete() -> None:
+    objects = run_objects()
+    s = summary(objects)
+    run = new_run(s, "bucket", None, at(0))
+    run = observe_execution(run, execution_id="e", state=TransferState.SUCCESS, started_at=at(0), at=at(1), summary=s)
+    assert "completion marker CopyComplete.txt not seen yet" in decide(run, objects, INFO).blockers
+
+
+def test_manifest_sits_next_to_the_run_folder() -> None:
+    run = tracked(TransferState.SUCCESS, summary(run_objects()))
+    assert manifest_key(run, "{run_id}.seqferry-manifest.json") == f"sequencers/incoming/miseq/{RUN}.seqferry-manifest.json"

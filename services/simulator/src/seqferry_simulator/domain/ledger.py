@@ -1,0 +1,98 @@
+"""What the simulator wrote and when, kept in a JSON-lines file so the disk budget survives restarts.
+
+Only folders recorded here are ever deleted: the simulator never touches data it did not write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+
+log = logging.getLogger(__name__)
+
+
+class RunState(StrEnum):
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    ABANDONED = "abandoned"  # the process stopped before the run finished
+    DELETED = "deleted"  # removed to respect the disk budget
+
+
+class Kind(StrEnum):
+    RUN = "run"
+    PARITY = "parity"  # a reference-parity copy of the sample bucket
+
+
+class RunRecord(BaseModel):
+    run_id: str
+    kind: Kind = Kind.RUN
+    instrument: str | None = None
+    sequencer_path: str = Field(description="NAS-absolute sequencer folder the run was written to.")
+    nas_path: str = Field(description="NAS-absolute path of the run folder.")
+    flowcell: str | None = None
+    cycles: str | None = Field(default=None, description="Cycles per read, e.g. '151,10,10,151'.")
+    total_cycles: int = 0
+    scale: float | None = None
+    seed: int | None = None
+    started_at: AwareDatetime
+    completed_at: AwareDatetime | None = None
+    state: RunState = RunState.RUNNING
+    files: int = 0
+    bytes: int = 0
+    error: str | None = None
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._records: dict[str, RunRecord] = {}
+
+    def load(self) -> None:
+        """Replay the file; runs that were still running belong to a previous process and are abandoned."""
+        self._records.clear()
+        if not self.path.exists():
+            return
+        with self.path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = RunRecord.model_validate_json(line)
+                except ValidationError:
+                    log.warning("ledger %s line %d is not a run record; skipped", self.path, number)
+                    continue
+                self._records[record.nas_path] = record
+        for record in self._records.values():
+            if record.state is RunState.RUNNING:
+                record.state = RunState.ABANDONED
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text("".join(r.model_dump_json() + "\n" for r in self._records.values()), encoding="utf-8")
+        tmp.replace(self.path)
+
+    def put(self, record: RunRecord) -> None:
+        self._records[record.nas_path] = record
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(record.model_dump_json() + "\n")
+
+    def compact(self) -> None:
+        self._rewrite()
+
+    def records(self) -> list[RunRecord]:
+        return sorted(self._records.values(), key=lambda r: r.started_at)
+
+    def get(self, nas_path: str) -> RunRecord | None:
+        return self._records.get(nas_path)
+
+    def finished_before(self, moment: datetime) -> list[RunRecord]:
+        return [r for r in self.records() if r.completed_at and r.completed_at < moment]

@@ -1,0 +1,113 @@
+"""A run to simulate, fully determined: the same spec always produces the same bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from seqferry_shared.sequencers import Instrument
+from seqferry_simulator.domain.errors import SpecError
+from seqferry_simulator.domain.naming import RunIdentity, flowcell_id_for, identity, serial_for
+from seqferry_simulator.domain.profiles import FlowcellType, InstrumentProfile, profile_of
+from seqferry_simulator.domain.reads import ReadStructure
+
+MIN_SCALE = 1e-9
+MAX_SCALE = 1.0
+MAX_CHUNKS = 64
+
+
+def derive_seed(*parts: object) -> int:
+    """A stable 63-bit seed from any parts (Python's hash() is salted per process, this is not)."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    profile: InstrumentProfile
+    flowcell: FlowcellType
+    reads: ReadStructure
+    scale: float
+    seed: int
+    started_at: datetime
+    identity: RunIdentity
+    chunks: int = 4
+
+    @property
+    def instrument(self) -> Instrument:
+        return self.profile.instrument
+
+    @property
+    def run_id(self) -> str:
+        return self.identity.run_id
+
+    @property
+    def total_cycles(self) -> int:
+        return self.reads.total_cycles
+
+    @property
+    def planned_cycles(self) -> tuple[int, int, int, int]:
+        """Read 1, read 2, index 1 and index 2 cycles, 0 for an absent read (RunParameters' vocabulary)."""
+        seq = [r.cycles for r in self.reads.sequencing_reads] + [0, 0]
+        idx = [r.cycles for r in self.reads.index_reads] + [0, 0]
+        return seq[0], seq[1], idx[0], idx[1]
+
+    @property
+    def clusters_per_tile(self) -> int:
+        """Clusters in every tile after scaling; file sizes follow from it."""
+        return max(1, round(self.flowcell.clusters_per_tile * self.scale))
+
+    @property
+    def filter_cycle(self) -> int:
+        """RTA decides passing filter after 25 cycles and writes the filter files at cycle 26."""
+        return min(26, self.total_cycles)
+
+
+def new_run_spec(
+    instrument: Instrument | str,
+    *,
+    seed: int,
+    started_at: datetime,
+    reads: str | int | Sequence[int] | None = None,
+    flowcell: str | None = None,
+    scale: float = 0.001,
+    serial: str | None = None,
+    run_number: int | None = None,
+    side: str | None = None,
+    chunks: int = 4,
+) -> RunSpec:
+    """Fill every unspecified detail from ``seed``; raise :class:`SpecError` naming the bad field."""
+    profile = profile_of(instrument)
+    if started_at.tzinfo is None:
+        raise SpecError("started_at", "must be time-zone aware (the folder date is the lab's date)")
+    if not MIN_SCALE <= scale <= MAX_SCALE:
+        raise SpecError("scale", f"must be between {MIN_SCALE} and {MAX_SCALE}, got {scale}")
+    if not 1 <= chunks <= MAX_CHUNKS:
+        raise SpecError("chunks", f"must be between 1 and {MAX_CHUNKS}, got {chunks}")
+    fc = profile.flowcell(flowcell)
+    structure = ReadStructure.parse(
+        profile.default_reads if reads is None else reads,
+        index2_reverse_complement=profile.index2_reverse_complement,
+    )
+    rng = random.Random(derive_seed("identity", seed))
+    ident = identity(
+        profile,
+        started_at=started_at,
+        serial=serial or serial_for(profile, rng),
+        run_number=run_number if run_number is not None else rng.randint(1, 999),
+        flowcell_id=flowcell_id_for(fc, rng),
+        side=side if side is not None else (rng.choice(profile.sides) if profile.sides else ""),
+    )
+    return RunSpec(
+        profile=profile,
+        flowcell=fc,
+        reads=structure,
+        scale=scale,
+        seed=seed,
+        started_at=started_at,
+        identity=ident,
+        chunks=chunks,
+    )
