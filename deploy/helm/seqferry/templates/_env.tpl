@@ -56,7 +56,22 @@ Environment of each service beyond the shared ConfigMap: "seqferry.env.<componen
 {{- end }}
 
 {{- define "seqferry.env.notifier" -}}
+{{- $svc := .root.Values.notifier }}
+{{- with $svc.snsTopicArn }}
+- name: SEQFERRY_SNS_TOPIC_ARN
+  value: {{ . | quote }}
+{{- end }}
+{{- with $svc.webhook.existingSecret }}
+- name: SEQFERRY_WEBHOOK_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $svc.webhook.key }}
+{{- end }}
 {{- end }}
 
 {{- define "seqferry.env.simulator" -}}
+{{- /* The ledger of written runs (only folders in it are ever deleted). */}}
+- name: SEQFERRY_STATE_DIR
+  value: /var/lib/seqferry/simulator
 {{- end }}

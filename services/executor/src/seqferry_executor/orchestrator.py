@@ -32,6 +32,7 @@ from seqferry_executor.domain.executions import (
     state_event,
 )
 from seqferry_executor.domain.queue import (
+    QueueError,
     StartOrder,
     TaskQueue,
     WorkKind,
@@ -258,8 +259,9 @@ class Orchestrator:
     async def _drive_logged(self, task: str) -> None:
         try:
             await self._drive_locked(task)
-        except VersionConflictError as exc:
-            log.info("%s; deciding again on the next poll", exc)
+        except (VersionConflictError, QueueError) as exc:
+            # Another replica changed the queue first (queued work, or moved past the same part).
+            log.info("%s; deciding again on fresh state", exc)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -282,6 +284,16 @@ class Orchestrator:
                 return
             queue = await self._store.save_queue(queue, leased)
             await self._start(queue, order)
+
+    async def _transition(self, queue: TaskQueue, change: Callable[[TaskQueue], TaskQueue]) -> TaskQueue:
+        """Apply ``change`` and save; on a conflict (another replica queued work meanwhile), re-apply it to the
+        fresh queue. Used after a side effect (an execution started or ended) that must not be forgotten."""
+        for _ in range(MAX_CONFLICT_RETRIES):
+            try:
+                return await self._store.save_queue(queue, change(queue))
+            except VersionConflictError:
+                queue = await self._store.load_queue(queue.task)
+        raise VersionConflictError(f"task {queue.task}: queue kept changing; transition not saved")
 
     def _start_due(self, task: str) -> bool:
         backoff = self._backoff.get(task)
@@ -315,7 +327,7 @@ class Orchestrator:
         now = self._clock()
         record = self._record(order, execution_id, now)
         await self._store.put_execution(record)
-        await self._store.save_queue(queue, started(queue, order, execution_id))
+        await self._transition(queue, lambda q: started(q, order, execution_id))
         self._attached.add(execution_id)
         log.info("task %s: execution %s started (part %d/%d)", task, execution_id, order.part + 1, order.parts)
         if order.item.kind is WorkKind.REQUEST:
@@ -353,7 +365,7 @@ class Orchestrator:
         log.error("task %s: backend refused part %d/%d: %s", order.task, order.part + 1, order.parts, exc)
         await self._emit(record)
         await self._store.put_execution(record)
-        await self._store.save_queue(queue, part_done(queue, seq=order.seq, part=order.part))
+        await self._transition(queue, lambda q: part_done(q, seq=order.seq, part=order.part))
         if order.item.kind is WorkKind.REQUEST:
             await self._store.add_request_execution(order.item.ref, execution_id)
 
@@ -393,7 +405,7 @@ class Orchestrator:
             if not updated.terminal:
                 return False
             record = updated
-        await self._store.save_queue(queue, part_done(queue, seq=active.seq, part=active.part))
+        await self._transition(queue, lambda q: part_done(q, seq=active.seq, part=active.part))
         self._attached.discard(execution_id)
         log.info("task %s: execution %s ended %s", queue.task, execution_id, record.state)
         return True

@@ -127,7 +127,7 @@ def harness_for(
 ) -> Callable[..., Any]:
     """An orchestrator on moto (table, bus) and a DataSync endpoint, driven directly by the test."""
 
-    def factory(**overrides: Any) -> Any:
+    def factory(owner: str = "test-replica", **overrides: Any) -> Any:
         settings = settings_for(**overrides)
 
         @asynccontextmanager
@@ -143,7 +143,7 @@ def harness_for(
                     roots=settings.roots,
                     default_task=settings.default_task,
                     known_tasks=set(settings.datasync_task_arns),
-                    owner="test-replica",
+                    owner=owner,
                     retry_base_s=settings.retry_base_s,
                     retry_max_s=settings.retry_max_s,
                 )

@@ -201,15 +201,15 @@ async def test_patterns_one_character_over_the_limit_run_as_two_executions(
 async def test_throttling_and_internal_errors_are_retried_with_backoff(
     harness_for: Callable[..., Any], standin: DataSyncStandIn, task_arn: str, tap: Any
 ):
-    # GIVEN botocore's own retries off, so the executor's backoff does all the work
+    # GIVEN botocore retrying once per call (aws_max_attempts counts retries)
     harness = harness_for(
         datasync_endpoint_url=standin.url, datasync_task_arns={"sequencers": task_arn}, aws_max_attempts=1
     )
     async with harness as h:
-        # AND DataSync throttles the next three StartTaskExecution calls
-        standin.fail_next("StartTaskExecution", "ThrottlingException", times=3)
+        # AND DataSync throttles the next two StartTaskExecution calls
+        standin.fail_next("StartTaskExecution", "ThrottlingException", times=2)
 
-        # WHEN a request arrives: the first attempt is throttled; the work stays queued, starting
+        # WHEN a request arrives: the first start fails after botocore's retry; the work stays queued, starting
         await h.orchestrator.submit_request(request("r-1", ["/adhoc/x"]))
         assert standin.starts(task_arn) == []
         (view,) = await h.orchestrator.queues()
@@ -224,7 +224,7 @@ async def test_throttling_and_internal_errors_are_retried_with_backoff(
                 break
             await asyncio.sleep(0.05)
         assert len(standin.starts(task_arn)) == 1
-        assert len(list(standin.calls_of("StartTaskExecution"))) == 4
+        assert len(list(standin.calls_of("StartTaskExecution"))) == 3
 
         # AND an internal error while describing costs a poll, never an event
         execution = standin.executions_of(task_arn)[0]
@@ -319,3 +319,42 @@ async def test_polling_resumes_after_a_restart(
         success = next(d for d in details if d["state"] == "SUCCESS")
         assert success["counters"]["files_verified"] == 7
         assert len(standin.starts(task_arn)) == 2
+
+
+async def test_two_replicas_share_the_queue_without_double_starts(
+    harness_for: Callable[..., Any], standin: DataSyncStandIn, task_arn: str, tap: Any
+):
+    settings = {"datasync_endpoint_url": standin.url, "datasync_task_arns": {"sequencers": task_arn}}
+    async with harness_for(owner="a", **settings) as a, harness_for(owner="b", **settings) as b:
+        # WHEN both replicas receive work for the same task at the same time, and both poll
+        await asyncio.gather(
+            a.orchestrator.submit_window(window(1)),
+            b.orchestrator.submit_request(request("r-1", ["/adhoc/a"])),
+            a.orchestrator.submit_window(window(2, WINDOW_2)),
+            b.orchestrator.submit_window(window(3, WINDOW_2)),
+        )
+        await asyncio.gather(a.orchestrator.poll_once(), b.orchestrator.poll_once())
+
+        # THEN one execution runs; the rest waits, with at most one pending window; no window or request is lost
+        assert len(standin.starts(task_arn)) == 1
+        (queue,) = await a.orchestrator.queues()
+        assert [i.kind.value for i in queue.pending].count("window") <= 1
+        assert sorted(ref for item in queue.items for ref in item.refs) == ["1", "2", "3", "r-1"]
+        items = len(queue.items)
+
+        # WHEN executions end while both poll, each item runs once
+        for _ in range(items):
+            (running,) = [e for e in standin.executions_of(task_arn) if e.status == "LAUNCHING"]
+            standin.advance(running.arn, "SUCCESS")
+            for _ in range(3):
+                await asyncio.gather(a.orchestrator.poll_once(), b.orchestrator.poll_once())
+        assert len(standin.starts(task_arn)) == items
+        (queue,) = await b.orchestrator.queues()
+        assert queue.items == ()
+
+        # AND a change both replicas saw is published with one event id (consumers keep one)
+        def unique(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return list({d["meta"]["event_id"]: d for d in details}.values())
+
+        details = unique(await tap.await_for(lambda d: tap.states(unique(d)).count("SUCCESS") == items))
+        assert sorted(tap.states(details)) == ["LAUNCHING"] * items + ["SUCCESS"] * items

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from seqferry_shared.http import serve
-from seqferry_shared.runtime import configure_logging
-
 from seqferry_notifier.app import create_app
 from seqferry_notifier.settings import NotifierSettings
+from seqferry_shared.http import serve
+from seqferry_shared.runtime import configure_logging
 
 
 def main() -> None:

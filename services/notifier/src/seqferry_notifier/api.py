@@ -61,8 +61,9 @@ class RunView(BaseModel):
 
     @classmethod
     def of(cls, run: RunRecord) -> RunView:
-        return cls(status=run.status.value, progress=round(run.progress, 4), marker=run.marker, s3_uri=run.s3_uri,
-                   run=run)
+        return cls(
+            status=run.status.value, progress=round(run.progress, 4), marker=run.marker, s3_uri=run.s3_uri, run=run
+        )
 
 
 def _service(request: Request) -> NotifierService:

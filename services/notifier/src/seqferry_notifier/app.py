@@ -10,8 +10,6 @@ from typing import Any
 
 import aiohttp
 from fastapi import FastAPI
-from seqferry_shared.http import create_http_app
-from seqferry_shared.runtime import ServiceRuntime
 
 from seqferry_notifier import api
 from seqferry_notifier.channels import BusChannel, SnsChannel, WebhookChannel
@@ -23,6 +21,8 @@ from seqferry_notifier.service import NotifierService, Stores, utc_now
 from seqferry_notifier.settings import NotifierSettings
 from seqferry_notifier.storage import RunStorage
 from seqferry_notifier.store import execution_records, notice_records, run_records
+from seqferry_shared.http import create_http_app
+from seqferry_shared.runtime import ServiceRuntime
 
 DESCRIPTION = (
     "Tracks transfer executions and whole runs to completion, emits Run Transfer Completed/Failed, notifies "
@@ -87,7 +87,9 @@ async def build_service(
     service = NotifierService(
         settings=settings,
         stores=Stores(
-            executions=execution_records(ddb, names.table, timedelta(seconds=settings.execution_retention_days * 86400)),
+            executions=execution_records(
+                ddb, names.table, timedelta(seconds=settings.execution_retention_days * 86400)
+            ),
             runs=run_records(ddb, names.table),
         ),
         storage=storage,

@@ -8,10 +8,10 @@ from typing import Any
 
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
-from seqferry_shared.events.models import BY_DETAIL_TYPE
-from seqferry_shared.publisher import EventPublisher, PublishError
 
 from seqferry_notifier.domain.notifications import Notification
+from seqferry_shared.events.models import BY_DETAIL_TYPE
+from seqferry_shared.publisher import EventPublisher, PublishError
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 
-class ExecutionNotFound(LookupError):
+class ExecutionNotFoundError(LookupError):
     """DataSync does not know this execution (wrong account or region, or long deleted)."""
 
 
@@ -21,6 +21,6 @@ class DataSyncReader:
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in ("InvalidRequestException", "ResourceNotFoundException"):
-                raise ExecutionNotFound(f"{execution_arn}: {code}") from exc
+                raise ExecutionNotFoundError(f"{execution_arn}: {code}") from exc
             raise
         return response

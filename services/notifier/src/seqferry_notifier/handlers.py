@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from seqferry_notifier.domain.datasync import NotADataSyncExecutionError
+from seqferry_notifier.service import NotifierService
 from seqferry_shared.consumer import MessageContext, PermanentError, Router
 from seqferry_shared.envelopes import EventBridgeEvent
 from seqferry_shared.events.models import TransferExecutionStateChanged
 from seqferry_shared.resources import DATASYNC_DETAIL_TYPE, DATASYNC_SOURCE
-
-from seqferry_notifier.domain.datasync import NotADataSyncExecution
-from seqferry_notifier.service import NotifierService
 
 
 def build_router(service: NotifierService) -> Router:
@@ -22,7 +21,7 @@ def build_router(service: NotifierService) -> Router:
     async def datasync_state_change(event: EventBridgeEvent, ctx: MessageContext) -> None:
         try:
             await service.on_datasync_event(event.resources, event.detail, event.occurred)
-        except NotADataSyncExecution as exc:
+        except NotADataSyncExecutionError as exc:
             raise PermanentError(str(exc)) from exc
 
     return router

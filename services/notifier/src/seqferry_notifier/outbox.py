@@ -82,8 +82,11 @@ class Outbox:
                 errors.append(str(exc))
             self._sent.add(
                 1,
-                {"channel": channel.value, "kind": notice.notification.kind.value,
-                 "outcome": outcomes.get(channel, ChannelState.PENDING).value},
+                {
+                    "channel": channel.value,
+                    "kind": notice.notification.kind.value,
+                    "outcome": outcomes.get(channel, ChannelState.PENDING).value,
+                },
             )
         now = self._clock()
         error = "; ".join(errors) or None

@@ -12,17 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from seqferry_shared.events.models import (
-    Meta,
-    RunSummary,
-    RunTransferCompleted,
-    RunTransferFailed,
-    TransferExecutionStateChanged,
-    TransferState,
-)
-from seqferry_shared.sequencers import SequencerPath
-
-from seqferry_notifier.datasync import DataSyncReader, ExecutionNotFound
+from seqferry_notifier.datasync import DataSyncReader, ExecutionNotFoundError
 from seqferry_notifier.domain import notifications
 from seqferry_notifier.domain.datasync import describe_observation, event_observation
 from seqferry_notifier.domain.executions import (
@@ -60,6 +50,15 @@ from seqferry_notifier.outbox import Outbox
 from seqferry_notifier.settings import NotifierSettings
 from seqferry_notifier.storage import RunStorage
 from seqferry_notifier.store import EXECUTIONS, RUNS, Filter, Records, execution_pk, iso, run_pk
+from seqferry_shared.events.models import (
+    Meta,
+    RunSummary,
+    RunTransferCompleted,
+    RunTransferFailed,
+    TransferExecutionStateChanged,
+    TransferState,
+)
+from seqferry_shared.sequencers import SequencerPath
 
 log = logging.getLogger(__name__)
 
@@ -136,17 +135,19 @@ class NotifierService:
         now = self._clock()
         try:
             response = await self._datasync.describe(record.arn)
-        except ExecutionNotFound as exc:
-            self._metrics.describes.add(1, {"outcome": "not_found"})
-            log.warning("execution %s: DataSync does not know it (%s); no longer polled", record.execution_id, exc)
-            stored, _ = await self._executions.mutate(
-                execution_pk(record.execution_id),
-                "execution",
-                lambda current: (note_describe(current or record, now, error=str(exc), not_found=True), None),
-            )
-            return stored or record
-        self._metrics.describes.add(1, {"outcome": "ok"})
-        return await self.observe(describe_observation(response, now), {}, described_at=now)
+        except ExecutionNotFoundError as exc:
+            problem = str(exc)
+        else:
+            self._metrics.describes.add(1, {"outcome": "ok"})
+            return await self.observe(describe_observation(response, now), {}, described_at=now)
+        self._metrics.describes.add(1, {"outcome": "not_found"})
+        log.warning("execution %s: DataSync does not know it (%s); no longer polled", record.execution_id, problem)
+        stored, _ = await self._executions.mutate(
+            execution_pk(record.execution_id),
+            "execution",
+            lambda current: (note_describe(current or record, now, error=problem, not_found=True), None),
+        )
+        return stored or record
 
     async def observe(
         self, observation: Observation, summaries: dict[str, RunSummary], *, described_at: datetime | None = None
@@ -415,7 +416,21 @@ class NotifierService:
         for run in stale:
             if is_stalled(run, now, deadline):
                 await self._announce_stall(run, now, deadline)
+        await self._recheck(now, deadline)
         await self._outbox.retry_due()
+
+    async def _recheck(self, now: datetime, deadline: timedelta) -> None:
+        """Decide again for runs whose executions are done but whose S3 side did not match when they reported."""
+        recheck = timedelta(seconds=self._settings.recheck_interval_s)
+        active = await self._runs.query(
+            RUNS,
+            lower=iso(now - deadline),
+            limit=200,
+            where=Filter("delivered = :no AND stalled = :no", {}, {":no": {"BOOL": False}}),
+        )
+        for run in active:
+            if not candidate_blockers(run) and listing_due(run, now, recheck):
+                await self.evaluate_run(run)
 
     # -- reads for people -----------------------------------------------------------------------------------------
     async def execution(self, execution_id: str) -> ExecutionRecord | None:

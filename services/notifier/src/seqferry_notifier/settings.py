@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Self
 
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
+
 from seqferry_shared.settings import ServiceSettings
 
 
@@ -30,6 +31,11 @@ class NotifierSettings(ServiceSettings):
         default=10.0,
         ge=0,
         description="Least time between two S3 listings of a run for progress (a possible completion always lists).",
+    )
+    recheck_interval_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Runs whose executions are done but whose S3 objects did not match are listed again this often.",
     )
     check_cycles: bool = Field(
         default=True, description="Require the base-call cycles in S3 to match RunInfo.xml before delivery."

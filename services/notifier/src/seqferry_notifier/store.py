@@ -57,7 +57,7 @@ def _bool(value: bool) -> dict[str, bool]:
 
 
 def _conflict(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 import pytest
 import uvicorn
+
+from seqferry_notifier.app import create_app
+from seqferry_notifier.settings import NotifierSettings
 from seqferry_shared.aws import sync_client
 from seqferry_shared.events.models import (
     Counters,
@@ -27,9 +30,6 @@ from seqferry_shared.events.models import (
     Trigger,
 )
 from seqferry_shared.testing.motoserver import free_port
-
-from seqferry_notifier.app import create_app
-from seqferry_notifier.settings import NotifierSettings
 
 T = TypeVar("T")
 MISEQ_ROOT = "/sequencers/incoming/miseq"
@@ -92,7 +92,9 @@ class FakeRun:
             run_id=self.run_id, nas_path=self.nas_path, s3_prefix=self.prefix, markers=list(markers), **values
         )
 
-    def upload(self, s3: Any, bucket: str, *, skip: tuple[str, ...] = (), replace: dict[str, bytes] | None = None) -> None:
+    def upload(
+        self, s3: Any, bucket: str, *, skip: tuple[str, ...] = (), replace: dict[str, bytes] | None = None
+    ) -> None:
         for name, body in self.files.items():
             if name in skip:
                 continue
@@ -111,12 +113,12 @@ def execution_event(
     *,
     files: int = 0,
     error: ErrorInfo | None = None,
-    backend: str = "local",
+    backend: Literal["datasync", "local"] = "local",
 ) -> TransferExecutionStateChanged:
     return TransferExecutionStateChanged(
         meta=Meta(correlation_id="window-1"),
         execution_id=execution_id,
-        backend=backend,  # type: ignore[arg-type]
+        backend=backend,
         task="sequencers",
         state=state,
         trigger=Trigger(kind="window", id="1"),
@@ -188,12 +190,20 @@ def stack(bootstrapped: dict[str, Any], resource_prefix: str) -> Stack:
     )
     # Observe what the notifier emits: its bus events, and the SNS topic through a subscribed queue.
     s.bus_queue_url = s.sqs.create_queue(QueueName=f"{resource_prefix}-observe-bus")["QueueUrl"]
-    bus_arn = s.sqs.get_queue_attributes(QueueUrl=s.bus_queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s.events.put_rule(Name=f"{resource_prefix}-observe", EventBusName=s.bus,
-                      EventPattern=json.dumps({"source": ["seqferry.notifier"]}), State="ENABLED")
+    bus_arn = s.sqs.get_queue_attributes(QueueUrl=s.bus_queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s.events.put_rule(
+        Name=f"{resource_prefix}-observe",
+        EventBusName=s.bus,
+        EventPattern=json.dumps({"source": ["seqferry.notifier"]}),
+        State="ENABLED",
+    )
     s.events.put_targets(Rule=f"{resource_prefix}-observe", EventBusName=s.bus, Targets=[{"Id": "q", "Arn": bus_arn}])
     s.sns_queue_url = s.sqs.create_queue(QueueName=f"{resource_prefix}-observe-sns")["QueueUrl"]
-    sns_arn = s.sqs.get_queue_attributes(QueueUrl=s.sns_queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns_arn = s.sqs.get_queue_attributes(QueueUrl=s.sns_queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     s.sns.subscribe(TopicArn=s.topic_arn, Protocol="sqs", Endpoint=sns_arn)
     return s
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,9 @@ def start_execution(stack) -> str:
     destination = stack.datasync.create_location_s3(
         S3BucketArn=f"arn:aws:s3:::{stack.bucket}", S3Config={"BucketAccessRoleArn": "arn:aws:iam::123456789012:role/r"}
     )["LocationArn"]
-    task = stack.datasync.create_task(SourceLocationArn=source, DestinationLocationArn=destination, Name="seq")["TaskArn"]
+    task = stack.datasync.create_task(SourceLocationArn=source, DestinationLocationArn=destination, Name="seq")[
+        "TaskArn"
+    ]
     return stack.datasync.start_task_execution(TaskArn=task)["TaskExecutionArn"]
 
 
@@ -63,7 +66,8 @@ async def test_unknown_execution_is_reconciled_and_a_lost_success_is_made_up_by_
 
         record = await wait_for(recorded, what="execution recorded")
         # THEN it is recorded under its id, with the ARN, and reconciled with DescribeTaskExecution
-        assert record["arn"] == arn and record["backend"] == "datasync"
+        assert record["arn"] == arn
+        assert record["backend"] == "datasync"
         assert record["task"] == arn.split("/execution/")[0]
         assert "datasync_event" in record["sources"]
 
@@ -76,7 +80,8 @@ async def test_unknown_execution_is_reconciled_and_a_lost_success_is_made_up_by_
         assert "describe" in record["sources"]
         assert record["reconcile"]["describes"] >= 2
         transitions = [h["state"] for h in record["history"] if h["transition"]]
-        assert transitions[0] == "TRANSFERRING" and transitions[-1] == "SUCCESS"
+        assert transitions[0] == "TRANSFERRING"
+        assert transitions[-1] == "SUCCESS"
         assert record["finished_at"] is not None
         # AND the same ARN is found by its full ARN too
         assert (await notifier.http.get(f"/executions/{arn}")).json()["execution_id"] == exec_id
@@ -87,8 +92,6 @@ async def test_unknown_execution_is_reconciled_and_a_lost_success_is_made_up_by_
 
 
 async def _sleep_true(seconds: float) -> bool:
-    import asyncio
-
     await asyncio.sleep(seconds)
     return True
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import signal
+import sys
 
+import httpx
 import pytest
+
 from seqferry_shared.events.models import TransferState
+from seqferry_shared.testing.motoserver import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -28,9 +35,11 @@ async def test_endpoints(stack, notifier_settings, start_notifier, wait_for, mak
 
         items = await wait_for(listed, what="execution listed")
         # THEN the listings show it
-        assert items[0]["execution_id"] == "local-h" and items[0]["counters"]["files_transferred"] == 3
+        assert items[0]["execution_id"] == "local-h"
+        assert items[0]["counters"]["files_transferred"] == 3
         runs = (await http.get("/runs", params={"limit": 5})).json()["items"]
-        assert runs[0]["run"]["run_id"] == run.run_id and runs[0]["status"] == "in_progress"
+        assert runs[0]["run"]["run_id"] == run.run_id
+        assert runs[0]["status"] == "in_progress"
         assert runs[0]["s3_uri"] == f"s3://{stack.bucket}/{run.prefix}"
         dashboard = (await http.get("/api/dashboard")).json()
         assert dashboard["totals"]["files_transferred"] == 3
@@ -55,6 +64,54 @@ async def test_dashboard_page_is_self_contained(stack, notifier_settings, start_
     # No CDN, no external script, style or font: the machine running it may have no internet.
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)
     assert set(re.findall(r"https?://[^\s\"')]+", page)) <= {"http://www.w3.org/2000/svg"}
-    for element in ("files-transferred", "bytes-transferred", "error-count", "runs-table", "errors-table",
-                    "timeline-chart", "series-chart", "top-files", "top-bytes"):
+    for element in (
+        "files-transferred",
+        "bytes-transferred",
+        "error-count",
+        "runs-table",
+        "errors-table",
+        "timeline-chart",
+        "series-chart",
+        "top-files",
+        "top-bytes",
+    ):
         assert f'id="{element}"' in page
+
+
+async def test_entry_point_serves_and_stops_on_sigterm(bootstrapped, settings_env, wait_for) -> None:
+    # GIVEN the notifier started the way it runs in production: its own process, configured by environment
+    port = free_port()
+    env = {**os.environ, **settings_env, "SEQFERRY_HTTP_PORT": str(port), "SEQFERRY_LOG_LEVEL": "WARNING"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "seqferry_notifier",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+
+            async def ready() -> bool:
+                try:
+                    return (await http.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            # WHEN it is up, THEN it is ready and serves the dashboard
+            await wait_for(ready, timeout=30, what="notifier ready")
+            assert "seqferry" in (await http.get("/")).text
+        # WHEN it gets SIGTERM, THEN it drains and exits without an error (uvicorn re-raises the signal once it
+        # has shut down, so the exit status reports SIGTERM)
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), timeout=30)
+        assert process.stderr is not None
+        errors = (await process.stderr.read()).decode()
+        assert code in (0, -signal.SIGTERM), errors
+        assert "Traceback" not in errors
+        assert "ERROR" not in errors
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -8,10 +8,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from seqferry_shared.events.models import ErrorInfo, TransferState
-from seqferry_shared.runtime import ServiceRuntime
 
 from seqferry_notifier.app import build_service
+from seqferry_shared.events.models import ErrorInfo, TransferState
+from seqferry_shared.runtime import ServiceRuntime
 
 pytestmark = pytest.mark.integration
 
@@ -54,27 +54,32 @@ async def test_complete_run_is_delivered_once_with_manifest_and_notifications(
         manifest_key = f"sequencers/incoming/miseq/{run.run_id}.seqferry-manifest.json"
         assert completion["manifest_uri"] == f"s3://{stack.bucket}/{manifest_key}"
         manifest = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=manifest_key)["Body"].read())
-        assert manifest["files"] == len(run.files) and manifest["run_id"] == run.run_id
-        by_key = {o["key"][len(run.prefix):]: o for o in manifest["objects"]}
+        assert manifest["files"] == len(run.files)
+        assert manifest["run_id"] == run.run_id
+        by_key = {o["key"][len(run.prefix) :]: o for o in manifest["objects"]}
         assert set(by_key) == set(run.files)
         for name, body in run.files.items():
             entry = by_key[name]
             assert entry["size"] == len(body)
-            assert entry["checksum_algorithm"] == "CRC32C" and entry["checksum"]
+            assert entry["checksum_algorithm"] == "CRC32C"
+            assert entry["checksum"]
             assert entry["version_id"]
         # AND exactly one Run Transfer Completed is on the bus
         seen: list[dict[str, Any]] = []
         events = await wait_for(lambda: asyncio.sleep(0, completed_events(stack, seen)), what="bus event")
         detail = events[0]["detail"]
-        assert detail["run_id"] == run.run_id and detail["instrument"] == "miseq"
-        assert detail["files"] == len(run.files) and detail["checksum_manifest"] == completion["manifest_uri"]
+        assert detail["run_id"] == run.run_id
+        assert detail["instrument"] == "miseq"
+        assert detail["files"] == len(run.files)
+        assert detail["checksum_manifest"] == completion["manifest_uri"]
         assert detail["executions"] == ["local-1"]
         assert detail["meta"]["correlation_id"] == "window-1"
         # AND people were told through SNS (subject + JSON body, counts only)
         notes = await wait_for(lambda: asyncio.sleep(0, stack.drain(stack.sns_queue_url)), what="SNS message")
         assert notes[0]["Subject"].startswith(f"seqferry: run {run.run_id} delivered")
         body = json.loads(notes[0]["Message"])
-        assert body["type"] == "run_completed" and body["files"] == len(run.files)
+        assert body["type"] == "run_completed"
+        assert body["files"] == len(run.files)
 
         # WHEN the same event is redelivered and another execution reports the same finished run
         stack.publish(success)
@@ -138,29 +143,48 @@ async def test_missing_or_different_file_is_never_delivered(
         await wait_for(delivered, what="delivery after the fix")
         seen: list[dict[str, Any]] = []
         events = await wait_for(lambda: asyncio.sleep(0, completed_events(stack, seen)), what="bus event")
-        assert len(events) == 1 and events[0]["detail"]["executions"] == ["local-a", "local-b", "local-c"]
+        assert len(events) == 1
+        assert events[0]["detail"]["executions"] == ["local-a", "local-b", "local-c"]
 
 
 async def test_concurrent_handlers_emit_once(stack, notifier_settings, make_run, executor_event) -> None:
-    # GIVEN a complete run and two notifier replicas (own clients each), no consumers running
+    # GIVEN two notifier replicas (own clients each, no consumers) and a run reported complete by its executions
+    # while one file is still missing in S3
     run = make_run()
-    run.upload(stack.s3, stack.bucket)
+    last = "RunParameters.xml"
+    run.upload(stack.s3, stack.bucket, skip=(last,))
     settings = notifier_settings()
-    async with aiohttp.ClientSession() as http, ServiceRuntime(settings, "notifier") as one, ServiceRuntime(
-        settings, "notifier"
-    ) as two:
+    async with (
+        aiohttp.ClientSession() as http,
+        ServiceRuntime(settings, "notifier") as one,
+        ServiceRuntime(settings, "notifier") as two,
+    ):
         first, _ = await build_service(one, settings, http)
         second, _ = await build_service(two, settings, http)
-        # WHEN both handle a success report for the run at the same moment (different executions, and a redelivery)
         await asyncio.gather(
             first.on_execution_event(executor_event("local-x", TransferState.SUCCESS, [run.summary()])),
-            second.on_execution_event(executor_event("local-y", TransferState.SUCCESS, [run.summary()])),
-            first.on_execution_event(executor_event("local-y", TransferState.SUCCESS, [run.summary()])),
+            second.on_execution_event(executor_event("local-x", TransferState.SUCCESS, [run.summary()])),
         )
-    # THEN exactly one Run Transfer Completed and one SNS notification went out
+        pending = await first.run(run.run_id)
+        assert pending is not None
+        assert pending.completion is None
+        # WHEN the file lands and six handlers on both replicas decide at the same moment
+        run.upload(stack.s3, stack.bucket)
+        verdicts = await asyncio.gather(*(replica.evaluate_run(pending) for replica in (first, second) * 3))
+        # THEN every one of them found the run complete, yet only one announced it
+        assert all(v is not None and v.complete for v in verdicts)
+        # AND later reports (another execution, a redelivery) change nothing
+        await asyncio.gather(
+            first.on_execution_event(executor_event("local-y", TransferState.SUCCESS, [run.summary()])),
+            second.on_execution_event(executor_event("local-y", TransferState.SUCCESS, [run.summary()])),
+        )
+        delivered = await second.run(run.run_id)
+    assert delivered is not None
+    assert delivered.completion is not None
     await asyncio.sleep(0.5)
     events = [e for e in stack.drain(stack.bus_queue_url) if e["detail-type"] == "Run Transfer Completed"]
     assert len(events) == 1
+    assert events[0]["detail"]["meta"]["event_id"] == delivered.completion.event_id
     notes = [n for n in stack.drain(stack.sns_queue_url) if json.loads(n["Message"])["type"] == "run_completed"]
     assert len(notes) == 1
 
@@ -199,7 +223,8 @@ async def test_execution_error_fails_the_run_and_notifies(
         assert kinds == ["execution_failed", "run_failed"]
         assert all("SAMPLE_SECRET" not in n["Message"] + n["Subject"] for n in notes)
         view = (await notifier.http.get(f"/runs/{run.run_id}")).json()
-        assert view["status"] == "failed" and view["run"]["failed_executions"] == ["local-e"]
+        assert view["status"] == "failed"
+        assert view["run"]["failed_executions"] == ["local-e"]
 
 
 async def test_stalled_run_is_reported_once(
@@ -223,3 +248,27 @@ async def test_stalled_run_is_reported_once(
         assert len(await stalled()) == 1
         view = (await notifier.http.get(f"/runs/{run.run_id}")).json()
         assert view["status"] == "stalled"
+
+
+async def test_objects_landing_after_the_last_report_are_found_by_the_sweeper(
+    stack, notifier_settings, start_notifier, wait_for, make_run, executor_event
+) -> None:
+    # GIVEN the last execution reported the run done while one object was not yet listable in S3
+    run = make_run()
+    run.upload(stack.s3, stack.bucket, skip=("RTAComplete.txt",))
+    async with start_notifier(notifier_settings(recheck_interval_s=0.5)) as notifier:
+        stack.publish(executor_event("local-r", TransferState.SUCCESS, [run.summary()]))
+
+        async def status() -> str | None:
+            response = await notifier.http.get(f"/runs/{run.run_id}")
+            return response.json()["status"] if response.status_code == 200 else None
+
+        assert await wait_for(status, what="run tracked") == "in_progress"
+        # WHEN the object appears, with no further report
+        run.upload(stack.s3, stack.bucket)
+        # THEN the sweeper's recheck delivers the run
+        await wait_for(lambda: _is(status, "completed"), what="delivered by the recheck")
+
+
+async def _is(probe: Any, expected: str) -> bool:
+    return bool(await probe() == expected)

@@ -1,13 +1,12 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from seqferry_shared.events.models import Counters, ErrorInfo, RunSummary, TransferState
-from seqferry_shared.sequencers import Instrument
-
 from seqferry_notifier.domain.dashboard import SERIES_BUCKETS, build
 from seqferry_notifier.domain.executions import Observation, Source, fold
 from seqferry_notifier.domain.manifest import build_manifest, entry_from_attributes, entry_from_head
 from seqferry_notifier.domain.runs import new_run, observe_execution, record_listing
+from seqferry_shared.events.models import Counters, ErrorInfo, RunSummary, TransferState
+from seqferry_shared.sequencers import Instrument
 
 T0 = datetime(2025, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -19,12 +18,20 @@ def at(seconds: float) -> datetime:
 def execution(name: str, files: list[int], state: TransferState, error: ErrorInfo | None = None):
     record = None
     for i, count in enumerate(files):
-        o = Observation(execution_id=name, at=at(i * 10), source=Source.EXECUTOR, state=TransferState.TRANSFERRING,
-                        counters=Counters(files_transferred=count, bytes_transferred=count * 100), task="t",
-                        backend="local", started_at=at(0))
+        o = Observation(
+            execution_id=name,
+            at=at(i * 10),
+            source=Source.EXECUTOR,
+            state=TransferState.TRANSFERRING,
+            counters=Counters(files_transferred=count, bytes_transferred=count * 100),
+            task="t",
+            backend="local",
+            started_at=at(0),
+        )
         record = fold(record, o).record
-    return fold(record, Observation(execution_id=name, at=at(len(files) * 10), source=Source.EXECUTOR, state=state,
-                                    error=error)).record
+    return fold(
+        record, Observation(execution_id=name, at=at(len(files) * 10), source=Source.EXECUTOR, state=state, error=error)
+    ).record
 
 
 def test_dashboard_aggregates() -> None:
@@ -45,31 +52,44 @@ def test_dashboard_aggregates() -> None:
     assert (dash.totals.executions, dash.totals.running, dash.totals.succeeded, dash.error_count) == (4, 1, 2, 1)
     assert [r.execution_id for r in dash.top_by_files][:2] == ["b", "a"]
     assert [r.execution_id for r in dash.top_by_bytes][:2] == ["b", "a"]
-    assert dash.errors[0].code == "Boom" and len(dash.errors[0].message) == 200
+    assert dash.errors[0].code == "Boom"
+    assert len(dash.errors[0].message) == 200
     assert [bar.execution_id for bar in dash.timeline] == ["a", "b", "c", "d"]
-    assert dash.timeline[3].running and dash.timeline[3].end == at(100)
+    assert dash.timeline[3].running
+    assert dash.timeline[3].end == at(100)
     assert len(dash.series) == SERIES_BUCKETS
     assert sum(p.files for p in dash.series) == 55
     assert sum(p.bytes for p in dash.series) == 5500
     row = dash.runs[0]
     assert (row.status, row.files_total, row.s3_files, row.progress) == ("in_progress", 10, 5, 0.25)
-    assert row.marker == "RTAComplete.txt" and not row.marker_seen
+    assert row.marker == "RTAComplete.txt"
+    assert not row.marker_seen
     # AND old executions fall out of the window
     assert build([a], [], now=at(10_000), window=timedelta(hours=1)).totals.executions == 0
 
 
 def test_manifest_entries_and_document() -> None:
-    attrs = {"ETag": "abc", "Checksum": {"ChecksumCRC32C": "AAAAAA==", "ChecksumType": "FULL_OBJECT"},
-             "ObjectSize": 12, "VersionId": "v1"}
+    attrs = {
+        "ETag": "abc",
+        "Checksum": {"ChecksumCRC32C": "AAAAAA==", "ChecksumType": "FULL_OBJECT"},
+        "ObjectSize": 12,
+        "VersionId": "v1",
+    }
     head = {"ETag": '"def"', "ContentLength": 0, "VersionId": "v2"}
     e1 = entry_from_attributes("n/R/b.txt", attrs)
     e2 = entry_from_head("n/R/a.txt", head)
-    assert (e1.checksum_algorithm, e1.checksum, e1.checksum_type, e1.version_id) == ("CRC32C", "AAAAAA==",
-                                                                                      "FULL_OBJECT", "v1")
+    assert (e1.checksum_algorithm, e1.checksum, e1.checksum_type, e1.version_id) == (
+        "CRC32C",
+        "AAAAAA==",
+        "FULL_OBJECT",
+        "v1",
+    )
     assert (e2.checksum, e2.etag, e2.size) == (None, "def", 0)
     s = RunSummary(run_id="R", nas_path="/n/R", s3_prefix="n/R/", files_total=2, bytes_total=12)
     run = new_run(s, "bkt", Instrument.MISEQ, at(0))
     doc = json.loads(build_manifest(run, [e1, e2], marker="RTAComplete.txt", generated_at=at(5), executions=["x"]))
-    assert doc["files"] == 2 and doc["bytes"] == 12 and doc["bucket"] == "bkt"
+    assert doc["files"] == 2
+    assert doc["bytes"] == 12
+    assert doc["bucket"] == "bkt"
     assert [o["key"] for o in doc["objects"]] == ["n/R/a.txt", "n/R/b.txt"]
     assert doc["instrument"] == "miseq"

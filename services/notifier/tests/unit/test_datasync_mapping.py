@@ -1,15 +1,18 @@
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from seqferry_shared.events.models import TransferState
 
 from seqferry_notifier.domain.datasync import (
-    NotADataSyncExecution,
+    NotADataSyncExecutionError,
     describe_observation,
     event_observation,
     execution_arn_of,
 )
 from seqferry_notifier.domain.executions import Source
+from seqferry_shared.envelopes import EventBridgeEvent, parse_body
+from seqferry_shared.events.models import TransferState
 
 NOW = datetime(2025, 11, 25, tzinfo=UTC)
 TASK = "arn:aws:datasync:us-east-1:123456789012:task/task-0a1b2c3d4e5f67890"
@@ -18,14 +21,15 @@ ARN = f"{TASK}/execution/exec-0123456789abcdef0"
 
 def test_event_carries_state_and_arn_only() -> None:
     o = event_observation([TASK, ARN], {"State": "SUCCESS"}, NOW)
-    assert o.arn == ARN and o.task == TASK
+    assert o.arn == ARN
+    assert o.task == TASK
     assert o.state == TransferState.SUCCESS
     assert o.counters is None
     assert o.source == Source.DATASYNC_EVENT
 
 
 def test_event_without_execution_arn_is_refused() -> None:
-    with pytest.raises(NotADataSyncExecution):
+    with pytest.raises(NotADataSyncExecutionError):
         execution_arn_of([TASK])
 
 
@@ -52,7 +56,8 @@ def test_describe_maps_counters_error_and_includes() -> None:
     assert o.counters is not None
     assert (o.counters.files_estimated, o.counters.files_transferred, o.counters.bytes_transferred) == (10, 7, 700)
     assert (o.counters.files_verified, o.counters.files_skipped, o.counters.files_failed) == (6, 2, 3)
-    assert o.error is not None and o.error.code == "OpNotSupp"
+    assert o.error is not None
+    assert o.error.code == "OpNotSupp"
     assert o.includes == ("/a/251125*|/adhoc",)
     assert o.started_at == NOW
 
@@ -62,4 +67,28 @@ def test_describe_of_an_emulator_without_counters() -> None:
     assert o.state == TransferState.LAUNCHING
     # An emulator's answer without counters must not wipe counters the executor reported.
     assert o.counters is None
+    assert o.error is None
+
+
+EVENTS = Path(__file__).parent.parent / "events"
+
+
+def test_sample_event_through_the_shared_envelope_parser() -> None:
+    # GIVEN the SQS body the default-bus rule delivers (the whole EventBridge event)
+    envelope = parse_body((EVENTS / "datasync-task-execution-state-change.json").read_text())
+    assert isinstance(envelope, EventBridgeEvent)
+    assert envelope.occurred is not None
+    # WHEN mapped; THEN it is a state-only observation of that execution
+    o = event_observation(envelope.resources, envelope.detail, envelope.occurred)
+    assert o.state == TransferState.SUCCESS
+    assert o.execution_id.endswith("exec-0123456789abcdef0")
+
+
+def test_sample_describe_response() -> None:
+    o = describe_observation(json.loads((EVENTS / "describe-task-execution.json").read_text()), NOW)
+    assert o.state == TransferState.SUCCESS
+    assert o.counters is not None
+    assert o.counters.files_transferred == 1204
+    assert o.counters.files_skipped == 310
+    assert o.counters.files_failed == 0
     assert o.error is None

@@ -8,7 +8,7 @@ from seqferry_notifier.domain.notices import (
     retry_delay,
     take_lease,
 )
-from seqferry_notifier.domain.notifications import Notification, NoticeKind
+from seqferry_notifier.domain.notifications import NoticeKind, Notification
 
 NOW = datetime(2025, 11, 25, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -16,8 +16,16 @@ NOTE = Notification(kind=NoticeKind.RUN_COMPLETED, subject="s", text="t", fields
 
 
 def notice(webhook: bool = True):
-    return new_notice(pk="run#R", sk="notice#completed", notification=NOTE, now=NOW, lease=LEASE, webhook=webhook,
-                      event_type="Run Transfer Completed", event={"run_id": "R"})
+    return new_notice(
+        pk="run#R",
+        sk="notice#completed",
+        notification=NOTE,
+        now=NOW,
+        lease=LEASE,
+        webhook=webhook,
+        event_type="Run Transfer Completed",
+        event={"run_id": "R"},
+    )
 
 
 def test_channels_follow_configuration() -> None:
@@ -29,16 +37,23 @@ def test_channels_follow_configuration() -> None:
 
 def test_partial_delivery_retries_only_what_failed() -> None:
     # GIVEN bus and SNS delivered, the webhook failed
-    n = after_attempt(notice(), {Channel.BUS: ChannelState.SENT, Channel.SNS: ChannelState.SENT}, now=NOW,
-                      error="webhook: 503", max_attempts=5)
+    n = after_attempt(
+        notice(),
+        {Channel.BUS: ChannelState.SENT, Channel.SNS: ChannelState.SENT},
+        now=NOW,
+        error="webhook: 503",
+        max_attempts=5,
+    )
     # THEN only the webhook is pending, after a backoff
     assert n.pending == [Channel.WEBHOOK]
-    assert n.attempts == 1 and n.last_error == "webhook: 503"
+    assert n.attempts == 1
+    assert n.last_error == "webhook: 503"
     assert n.lease_until == NOW + retry_delay(1)
     # AND nobody can take it before the backoff ends
     assert take_lease(n, NOW + timedelta(seconds=1), LEASE) is None
     taken = take_lease(n, n.lease_until + timedelta(seconds=1), LEASE)
-    assert taken is not None and taken.lease_until > n.lease_until
+    assert taken is not None
+    assert taken.lease_until > n.lease_until
 
 
 def test_gives_up_after_max_attempts() -> None:
@@ -51,7 +66,8 @@ def test_gives_up_after_max_attempts() -> None:
 
 def test_done_notice_is_not_leased_again() -> None:
     n = after_attempt(notice(), dict.fromkeys(Channel, ChannelState.SENT), now=NOW, error=None, max_attempts=3)
-    assert n.done and n.attempts == 0
+    assert n.done
+    assert n.attempts == 0
     assert take_lease(n, NOW + timedelta(days=1), LEASE) is None
 
 

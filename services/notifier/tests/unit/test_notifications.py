@@ -1,8 +1,6 @@
 import json
 from datetime import UTC, datetime
 
-from seqferry_shared.events.models import Counters, ErrorInfo, RunTransferCompleted, RunTransferFailed, TransferState
-
 from seqferry_notifier.domain.executions import ExecutionRecord
 from seqferry_notifier.domain.notifications import (
     SUBJECT_LIMIT,
@@ -12,6 +10,7 @@ from seqferry_notifier.domain.notifications import (
     run_completed,
     run_failed,
 )
+from seqferry_shared.events.models import Counters, ErrorInfo, RunTransferCompleted, RunTransferFailed, TransferState
 
 NOW = datetime(2025, 11, 25, tzinfo=UTC)
 SECRET = "PATIENT_SAMPLE_42"  # what must never leak into a message
@@ -26,10 +25,13 @@ def test_human_bytes() -> None:
 
 def test_run_completed_message() -> None:
     detail = RunTransferCompleted(
-        run_id="251125_A01934_0157_BHJF77DRX5", instrument="novaseq6000",
+        run_id="251125_A01934_0157_BHJF77DRX5",
+        instrument="novaseq6000",
         nas_path="/sequencers/incoming/novaseq/251125_A01934_0157_BHJF77DRX5",
-        s3_uri="s3://b/sequencers/incoming/novaseq/251125_A01934_0157_BHJF77DRX5/", files=1514,
-        bytes=12_345_678_901, completion_marker="CopyComplete.txt",
+        s3_uri="s3://b/sequencers/incoming/novaseq/251125_A01934_0157_BHJF77DRX5/",
+        files=1514,
+        bytes=12_345_678_901,
+        completion_marker="CopyComplete.txt",
         checksum_manifest="s3://b/sequencers/incoming/novaseq/251125_A01934_0157_BHJF77DRX5.seqferry-manifest.json",
         executions=["exec-1", "exec-2"],
     )
@@ -37,7 +39,9 @@ def test_run_completed_message() -> None:
     assert n.kind == NoticeKind.RUN_COMPLETED
     assert n.subject == "seqferry: run 251125_A01934_0157_BHJF77DRX5 delivered (1514 files, 12.3 GB)"
     body = json.loads(n.sns_message())
-    assert body["type"] == "run_completed" and body["files"] == 1514 and body["executions"] == 2
+    assert body["type"] == "run_completed"
+    assert body["files"] == 1514
+    assert body["executions"] == 2
     payload = n.webhook_payload()
     assert "1,514 files" in payload["text"]
     assert payload["seqferry"]["run_id"] == detail.run_id
@@ -45,9 +49,15 @@ def test_run_completed_message() -> None:
 
 def test_run_failed_carries_the_code_never_the_error_text() -> None:
     detail = RunTransferFailed(
-        run_id="R1", instrument="miseq", nas_path="/n/R1", s3_uri="s3://b/n/R1/", reason="execution_error",
+        run_id="R1",
+        instrument="miseq",
+        nas_path="/n/R1",
+        s3_uri="s3://b/n/R1/",
+        reason="execution_error",
         error=ErrorInfo(code="VerificationFailed", message=f"/n/R1/{SECRET}_R1.fastq.gz checksum mismatch"),
-        files=3, bytes=30, executions=["exec-9"],
+        files=3,
+        bytes=30,
+        executions=["exec-9"],
     )
     n = run_failed(detail)
     everything = n.subject + n.text + n.sns_message() + json.dumps(n.webhook_payload())
@@ -58,10 +68,15 @@ def test_run_failed_carries_the_code_never_the_error_text() -> None:
 
 def test_execution_failed_message_and_subject_limit() -> None:
     record = ExecutionRecord(
-        execution_id="exec-" + "0" * 120, backend="local", task="sequencers", state=TransferState.ERROR,
+        execution_id="exec-" + "0" * 120,
+        backend="local",
+        task="sequencers",
+        state=TransferState.ERROR,
         counters=Counters(files_transferred=5, bytes_transferred=5000, files_failed=2),
         error=ErrorInfo(code="SourceChanged", message=f"{SECRET}.bam changed while reading"),
-        run_ids=["R1", "R2"], first_seen_at=NOW, updated_at=NOW,
+        run_ids=["R1", "R2"],
+        first_seen_at=NOW,
+        updated_at=NOW,
     )
     n = execution_failed(record)
     assert len(n.subject) <= SUBJECT_LIMIT

@@ -1,11 +1,11 @@
 from pathlib import Path
 
 import pytest
+
+from seqferry_notifier.domain.runinfo import Read, RunInfo, RunInfoError, cycle_blockers, parse_run_info
 from seqferry_shared.sequencers import Instrument
 
-from seqferry_notifier.domain.runinfo import RunInfo, RunInfoError, Read, cycle_blockers, parse_run_info
-
-REFERENCE = Path("/work/shared/reference/illumina")
+REFERENCE = Path(__file__).resolve().parents[4] / "tests/reference/illumina"
 
 
 def runinfo_xml(cycles: list[int], lanes: int = 1) -> bytes:

@@ -1,8 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from seqferry_shared.events.models import RunSummary, TransferState
-from seqferry_shared.sequencers import Instrument, parse_sequencer_paths
 
 from seqferry_notifier.domain.runinfo import Read, RunInfo
 from seqferry_notifier.domain.runs import (
@@ -20,6 +18,8 @@ from seqferry_notifier.domain.runs import (
     observe_execution,
     record_listing,
 )
+from seqferry_shared.events.models import RunSummary, TransferState
+from seqferry_shared.sequencers import Instrument, parse_sequencer_paths
 
 T0 = datetime(2025, 11, 25, 9, 0, tzinfo=UTC)
 RUN = "251125_M00123_0001_000000000-ABCDE"
@@ -54,8 +54,9 @@ def summary(objects: list[ObjectInfo], *, markers: tuple[str, ...] = ("RTAComple
 
 def tracked(state: TransferState, s: RunSummary, *, execution: str = "exec-1", started: float = 0):
     run = new_run(s, "bucket", Instrument.MISEQ, at(started))
-    return observe_execution(run, execution_id=execution, state=state, started_at=at(started), at=at(started + 1),
-                             summary=s)
+    return observe_execution(
+        run, execution_id=execution, state=state, started_at=at(started), at=at(started + 1), summary=s
+    )
 
 
 def test_complete_run_is_delivered() -> None:
@@ -104,7 +105,7 @@ def test_a_file_of_different_size_blocks() -> None:
 
 
 def test_marker_not_in_s3_blocks_even_if_counts_match() -> None:
-    objects = run_objects(marker=False) + [ObjectInfo(key=PREFIX + "extra.txt", size=10)]
+    objects = [*run_objects(marker=False), ObjectInfo(key=PREFIX + "extra.txt", size=10)]
     run = tracked(TransferState.SUCCESS, summary(run_objects()))
     verdict = decide(run, objects, INFO)
     assert verdict.blockers == ("RTAComplete.txt is not in S3 yet",)
@@ -124,8 +125,14 @@ def test_a_newer_unfinished_scan_supersedes_an_older_complete_one() -> None:
     # GIVEN a complete scan by exec-1 and a later execution still transferring new files
     objects = run_objects()
     run = tracked(TransferState.SUCCESS, summary(objects))
-    run = observe_execution(run, execution_id="exec-2", state=TransferState.TRANSFERRING, started_at=at(100),
-                            at=at(101), summary=summary(objects, files_total=len(objects) + 3))
+    run = observe_execution(
+        run,
+        execution_id="exec-2",
+        state=TransferState.TRANSFERRING,
+        started_at=at(100),
+        at=at(101),
+        summary=summary(objects, files_total=len(objects) + 3),
+    )
     verdict = decide(run, objects, INFO)
     assert not verdict.complete
     assert "latest execution exec-2 is TRANSFERRING" in verdict.blockers
@@ -134,8 +141,10 @@ def test_a_newer_unfinished_scan_supersedes_an_older_complete_one() -> None:
 def test_a_delivered_run_is_never_delivered_again() -> None:
     objects = run_objects()
     run = tracked(TransferState.SUCCESS, summary(objects))
-    run = mark_completed(run, Completion(at=at(5), files=8, bytes=80, marker="RTAComplete.txt",
-                                         manifest_uri="s3://b/m.json", event_id="e"))
+    run = mark_completed(
+        run,
+        Completion(at=at(5), files=8, bytes=80, marker="RTAComplete.txt", manifest_uri="s3://b/m.json", event_id="e"),
+    )
     assert run.status == RunStatus.COMPLETED
     assert not decide(run, objects, INFO).complete
 
@@ -147,8 +156,14 @@ def test_progress_and_stall() -> None:
     deadline = timedelta(hours=1)
     assert run.last_progress_at == at(1)
     # WHEN the same scan is seen again by a later execution that transfers nothing
-    same = observe_execution(run, execution_id="exec-2", state=TransferState.SUCCESS, started_at=at(600),
-                             at=at(601), summary=summary(objects, files_transferred=0))
+    same = observe_execution(
+        run,
+        execution_id="exec-2",
+        state=TransferState.SUCCESS,
+        started_at=at(600),
+        at=at(601),
+        summary=summary(objects, files_transferred=0),
+    )
     # THEN that is no progress, and the run stalls after the deadline
     assert same.last_progress_at == at(1)
     assert not is_stalled(same, at(3000), deadline)
@@ -173,11 +188,15 @@ def test_listing_due() -> None:
 
 def test_instrument_from_path_then_folder_name() -> None:
     sequencers = parse_sequencer_paths("/seq/a=novaseqx,/seq/miseq,/seq/other")
-    assert identify_instrument("/seq/a/20251125_LH00123_0001_A22ABCDEF3", "20251125_LH00123_0001_A22ABCDEF3",
-                               sequencers) == Instrument.NOVASEQX
+    assert (
+        identify_instrument("/seq/a/20251125_LH00123_0001_A22ABCDEF3", "20251125_LH00123_0001_A22ABCDEF3", sequencers)
+        == Instrument.NOVASEQX
+    )
     assert identify_instrument(f"/seq/miseq/{RUN}", RUN, sequencers) == Instrument.MISEQ
-    assert identify_instrument("/seq/other/251125_A01934_0157_BHJF77DRX5", "251125_A01934_0157_BHJF77DRX5",
-                               sequencers) == Instrument.NOVASEQ6000
+    assert (
+        identify_instrument("/seq/other/251125_A01934_0157_BHJF77DRX5", "251125_A01934_0157_BHJF77DRX5", sequencers)
+        == Instrument.NOVASEQ6000
+    )
     assert identify_instrument("/seq/other/whatever", "whatever", sequencers) is None
 
 
@@ -191,4 +210,7 @@ def test_unknown_instrument_waits_for_copycomplete() -> None:
 
 def test_manifest_sits_next_to_the_run_folder() -> None:
     run = tracked(TransferState.SUCCESS, summary(run_objects()))
-    assert manifest_key(run, "{run_id}.seqferry-manifest.json") == f"sequencers/incoming/miseq/{RUN}.seqferry-manifest.json"
+    assert (
+        manifest_key(run, "{run_id}.seqferry-manifest.json")
+        == f"sequencers/incoming/miseq/{RUN}.seqferry-manifest.json"
+    )

@@ -6,14 +6,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from seqferry_shared.events.models import Counters, ErrorInfo
-
 from seqferry_notifier.domain.executions import Observation, Source, parse_state
+from seqferry_shared.events.models import Counters, ErrorInfo
 
 EXECUTION_MARKER = "/execution/"
 
 
-class NotADataSyncExecution(ValueError):
+class NotADataSyncExecutionError(ValueError):
     """The event names no DataSync task execution."""
 
 
@@ -22,7 +21,7 @@ def execution_arn_of(resources: Sequence[str]) -> str:
     for resource in resources:
         if EXECUTION_MARKER in resource and ":datasync:" in resource:
             return resource
-    raise NotADataSyncExecution(f"no DataSync task-execution ARN in resources {list(resources)!r}")
+    raise NotADataSyncExecutionError(f"no DataSync task-execution ARN in resources {list(resources)!r}")
 
 
 def task_arn_of(execution_arn: str) -> str:

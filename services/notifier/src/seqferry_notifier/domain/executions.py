@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from seqferry_shared.events.models import Counters, ErrorInfo, TransferState, Trigger
 
 HISTORY_LIMIT = 100

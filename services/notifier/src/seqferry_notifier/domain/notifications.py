@@ -11,9 +11,9 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
-from seqferry_shared.events.models import RunTransferCompleted, RunTransferFailed
 
 from seqferry_notifier.domain.executions import ExecutionRecord
+from seqferry_shared.events.models import RunTransferCompleted, RunTransferFailed
 
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects
 

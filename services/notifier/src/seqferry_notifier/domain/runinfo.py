@@ -9,6 +9,7 @@ from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+
 from seqferry_shared.sequencers import Instrument
 
 BASECALLS = "Data/Intensities/BaseCalls/"

@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
-from seqferry_shared.events.models import RunSummary, TransferState
-from seqferry_shared.sequencers import RUN_FOLDER_PATTERNS, Instrument, SequencerPath, run_of
 
 from seqferry_notifier.domain.runinfo import RunInfo, cycle_blockers
+from seqferry_shared.events.models import RunSummary, TransferState
+from seqferry_shared.sequencers import RUN_FOLDER_PATTERNS, Instrument, SequencerPath, run_of
 
 EXECUTIONS_LIMIT = 60
 # An unidentified instrument waits for the marker written last by the instruments that write it, never earlier.
@@ -290,9 +290,7 @@ def decide(
         else:
             relative = [k[len(run.s3_prefix) :] for k in keys if k.startswith(run.s3_prefix)]
             blockers.extend(cycle_blockers(run_info, relative, run.instrument))
-    return Verdict(
-        complete=not blockers, blockers=tuple(blockers), files=files, bytes=total_bytes, marker=run.marker
-    )
+    return Verdict(complete=not blockers, blockers=tuple(blockers), files=files, bytes=total_bytes, marker=run.marker)
 
 
 def mark_completed(run: RunRecord, completion: Completion) -> RunRecord:

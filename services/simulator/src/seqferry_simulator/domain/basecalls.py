@@ -53,9 +53,7 @@ class StaticJob(FileJob):
 class LazyJob(FileJob):
     """Content computed when the file is first written (InterOp records, files that depend on the clock)."""
 
-    def __init__(
-        self, relpath: str, produce: Callable[[], bytes], portions: int = 1, *, truncate: bool = True
-    ) -> None:
+    def __init__(self, relpath: str, produce: Callable[[], bytes], portions: int = 1, *, truncate: bool = True) -> None:
         super().__init__(relpath, portions, truncate=truncate)
         self._produce = produce
         self._data: bytes | None = None
@@ -74,7 +72,7 @@ class PerClusterJob(FileJob):
     """A header followed by one byte per cluster (``.bcl`` and ``.filter``)."""
 
     def __init__(
-        self, relpath: str, header: bytes, clusters: int, pool: ContentPool, table: bytes, portions: int
+        self, relpath: str, *, header: bytes, clusters: int, pool: ContentPool, table: bytes, portions: int
     ) -> None:
         super().__init__(relpath, portions)
         self.header, self.clusters, self.pool, self.table = header, clusters, pool, table
@@ -88,12 +86,14 @@ class PerClusterJob(FileJob):
 
 
 def bcl_job(relpath: str, clusters: int, pool: ContentPool, portions: int) -> FileJob:
-    return PerClusterJob(relpath, struct.pack("<I", clusters), clusters, pool, BCL_TABLE, portions)
+    header = struct.pack("<I", clusters)
+    return PerClusterJob(relpath, header=header, clusters=clusters, pool=pool, table=BCL_TABLE, portions=portions)
 
 
 def filter_job(relpath: str, clusters: int, pool: ContentPool, portions: int) -> FileJob:
     # version 3 filter header: zero, version, cluster count
-    return PerClusterJob(relpath, struct.pack("<III", 0, 3, clusters), clusters, pool, FILTER_TABLE, portions)
+    header = struct.pack("<III", 0, 3, clusters)
+    return PerClusterJob(relpath, header=header, clusters=clusters, pool=pool, table=FILTER_TABLE, portions=portions)
 
 
 def stats_bytes(cycle: int, tile: int, clusters: int) -> bytes:
@@ -167,7 +167,9 @@ class BgzfBclJob(FileJob):
         self.clusters, self.pool = clusters, pool
         self.key = pool.key(relpath)
         self.length = 4 + clusters
-        self.blocks = math.ceil(self.length / BGZF_BLOCK_DATA)
+        # small files still get one block per portion, so they grow over the cycle like large ones
+        self.block_data = min(BGZF_BLOCK_DATA, max(1, math.ceil(self.length / self.portions)))
+        self.blocks = math.ceil(self.length / self.block_data)
 
     def _raw(self, start: int, stop: int) -> bytes:
         head = struct.pack("<I", self.clusters)[start:stop] if start < 4 else b""
@@ -177,8 +179,8 @@ class BgzfBclJob(FileJob):
 
     def portion(self, index: int) -> Iterator[bytes]:
         for block in share(self.blocks, self.portions, index):
-            start = block * BGZF_BLOCK_DATA
-            yield bgzf_block(self._raw(start, min(self.length, start + BGZF_BLOCK_DATA)))
+            start = block * self.block_data
+            yield bgzf_block(self._raw(start, min(self.length, start + self.block_data)))
         if index == self.portions - 1:
             yield BGZF_EOF
 

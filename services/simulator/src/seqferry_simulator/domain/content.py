@@ -7,11 +7,10 @@ random-number generator, and the same seed yields byte-identical files.
 
 from __future__ import annotations
 
-import random
 import zlib
 from collections.abc import Iterator
 
-from seqferry_simulator.domain.spec import derive_seed
+from seqferry_simulator.domain.spec import seeded
 
 POOL_BYTES = 1 << 20
 PIECE_BYTES = 1 << 20
@@ -30,7 +29,7 @@ FILTER_TABLE = _table(lambda b: 1 if b >= 26 else 0)
 
 class ContentPool:
     def __init__(self, seed: int) -> None:
-        pool = random.Random(derive_seed("pool", seed)).randbytes(POOL_BYTES)
+        pool = seeded("pool", seed).randbytes(POOL_BYTES)
         self._doubled = pool + pool  # any window of up to POOL_BYTES needs no wrap-around
 
     @staticmethod

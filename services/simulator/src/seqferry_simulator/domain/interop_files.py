@@ -8,14 +8,13 @@ Values are plausible and reproducible (derived from the run's seed), not measure
 
 from __future__ import annotations
 
-import random
 import struct
 from datetime import UTC, datetime
 
 import numpy as np
 
 from seqferry_simulator.domain.profiles import Rta
-from seqferry_simulator.domain.spec import RunSpec, derive_seed
+from seqferry_simulator.domain.spec import RunSpec, seeded
 
 _DOTNET_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 _DOTNET_UTC_KIND = 1 << 62
@@ -49,7 +48,7 @@ class InteropMetrics:
         pairs = [(lane, tile) for lane in range(1, fc.lanes + 1) for tile in sorted(fc.tiles(lane))]
         self.lanes = np.array([p[0] for p in pairs], dtype=np.int64)
         self.tiles = np.array([p[1] for p in pairs], dtype=np.int64)
-        rng = random.Random(derive_seed("interop", spec.seed))
+        rng = seeded("interop", spec.seed)
         count = len(pairs)
         self.clusters = spec.clusters_per_tile
         self.pf_fraction = np.array([rng.uniform(0.72, 0.93) for _ in range(count)])
@@ -123,7 +122,9 @@ class InteropMetrics:
             rec = self._ids(dtype, cycle)
             for ch in range(min(n, self.used_channels)):
                 rec["fwhm"][:, ch] = self.fwhm0 + 0.002 * cycle + 0.05 * ch
-                rec["intensity"][:, ch] = np.rint(self.intensity0 * decay * (1 + 0.1 * ch) * (0.9 + 0.2 * self._jitter(cycle, ch)))
+                rec["intensity"][:, ch] = np.rint(
+                    self.intensity0 * decay * (1 + 0.1 * ch) * (0.9 + 0.2 * self._jitter(cycle, ch))
+                )
             if self.rta is not Rta.RTA3:
                 rec["time"] = dotnet_ticks(at)
             return rec.tobytes()
@@ -181,7 +182,7 @@ class InteropMetrics:
         q30 = np.clip(0.93 - 0.12 * cycle / total - 0.03 * self._jitter(cycle, 3), 0.5, 0.99)
         if self.rta is Rta.RTA1:
             # unbinned histogram of Q1..Q50 with the mass on a few typical scores
-            scores = (14, 22, 30, 35, 38)
+            scores: tuple[int, ...] = (14, 22, 30, 35, 38)
             width = 50
         else:
             bins = Q_BINS_RTA3 if self.rta is Rta.RTA3 else Q_BINS_RTA2

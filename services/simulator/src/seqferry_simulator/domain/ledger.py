@@ -5,15 +5,15 @@ Only folders recorded here are ever deleted: the simulator never touches data it
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 log = logging.getLogger(__name__)
+
+KEEP_DELETED = 500  # history of deleted folders kept across restarts
 
 
 class RunState(StrEnum):
@@ -38,6 +38,7 @@ class RunRecord(BaseModel):
     flowcell: str | None = None
     cycles: str | None = Field(default=None, description="Cycles per read, e.g. '151,10,10,151'.")
     total_cycles: int = 0
+    cycles_done: int = Field(default=0, description="Cycles fully written when the record was last updated.")
     scale: float | None = None
     seed: int | None = None
     started_at: AwareDatetime
@@ -45,6 +46,7 @@ class RunRecord(BaseModel):
     state: RunState = RunState.RUNNING
     files: int = 0
     bytes: int = 0
+    markers: list[str] = Field(default_factory=list, description="Completion markers written, in order.")
     error: str | None = None
 
 
@@ -71,6 +73,9 @@ class Ledger:
         for record in self._records.values():
             if record.state is RunState.RUNNING:
                 record.state = RunState.ABANDONED
+        deleted = [r for r in self.records() if r.state is RunState.DELETED]
+        for record in deleted[: max(0, len(deleted) - KEEP_DELETED)]:
+            del self._records[record.nas_path]
         self._rewrite()
 
     def _rewrite(self) -> None:
@@ -93,6 +98,3 @@ class Ledger:
 
     def get(self, nas_path: str) -> RunRecord | None:
         return self._records.get(nas_path)
-
-    def finished_before(self, moment: datetime) -> list[RunRecord]:
-        return [r for r in self.records() if r.completed_at and r.completed_at < moment]

@@ -9,7 +9,7 @@ from pathlib import Path
 from seqferry_simulator.domain.errors import SimulatorError
 
 
-class UnsafeKey(SimulatorError):
+class UnsafeKeyError(SimulatorError):
     """An object key would land outside its destination folder."""
 
 
@@ -21,11 +21,11 @@ def destination_folder(sequencer_path: str, date_format: str, moment: datetime, 
 def relative_key(key: str, prefix: str) -> str:
     """The part of ``key`` under ``prefix``, refused when it is empty, absolute or climbs out with '..'."""
     if not key.startswith(prefix):
-        raise UnsafeKey(f"key {key!r} is not under prefix {prefix!r}")
+        raise UnsafeKeyError(f"key {key!r} is not under prefix {prefix!r}")
     rel = key[len(prefix) :].lstrip("/")
     parts = rel.split("/")
     if not rel or rel.endswith("/") or any(p in ("", ".", "..") for p in parts) or "\x00" in rel:
-        raise UnsafeKey(f"key {key!r} does not name a file inside the prefix")
+        raise UnsafeKeyError(f"key {key!r} does not name a file inside the prefix")
     return rel
 
 

@@ -86,10 +86,6 @@ class RunPlan:
     def cycle_end(self, cycle: int) -> float:
         return self.pace.clustering_s + cycle * self.pace.seconds_per_cycle
 
-    @property
-    def duration(self) -> float:
-        return self.pace.duration(self.spec.total_cycles)
-
     # ----- files per cycle
 
     def _lane_dir(self, lane: int) -> str:
@@ -127,13 +123,16 @@ class RunPlan:
                 for lane in range(1, fc.lanes + 1)
                 for tile in sorted(fc.tiles(lane))
             ]
-        if spec.instrument is Instrument.ISEQ100:
-            return [LocsJob(f"{INTENSITIES}/s.locs", clusters, k)]
         if spec.profile.basecalls is BasecallFormat.BGZF:
             jobs: list[FileJob] = []
+            if spec.instrument is Instrument.ISEQ100:
+                # patterned flow cell: one s.locs for the whole flow cell
+                jobs.append(LocsJob(f"{INTENSITIES}/s.locs", clusters, k))
             for lane in range(1, fc.lanes + 1):
                 tiles = fc.tiles(lane)
-                jobs.append(LocsJob(f"{INTENSITIES}/L{lane:03d}/s_{lane}.locs", clusters * len(tiles), k))
+                if spec.instrument is not Instrument.ISEQ100:
+                    jobs.append(LocsJob(f"{INTENSITIES}/L{lane:03d}/s_{lane}.locs", clusters * len(tiles), k))
+                # the base-call index is written with the lane's first base-call file
                 jobs.append(StaticJob(f"{self._lane_dir(lane)}/s_{lane}.bci", bci_bytes(tiles, clusters)))
             return jobs
         # patterned flow cells: the same nanowell grid for every tile, one file per lane

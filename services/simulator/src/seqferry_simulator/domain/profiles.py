@@ -92,9 +92,7 @@ class FlowcellType:
             for offset in range(self.sections_per_lane):
                 for lane in group:
                     section = self.sections_of(lane)[offset]
-                    names.extend(
-                        f"{lane}_{tile}" for tile in self.tiles(lane) if (tile // 100) % 10 == section % 10
-                    )
+                    names.extend(f"{lane}_{tile}" for tile in self.tiles(lane) if (tile // 100) % 10 == section % 10)
         return names
 
 

@@ -34,7 +34,9 @@ def _read(spec: RunSpec, number: int, cycles: int, is_index: bool, reverse: bool
     if version == 2:
         return el("Read", NumCycles=cycles, Number=number, IsIndexedRead=yn)
     if version == 6:
-        return el("Read", Number=number, NumCycles=cycles, IsIndexedRead=yn, IsReverseComplement="Y" if reverse else "N")
+        return el(
+            "Read", Number=number, NumCycles=cycles, IsIndexedRead=yn, IsReverseComplement="Y" if reverse else "N"
+        )
     return el("Read", Number=number, NumCycles=cycles, IsIndexedRead=yn)
 
 

@@ -5,13 +5,12 @@ Consumable serials, lots and software versions are plausible values derived from
 
 from __future__ import annotations
 
-import random
 import string
 from datetime import datetime, timedelta
 
 from seqferry_shared.sequencers import Instrument
 from seqferry_simulator.domain.runinfo import CRLF, iso_utc
-from seqferry_simulator.domain.spec import RunSpec, derive_seed
+from seqferry_simulator.domain.spec import RunSpec, seeded
 from seqferry_simulator.domain.xmlfmt import XSI_FIRST, XSI_XSD, El, XmlStyle, el, el_attrs, render
 
 WINDOWS_STYLE = XmlStyle(indent="  ", newline=CRLF, empty=" />")
@@ -28,7 +27,7 @@ class _Consumables:
     """Serial numbers, lots and dates of the kit, reproducible from the run's seed."""
 
     def __init__(self, spec: RunSpec) -> None:
-        self._rng = random.Random(derive_seed("consumables", spec.seed))
+        self._rng = seeded("consumables", spec.seed)
         self.started = spec.started_at
 
     def digits(self, n: int) -> str:
@@ -286,17 +285,17 @@ def _novaseq6000(spec: RunSpec, c: _Consumables) -> bytes:
     start = spec.started_at.strftime(us)
     kit_cycles = max(spec.total_cycles + 10, 338)
 
-    def consumable(name: str, serial: str, part: str, modes: str, extra: list[El]) -> list[El]:
-        return [
+    def consumable(name: str, serial: str, part: str, modes: str, *tail: tuple[str, object]) -> list[El]:
+        head = [
             el(f"{name}SerialBarcode", serial),
+            el(f"{name}SupportedModes", modes),
             el(f"{name}PartNumber", part),
             el(f"{name}LotNumber", c.digits(8)),
             el(f"{name}Expirationdate", c.expiry(300).strftime(us)),
-            el(f"{name}StartDate", start),
-            el(f"{name}SupportedModes", modes),
-            *extra,
         ]
+        return head + [el(f"{name}{field}", value) for field, value in tail]
 
+    remaining = kit_cycles - spec.total_cycles
     rfids = el(
         "RfidsInfo",
         None,
@@ -310,18 +309,38 @@ def _novaseq6000(spec: RunSpec, c: _Consumables) -> bytes:
         el("FlowCellMode", fc.name),
         el("FlowCellConsumableVersion", 1),
         el("FlowCellRssi", 2),
-        *consumable("LibraryTube", c.serial("NV", "LIB"), "20005221", "Universal", [el("LibraryTubeRssi", 4)]),
+        *consumable("LibraryTube", c.serial("NV", "LIB"), "20005221", "Universal", ("StartDate", start), ("Rssi", 4)),
         *consumable(
             "Sbs",
             c.serial("NV", "RGSBS"),
             "20031054",
             fc.name,
-            [el("SbsCycleKit", kit_cycles), el("SbsNumberOfCyclesSupported", kit_cycles), el("SbsRssi", 4)],
+            ("StartDate", start),
+            ("CycleKit", kit_cycles),
+            ("NumberOfCyclesRemaining", remaining),
+            ("NumberOfCyclesSupported", kit_cycles),
+            ("ConsumableVersion", 3),
+            ("Rssi", 4),
         ),
         *consumable(
-            "Cluster", c.serial("NV", "RGCPE"), "20031058", fc.name, [el("ClusterCycleKit", kit_cycles)]
+            "Cluster",
+            c.serial("NV", "RGCPE"),
+            "20031058",
+            fc.name,
+            ("StartDate", start),
+            ("CycleKit", kit_cycles),
+            ("NumberOfCyclesRemaining", remaining),
+            ("Rssi", 5),
         ),
-        *consumable("Buffer", c.serial("NV", "BUFFR"), "20013524", fc.name, [el("BufferRssi", 4)]),
+        *consumable(
+            "Buffer",
+            c.serial("NV", "BUFFR"),
+            "20013524",
+            fc.name,
+            ("NumberOfCyclesRemaining", 2),
+            ("StartDate", start),
+            ("Rssi", 4),
+        ),
     )
     boards = (
         ("Fluidics Board", "novaseq_flu"),
@@ -366,7 +385,10 @@ def _novaseq6000(spec: RunSpec, c: _Consumables) -> bytes:
         el("OutputRunFolder", nas_folder),
         el("OutputRootFolder", "\\\\nas\\sequencers\\incoming\\novaseq"),
         el("SbcRunFolder", f"{temp}\\{run_id}\\"),
-        el("PreRunFolder", f"{temp}\\RunSetupLogs\\{ident.serial}_{spec.started_at:%Y-%m-%d__%H_%M_%S}_Side{ident.side}"),
+        el(
+            "PreRunFolder",
+            f"{temp}\\RunSetupLogs\\{ident.serial}_{spec.started_at:%Y-%m-%d__%H_%M_%S}_Side{ident.side}",
+        ),
         el("RunStartDate", spec.started_at.strftime("%y%m%d")),
         el("RunId", run_id),
         el("UseBaseSpace", "false"),

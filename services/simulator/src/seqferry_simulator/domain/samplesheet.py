@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import random
-
 from seqferry_shared.sequencers import Instrument
 from seqferry_simulator.domain.runinfo import CRLF
-from seqferry_simulator.domain.spec import RunSpec, derive_seed
+from seqferry_simulator.domain.spec import RunSpec, seeded
 
 _PLATFORM_V2 = {
     Instrument.NEXTSEQ2000: ("NextSeq1k2k", "NextSeq2000"),
@@ -17,11 +15,11 @@ ADAPTER_R1 = "CTGTCTCTTATACACATCT"
 
 def _samples(spec: RunSpec) -> list[tuple[str, str, str]]:
     """(sample id, index, index2) with distinct, reproducible index sequences."""
-    rng = random.Random(derive_seed("samples", spec.seed))
+    rng = seeded("samples", spec.seed)
     _, _, i1, i2 = spec.planned_cycles
     count = rng.randint(4, 24) if i1 else 1
     seen: set[tuple[str, str]] = set()
-    samples = []
+    samples: list[tuple[str, str, str]] = []
     while len(samples) < count:
         index = "".join(rng.choice("ACGT") for _ in range(i1))
         index2 = "".join(rng.choice("ACGT") for _ in range(i2))
@@ -38,14 +36,21 @@ def _pad(rows: list[list[str]], width: int) -> list[str]:
 
 
 def sample_sheet_v1(spec: RunSpec) -> bytes:
-    r1, r2, i1, i2 = spec.planned_cycles
+    r1, r2, _, i2 = spec.planned_cycles
     columns = ["Sample_ID", "Sample_Name", "Sample_Plate", "Sample_Well", "I7_Index_ID", "index"]
     if i2:
         columns += ["I5_Index_ID", "index2"]
     columns += ["Sample_Project", "Description"]
     data = []
     for number, (sample, index, index2) in enumerate(_samples(spec), start=1):
-        row = [sample, sample, "", f"{'ABCDEFGH'[(number - 1) % 8]}{(number - 1) // 8 + 1:02d}", f"D7{number:02d}", index]
+        row = [
+            sample,
+            sample,
+            "",
+            f"{'ABCDEFGH'[(number - 1) % 8]}{(number - 1) // 8 + 1:02d}",
+            f"D7{number:02d}",
+            index,
+        ]
         if i2:
             row += [f"D5{number:02d}", index2]
         row += ["seqferry", "simulated"]

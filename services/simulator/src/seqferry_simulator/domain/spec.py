@@ -19,6 +19,11 @@ MAX_SCALE = 1.0
 MAX_CHUNKS = 64
 
 
+def seeded(*parts: object) -> random.Random:
+    """A random generator for reproducible content (instrument serials, values); never for secrets."""
+    return random.Random(derive_seed(*parts))  # noqa: S311 - reproducibility is the point
+
+
 def derive_seed(*parts: object) -> int:
     """A stable 63-bit seed from any parts (Python's hash() is salted per process, this is not)."""
     digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
@@ -92,7 +97,7 @@ def new_run_spec(
         profile.default_reads if reads is None else reads,
         index2_reverse_complement=profile.index2_reverse_complement,
     )
-    rng = random.Random(derive_seed("identity", seed))
+    rng = seeded("identity", seed)
     ident = identity(
         profile,
         started_at=started_at,

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -19,25 +20,20 @@ from seqferry_simulator.domain.plan import Phase, RunPlan, Slot
 from seqferry_simulator.domain.spec import RunSpec
 
 
-class RunFolderExists(SimulatorError):
+class RunFolderExistsError(SimulatorError):
     """The run folder is already there; the simulator never writes into someone else's run."""
 
 
 @dataclass(slots=True)
 class RunProgress:
+    """Where the run stands. The writer thread updates it; readers only look at the plain fields."""
+
     phase: Phase = Phase.PENDING
     cycles_done: int = 0
     elapsed_s: float = 0.0
+    files: int = 0
+    bytes: int = 0
     markers: list[str] = field(default_factory=list)
-    sizes: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def files(self) -> int:
-        return len(self.sizes)
-
-    @property
-    def bytes(self) -> int:
-        return sum(self.sizes.values())
 
 
 class RunWriter:
@@ -49,6 +45,7 @@ class RunWriter:
         self._slots = self.plan.slots()
         self._next: Slot | None = next(self._slots, None)
         self.progress = RunProgress()
+        self._sizes: dict[str, int] = {}
         self._dirs: set[str] = set()
 
     @property
@@ -69,7 +66,7 @@ class RunWriter:
             return None
         if self.progress.phase is Phase.PENDING:
             if self.folder.exists():
-                raise RunFolderExists(f"{self.folder} already exists")
+                raise RunFolderExistsError(f"{self.folder} already exists")
             self.folder.mkdir(parents=True)
         self._execute(slot)
         self._next = next(self._slots, None)
@@ -89,7 +86,8 @@ class RunWriter:
             pass
 
     def _execute(self, slot: Slot) -> None:
-        sizes = self.progress.sizes
+        sizes = self._sizes
+        progress = self.progress
         root = str(self.folder)
         for action in slot.actions:
             job = action.job
@@ -99,14 +97,15 @@ class RunWriter:
                 os.makedirs(parent, exist_ok=True)
                 self._dirs.add(parent)
             replace = action.portion == 0 and job.truncate
-            if replace:
-                sizes[job.relpath] = 0
+            before = sizes.get(job.relpath)
+            size = 0 if replace or before is None else before
             with open(path, "wb" if replace else "ab") as out:
                 for piece in job.portion(action.portion):
                     out.write(piece)
-                    sizes[job.relpath] = sizes.get(job.relpath, 0) + len(piece)
-            sizes.setdefault(job.relpath, 0)
-        progress = self.progress
+                    size += len(piece)
+            sizes[job.relpath] = size
+            progress.bytes += size - (before or 0)
+            progress.files = len(sizes)
         progress.phase = slot.phase
         progress.cycles_done = slot.cycles_done
         progress.elapsed_s = max(progress.elapsed_s, slot.at)
@@ -133,10 +132,8 @@ async def drive(
             if stop is None:
                 await asyncio.sleep(delay)
             else:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
         if stop is not None and stop.is_set():
             return False
         await asyncio.to_thread(writer.advance_to, clock() - origin)

@@ -120,7 +120,9 @@ class Engine:
             execution.error = ErrorInfo(code="Cancelled", message="the executor stopped during the pass")
             execution.finished_at = time.time()
             raise
-        except (OSError, ClientError, BotoCoreError, UploadError, ValueError) as exc:
+        except Exception as exc:
+            # The pass runs as a background task: whatever broke it must end as an ERROR status that
+            # describe() reports, not as an exception nobody retrieves. Cancellation is not caught here.
             log.exception("local pass %s failed", execution.id)
             execution.state = TransferState.ERROR
             execution.error = ErrorInfo(code="InternalException", message=f"{type(exc).__name__}: {exc}"[:1000])

@@ -176,15 +176,18 @@ class CrtUploader:
             if on_progress is not None:
                 loop.call_soon_threadsafe(on_progress, amount)
 
-        s3_request = self._client.make_request(
-            type=s3.S3RequestType.PUT_OBJECT,
-            request=request,
-            send_filepath=path,
-            checksum_config=s3.S3ChecksumConfig(algorithm=self._algorithm, location=s3.S3ChecksumLocation.TRAILER),
-            on_headers=on_headers,
-            on_done=on_done,
-            on_progress=progress,
-        )
+        try:
+            s3_request = self._client.make_request(
+                type=s3.S3RequestType.PUT_OBJECT,
+                request=request,
+                send_filepath=path,
+                checksum_config=s3.S3ChecksumConfig(algorithm=self._algorithm, location=s3.S3ChecksumLocation.TRAILER),
+                on_headers=on_headers,
+                on_done=on_done,
+                on_progress=progress,
+            )
+        except RuntimeError as exc:  # the native client refuses synchronously, e.g. a file it cannot open
+            raise UploadError(str(exc)) from exc
         with self._lock:
             if not done.done():
                 holder.append(s3_request)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+
 from seqferry_shared.events.models import ErrorInfo, TransferState
 from seqferry_shared.testing.motoserver import free_port
 
@@ -64,7 +65,8 @@ async def test_execution_failure_reaches_sns_and_webhook_after_retries(
         assert payload == hook.calls[0]
         assert "Transfer execution local-w (local) ended in ERROR (VerificationFailed)" in payload["text"]
         assert payload["seqferry"]["type"] == "execution_failed"
-        assert payload["seqferry"]["execution_id"] == "local-w" and payload["seqferry"]["files_transferred"] == 4
+        assert payload["seqferry"]["execution_id"] == "local-w"
+        assert payload["seqferry"]["files_transferred"] == 4
         # AND SNS has the subject and JSON body; neither channel carries the file name
         notes = await wait_for(lambda: _drained(stack), what="SNS message")
         assert notes[0]["Subject"] == "seqferry: transfer execution local-w failed (VerificationFailed)"

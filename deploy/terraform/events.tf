@@ -1,0 +1,56 @@
+# The custom bus that carries seqferry's events, and the rules that route them to the services' queues.
+
+resource "aws_cloudwatch_event_bus" "main" {
+  name = local.bus
+}
+
+resource "aws_cloudwatch_event_rule" "to_executor" {
+  name           = local.rules.to_executor
+  description    = "seqferry: deliver to ${local.queues.executor}"
+  event_bus_name = aws_cloudwatch_event_bus.main.name
+  event_pattern = jsonencode({
+    "detail-type" = [local.transfer_window_opened, local.transfer_requested]
+  })
+}
+
+resource "aws_cloudwatch_event_target" "to_executor" {
+  rule           = aws_cloudwatch_event_rule.to_executor.name
+  event_bus_name = aws_cloudwatch_event_bus.main.name
+  target_id      = "queue"
+  arn            = aws_sqs_queue.work["executor"].arn
+}
+
+resource "aws_cloudwatch_event_rule" "to_notifier" {
+  name           = local.rules.to_notifier
+  description    = "seqferry: deliver to ${local.queues.notifier}"
+  event_bus_name = aws_cloudwatch_event_bus.main.name
+  event_pattern = jsonencode({
+    source        = [local.executor_source]
+    "detail-type" = [local.transfer_execution_state_changed]
+  })
+}
+
+resource "aws_cloudwatch_event_target" "to_notifier" {
+  rule           = aws_cloudwatch_event_rule.to_notifier.name
+  event_bus_name = aws_cloudwatch_event_bus.main.name
+  target_id      = "queue"
+  arn            = aws_sqs_queue.work["notifier"].arn
+}
+
+# DataSync publishes its state changes on the account's default bus.
+resource "aws_cloudwatch_event_rule" "datasync_to_notifier" {
+  name           = local.rules.datasync_to_notifier
+  description    = "seqferry: deliver to ${local.queues.notifier}"
+  event_bus_name = "default"
+  event_pattern = jsonencode({
+    source        = [local.datasync_source]
+    "detail-type" = [local.datasync_detail_type]
+  })
+}
+
+resource "aws_cloudwatch_event_target" "datasync_to_notifier" {
+  rule           = aws_cloudwatch_event_rule.datasync_to_notifier.name
+  event_bus_name = "default"
+  target_id      = "queue"
+  arn            = aws_sqs_queue.work["notifier"].arn
+}

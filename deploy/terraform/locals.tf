@@ -1,0 +1,41 @@
+# Names mirror shared/src/seqferry_shared/resources.py (ResourceNames.for_prefix): change both together.
+locals {
+  bucket     = coalesce(var.bucket_name, "${var.prefix}-runs")
+  log_bucket = "${local.bucket}-logs"
+  bus        = var.prefix
+  table      = "${var.prefix}-state"
+  topic      = "${var.prefix}-notifications"
+
+  queues = {
+    executor = "${var.prefix}-executor"
+    adhoc    = "${var.prefix}-adhoc"
+    notifier = "${var.prefix}-notifier"
+  }
+
+  rules = {
+    to_executor          = "${var.prefix}-to-executor"
+    to_notifier          = "${var.prefix}-to-notifier"
+    datasync_to_notifier = "${var.prefix}-datasync-to-notifier"
+  }
+
+  # Event detail-types and sources (shared/src/seqferry_shared/events/models.py).
+  transfer_window_opened           = "Transfer Window Opened"
+  transfer_requested               = "Transfer Requested"
+  transfer_execution_state_changed = "Transfer Execution State Changed"
+  executor_source                  = "seqferry.executor"
+  datasync_source                  = "aws.datasync"
+  datasync_detail_type             = "DataSync Task Execution State Change"
+
+  adhoc_prefix         = "adhoc/"
+  adhoc_results_prefix = "adhoc/results/"
+  storage_class_tag    = "seqferry-class"
+
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = var.aws_region
+
+  datasync_enabled = length(var.datasync_agent_arns) > 0
+}
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}

@@ -1,0 +1,220 @@
+# `terraform test`: offline, against a mocked AWS provider ("apply" creates nothing), so only what this
+# configuration decides is checked: names, encryption, lifecycle, routing, DataSync options, least privilege.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  aws_region            = "eu-west-1"
+  eks_oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE"
+  prefix                = "lab"
+}
+
+run "local_backend_only" {
+  command = apply
+
+  assert {
+    condition     = length(aws_datasync_task.sequencers) == 0 && length(aws_datasync_location_nfs.nas) == 0
+    error_message = "Without agents there is no DataSync location or task."
+  }
+
+  assert {
+    condition     = aws_s3_bucket.runs.bucket == "lab-runs" && aws_s3_bucket.logs.bucket == "lab-runs-logs"
+    error_message = "Buckets are '<prefix>-runs' and '<bucket>-logs'."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_s3_bucket_public_access_block.runs.block_public_acls,
+      aws_s3_bucket_public_access_block.runs.block_public_policy,
+      aws_s3_bucket_public_access_block.runs.ignore_public_acls,
+      aws_s3_bucket_public_access_block.runs.restrict_public_buckets,
+    ])
+    error_message = "The destination bucket blocks every kind of public access."
+  }
+
+  assert {
+    condition     = one(one(aws_s3_bucket_server_side_encryption_configuration.runs.rule).apply_server_side_encryption_by_default).sse_algorithm == "aws:kms"
+    error_message = "The destination bucket encrypts with KMS."
+  }
+
+  assert {
+    condition     = one(aws_s3_bucket_versioning.runs.versioning_configuration).status == "Enabled"
+    error_message = "The destination bucket is versioned."
+  }
+
+  assert {
+    condition = {
+      for rule in aws_s3_bucket_lifecycle_configuration.runs.rule : rule.id => [for t in rule.transition : "${t.storage_class}@${t.days}"]
+      if length(rule.transition) > 0
+      } == {
+      "basecalls-to-deep-archive"  = ["DEEP_ARCHIVE@30"]
+      "alignments-to-deep-archive" = ["DEEP_ARCHIVE@90"]
+      "variants-to-standard-ia"    = ["STANDARD_IA@30"]
+    }
+    error_message = "Lifecycle transitions: basecalls and alignments to Deep Archive, variants to Standard-IA."
+  }
+
+  assert {
+    condition = alltrue([
+      for rule in aws_s3_bucket_lifecycle_configuration.runs.rule : one(one(rule.filter).tag).key == "seqferry-class"
+      if length(rule.transition) > 0
+    ])
+    error_message = "Transitions select objects by the seqferry-class tag only, so untagged adhoc/ objects are never archived."
+  }
+
+  assert {
+    condition     = !contains([for rule in aws_s3_bucket_lifecycle_configuration.runs.rule : rule.id], "reads-expiry")
+    error_message = "Reads do not expire unless reads_expire_days is set."
+  }
+
+  assert {
+    condition = [
+      for rule in aws_s3_bucket_lifecycle_configuration.runs.rule :
+      one(rule.abort_incomplete_multipart_upload).days_after_initiation if length(rule.abort_incomplete_multipart_upload) > 0
+    ] == [7]
+    error_message = "Incomplete multipart uploads are aborted after 7 days."
+  }
+
+  assert {
+    condition     = one(aws_s3_bucket_notification.runs.queue).filter_prefix == "adhoc/"
+    error_message = "Only adhoc/ objects notify the adhoc queue."
+  }
+
+  assert {
+    condition     = toset([for q in aws_sqs_queue.work : q.name]) == toset(["lab-executor", "lab-adhoc", "lab-notifier"])
+    error_message = "Work queues are '<prefix>-{executor,adhoc,notifier}'."
+  }
+
+  assert {
+    condition     = alltrue([for q in aws_sqs_queue.work : jsondecode(q.redrive_policy).maxReceiveCount == 5])
+    error_message = "Poison messages reach the DLQ after 5 receives."
+  }
+
+  assert {
+    condition     = toset([for q in aws_sqs_queue.dlq : q.name]) == toset(["lab-executor-dlq", "lab-adhoc-dlq", "lab-notifier-dlq"])
+    error_message = "Dead-letter queues are '<queue>-dlq'."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_event_rule.datasync_to_notifier.event_bus_name == "default"
+    error_message = "DataSync state changes arrive on the default bus."
+  }
+
+  assert {
+    condition = (
+      aws_dynamodb_table.state.name == "lab-state" &&
+      one(aws_dynamodb_table.state.ttl).attribute_name == "expires_at" &&
+      one(aws_dynamodb_table.state.point_in_time_recovery).enabled &&
+      one(aws_dynamodb_table.state.server_side_encryption).enabled &&
+      one(aws_dynamodb_table.state.global_secondary_index).name == "gsi1"
+    )
+    error_message = "State table: '<prefix>-state', gsi1, TTL on expires_at, PITR and SSE."
+  }
+
+  assert {
+    condition     = aws_sns_topic.notifications.name == "lab-notifications" && aws_sns_topic.notifications.kms_master_key_id != null
+    error_message = "The topic is '<prefix>-notifications', encrypted with the key."
+  }
+
+  assert {
+    condition     = toset(keys(aws_iam_role.service)) == toset(["scheduler", "executor", "adhoc", "notifier"])
+    error_message = "One role per production service; the simulator's only on request."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, role in aws_iam_role.service :
+      jsondecode(role.assume_role_policy).Statement[0].Condition.StringEquals["oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE:sub"] == "system:serviceaccount:seqferry:seqferry-${name}"
+    ])
+    error_message = "Each role trusts exactly its own service account."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for s in jsondecode(aws_iam_role_policy.service["scheduler"].policy).Statement : s.Action
+    ])) == toset(["events:PutEvents", "events:DescribeEventBus", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"])
+    error_message = "The scheduler may only publish events and use the state table."
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(aws_iam_role_policy.service["adhoc"].policy).Statement : s.Resource if s.Sid == "WriteResults"
+    ] == ["arn:aws:s3:::lab-runs/adhoc/results/*"]
+    error_message = "The adhoc service writes only under adhoc/results/."
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(aws_iam_role_policy.service["adhoc"].policy).Statement : s.Resource if s.Sid == "ReadManifests"
+    ] == ["arn:aws:s3:::lab-runs/adhoc/*"]
+    error_message = "The adhoc service reads only under adhoc/."
+  }
+
+  assert {
+    condition = !anytrue([
+      for s in jsondecode(aws_iam_role_policy.service["executor"].policy).Statement : startswith(s.Sid, "DataSync")
+    ])
+    error_message = "Without a DataSync task the executor gets no DataSync permission."
+  }
+}
+
+run "datasync_backend" {
+  command = apply
+
+  variables {
+    datasync_agent_arns    = ["arn:aws:datasync:eu-west-1:123456789012:agent/agent-0123456789abcdef0"]
+    nas_server_hostname    = "nas.lab.example.org"
+    reads_expire_days      = 365
+    create_simulator_role  = true
+    keda_operator_role_arn = "arn:aws:iam::123456789012:role/keda-operator"
+  }
+
+  assert {
+    condition = (
+      one(aws_datasync_task.sequencers[0].options).transfer_mode == "CHANGED" &&
+      one(aws_datasync_task.sequencers[0].options).verify_mode == "ONLY_FILES_TRANSFERRED" &&
+      one(aws_datasync_task.sequencers[0].options).log_level == "TRANSFER" &&
+      one(aws_datasync_task.sequencers[0].options).atime == "BEST_EFFORT" &&
+      one(aws_datasync_task.sequencers[0].options).mtime == "PRESERVE"
+    )
+    error_message = "The DataSync task keeps the reference options."
+  }
+
+  assert {
+    condition     = aws_datasync_location_s3.runs[0].subdirectory == "/" && aws_datasync_location_nfs.nas[0].subdirectory == "/"
+    error_message = "Object key = path relative to the NAS root."
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(aws_iam_role_policy.service["executor"].policy).Statement : s.Resource if s.Sid == "DataSyncTask"
+    ] == ["arn:aws:datasync:eu-west-1:123456789012:task/task-0123456789abcdef0"]
+    error_message = "The executor starts executions of its task only."
+  }
+
+  assert {
+    condition = anytrue([
+      for s in jsondecode(aws_iam_role_policy.service["notifier"].policy).Statement : s.Sid == "DataSyncExecutions"
+    ])
+    error_message = "The notifier may describe the task's executions."
+  }
+
+  assert {
+    condition     = contains([for rule in aws_s3_bucket_lifecycle_configuration.runs.rule : rule.id], "reads-expiry")
+    error_message = "reads_expire_days adds the reads expiry rule."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for s in jsondecode(aws_iam_role_policy.service["simulator"].policy).Statement : s.Action
+    ])) == toset(["events:PutEvents", "events:DescribeEventBus", "dynamodb:DescribeTable"])
+    error_message = "The simulator may only publish events (and see that the table exists)."
+  }
+
+  assert {
+    condition     = length(jsondecode(aws_iam_role.service["executor"].assume_role_policy).Statement) == 2 && length(jsondecode(aws_iam_role.service["scheduler"].assume_role_policy).Statement) == 1
+    error_message = "Only the queue consumers trust the KEDA operator."
+  }
+}

@@ -1,0 +1,200 @@
+# -- Naming ---------------------------------------------------------------------------------------------------
+
+variable "aws_region" {
+  description = "AWS region of every resource (the services' AWS_REGION)."
+  type        = string
+}
+
+variable "prefix" {
+  description = "Resource name prefix, the services' SEQFERRY_PREFIX: bus '<prefix>', table '<prefix>-state', topic '<prefix>-notifications', queues '<prefix>-{executor,adhoc,notifier}' (+ '-dlq')."
+  type        = string
+  default     = "seqferry"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}$", var.prefix))
+    error_message = "prefix: a lowercase letter, then up to 30 lowercase letters, digits or '-'."
+  }
+}
+
+variable "bucket_name" {
+  description = "Destination bucket (SEQFERRY_BUCKET); null gives '<prefix>-runs'. Access logs go to '<bucket>-logs'."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+# -- Bucket lifecycle -----------------------------------------------------------------------------------------
+# Rules match the 'seqferry-class' object tag that seqferry sets from the file suffix; objects without the tag
+# (ad-hoc manifests and their results under adhoc/, run metadata) stay in STANDARD.
+
+variable "basecalls_to_deep_archive_days" {
+  description = "Days before objects tagged seqferry-class=basecalls (BCL, CBCL, filter, locs) move to DEEP_ARCHIVE."
+  type        = number
+  default     = 30
+}
+
+variable "alignments_to_deep_archive_days" {
+  description = "Days before objects tagged seqferry-class=alignments (BAM, CRAM and indexes) move to DEEP_ARCHIVE."
+  type        = number
+  default     = 90
+}
+
+variable "variants_to_standard_ia_days" {
+  description = "Days before objects tagged seqferry-class=variants (VCF, BCF) move to STANDARD_IA (at least 30)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.variants_to_standard_ia_days >= 30
+    error_message = "S3 moves objects to STANDARD_IA no earlier than 30 days after creation."
+  }
+}
+
+variable "reads_expire_days" {
+  description = "Days after which objects tagged seqferry-class=reads (FASTQ, ORA) expire; null keeps them."
+  type        = number
+  default     = null
+}
+
+variable "noncurrent_version_expire_days" {
+  description = "Days a replaced or deleted object version is kept."
+  type        = number
+  default     = 30
+}
+
+variable "abort_incomplete_multipart_days" {
+  description = "Days after which incomplete multipart uploads are aborted (their parts cost storage)."
+  type        = number
+  default     = 7
+}
+
+variable "access_log_retention_days" {
+  description = "Days S3 server access logs are kept in the log bucket."
+  type        = number
+  default     = 365
+}
+
+# -- Queues, table, notifications -----------------------------------------------------------------------------
+
+variable "queue_visibility_timeout_seconds" {
+  description = "Visibility timeout of the three work queues (the consumers extend it while they work)."
+  type        = number
+  default     = 60
+}
+
+variable "queue_retention_seconds" {
+  description = "Retention of messages in the queues and dead-letter queues."
+  type        = number
+  default     = 1209600
+}
+
+variable "max_receive_count" {
+  description = "Receives of a message before SQS moves it to the dead-letter queue."
+  type        = number
+  default     = 5
+}
+
+variable "table_deletion_protection" {
+  description = "Protect the state table from deletion."
+  type        = bool
+  default     = true
+}
+
+variable "notification_emails" {
+  description = "E-mail addresses subscribed to the notification topic (each must confirm)."
+  type        = list(string)
+  default     = []
+}
+
+variable "kms_deletion_window_days" {
+  description = "Waiting period before the KMS key is deleted after 'destroy'."
+  type        = number
+  default     = 30
+}
+
+# -- DataSync ---------------------------------------------------------------------------------------------------
+
+variable "datasync_agent_arns" {
+  description = "ARNs of activated DataSync agents next to the NAS; empty creates no DataSync location or task (local backend only)."
+  type        = list(string)
+  default     = []
+}
+
+variable "nas_server_hostname" {
+  description = "NFS server of the NAS as the DataSync agent reaches it (required with datasync_agent_arns)."
+  type        = string
+  default     = null
+}
+
+variable "nas_export_path" {
+  description = "Exported path that is the NAS root; object keys are paths relative to it (the services' SEQFERRY_NAS_ROOT)."
+  type        = string
+  default     = "/"
+}
+
+variable "nfs_version" {
+  description = "NFS version DataSync mounts with: AUTOMATIC, NFS3, NFS4_0 or NFS4_1."
+  type        = string
+  default     = "AUTOMATIC"
+}
+
+variable "datasync_log_retention_days" {
+  description = "Days the DataSync task's transfer log is kept in CloudWatch Logs."
+  type        = number
+  default     = 30
+}
+
+# -- EKS service accounts (IRSA) --------------------------------------------------------------------------------
+
+variable "eks_oidc_provider_arn" {
+  description = "ARN of the EKS cluster's IAM OIDC provider (IRSA), e.g. arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE."
+  type        = string
+}
+
+variable "kubernetes_namespace" {
+  description = "Namespace of the Helm release."
+  type        = string
+  default     = "seqferry"
+}
+
+variable "service_account_names" {
+  description = "Service account of each service; the defaults are the chart's for a release named 'seqferry'."
+  type        = map(string)
+  default = {
+    scheduler = "seqferry-scheduler"
+    executor  = "seqferry-executor"
+    adhoc     = "seqferry-adhoc"
+    notifier  = "seqferry-notifier"
+    simulator = "seqferry-simulator"
+  }
+
+  validation {
+    condition     = length(setsubtract(["scheduler", "executor", "adhoc", "notifier", "simulator"], keys(var.service_account_names))) == 0
+    error_message = "service_account_names needs scheduler, executor, adhoc, notifier and simulator."
+  }
+}
+
+variable "keda_operator_role_arn" {
+  description = "IAM role of the KEDA operator; when set, the queue consumers' roles trust it so KEDA (identityOwner: workload) can read queue depth."
+  type        = string
+  default     = null
+}
+
+variable "create_simulator_role" {
+  description = "Create the simulator's role (test and demo clusters only)."
+  type        = bool
+  default     = false
+}
+
+# -- Monitoring -------------------------------------------------------------------------------------------------
+
+variable "dlq_alarms_enabled" {
+  description = "Alarm to the notification topic when a dead-letter queue holds messages."
+  type        = bool
+  default     = true
+}

@@ -1,0 +1,139 @@
+"""Replicas against the moto server: one window per tick and task, whatever the number of replicas."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from seqferry_scheduler.app import create_app
+from seqferry_scheduler.scheduler import Scheduler
+from seqferry_scheduler.settings import SchedulerSettings
+from seqferry_scheduler.ticks import TickClaims
+from seqferry_shared.aws import ClientFactory
+from seqferry_shared.publisher import EventPublisher
+from seqferry_shared.telemetry import Telemetry
+
+pytestmark = pytest.mark.integration
+
+
+def settings(prefix: str, **overrides: Any) -> SchedulerSettings:
+    return SchedulerSettings(prefix=prefix, environment="test", **overrides)
+
+
+async def test_two_replicas_over_ten_ticks_publish_ten_windows(
+    resource_prefix: str, bootstrapped: dict[str, Any], tap: Any, telemetry: Telemetry
+):
+    # GIVEN two scheduler apps (same prefix) ticking every second
+    config = settings(resource_prefix, interval="1s")
+    apps = [create_app(config, telemetry=telemetry), create_app(config, telemetry=telemetry)]
+
+    # WHEN both run until ten windows have been published
+    async with apps[0].router.lifespan_context(apps[0]), apps[1].router.lifespan_context(apps[1]):
+        replicas = [app.state.scheduler for app in apps]
+        await asyncio.to_thread(tap.wait_for, lambda d: len(d) >= 10)
+        first_ten = sorted(d["tick"] for d in tap.details())[:10]
+        await asyncio.to_thread(tap.wait_for, lambda d: max(x["tick"] for x in d) > first_ten[-1])
+    details = await asyncio.to_thread(tap.details)
+
+    # THEN each of those ten ticks was published exactly once, by one replica or the other
+    ticks = Counter(d["tick"] for d in details)
+    assert first_ten == list(range(first_ten[0], first_ten[0] + 10))
+    assert all(ticks[t] == 1 for t in first_ten)
+    assert all(d["task"] == "sequencers" for d in details)
+    assert sum(r.published for r in replicas) == len(details)
+
+
+async def test_replicas_racing_for_the_same_ticks_publish_each_once(
+    resource_prefix: str, bootstrapped: dict[str, Any], tap: Any
+):
+    # GIVEN two replicas (their own clients and claim owners) and two tasks
+    config = settings(resource_prefix, tasks="sequencers,archive")
+    async with ClientFactory(config) as clients_a, ClientFactory(config) as clients_b:
+        replicas = [
+            Scheduler(
+                config,
+                claims=TickClaims(await c.get("dynamodb"), config.names.table, owner=name, ttl=timedelta(days=1)),
+                publisher=EventPublisher(await c.get("events"), config.names.bus),
+            )
+            for name, c in (("a", clients_a), ("b", clients_b))
+        ]
+        base = 1_443_780
+
+        # WHEN both fire the same ten ticks at the same time
+        results = await asyncio.gather(*(r.fire(base + i) for i in range(10) for r in replicas))
+
+    # THEN twenty windows (ten ticks x two tasks), each won by exactly one replica
+    wins = Counter((f.task, f.tick) for fired in results for f in fired if f.published)
+    assert len(wins) == 20
+    assert set(wins.values()) == {1}
+    details = await asyncio.to_thread(tap.wait_for, lambda d: len(d) >= 20)
+    assert len(details) == 20
+    assert len({d["meta"]["event_id"] for d in details}) == 20
+    assert {d["meta"]["correlation_id"] for d in details if d["tick"] == base} == {
+        f"window#sequencers#{base}",
+        f"window#archive#{base}",
+    }
+
+
+async def test_a_failed_publish_gives_the_tick_back(resource_prefix: str, bootstrapped: dict[str, Any]):
+    # GIVEN a replica whose bus does not exist
+    config = settings(resource_prefix)
+    async with ClientFactory(config) as clients:
+        claims = TickClaims(await clients.get("dynamodb"), config.names.table, owner="a", ttl=timedelta(days=1))
+        scheduler = Scheduler(
+            config,
+            claims=claims,
+            publisher=EventPublisher(await clients.get("events"), f"{resource_prefix}-missing", max_attempts=1),
+        )
+
+        # WHEN it fires a tick
+        with pytest.raises(ClientError, match="ResourceNotFoundException"):
+            await scheduler.fire(42)
+
+        # THEN the claim is released, so a retry can open the tick
+        assert await claims.status("sequencers", 42) is None
+
+
+async def test_http_preview_and_manual_tick(
+    resource_prefix: str, bootstrapped: dict[str, Any], tap: Any, telemetry: Telemetry
+):
+    # GIVEN a lab in UTC+10 and a fixed clock at 08:59:30 local on 26 Nov (22:59:30 UTC on 25 Nov)
+    now = datetime(2024, 11, 25, 22, 59, 30, tzinfo=UTC)
+    config = settings(
+        resource_prefix, lab_time_zone="Australia/Brisbane", catch_up_on_start=False, api_token="t0ken-for-tests"
+    )
+    app = create_app(config, clock=lambda: now, telemetry=telemetry)
+    async with app.router.lifespan_context(app):
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://scheduler")
+
+        # WHEN the next window is previewed
+        preview = (await client.get("/windows/next")).json()
+
+        # THEN it is the 23:00 UTC tick, dated in the lab's zone
+        assert preview["at"] == "2024-11-25T23:00:00Z"
+        assert preview["window_end"] == "2024-11-26T09:00:00+10:00"
+        assert preview["dates"] == ["2024-11-26", "2024-11-25", "2024-11-24"]
+        assert preview["includes"][0] == "/sequencers/incoming/iseq/20241126*"
+        assert preview["include_string"].endswith("|/adhoc")
+        later = (await client.get("/windows/next", params={"at": "2024-12-31T23:59:00+00:00"})).json()
+        assert later["dates"][0] == "2025-01-01"
+
+        # AND a manual tick needs the bearer token, then publishes one window per task
+        assert (await client.post("/ticks")).status_code == 401
+        assert (await client.post("/ticks", headers={"Authorization": "Bearer wrong"})).status_code == 403
+        opened = await client.post("/ticks", headers={"Authorization": "Bearer t0ken-for-tests"})
+        assert opened.status_code == 200
+        (window,) = opened.json()
+        details = await asyncio.to_thread(tap.wait_for, lambda d: len(d) == 1)
+        assert details[0]["meta"]["event_id"] == window["event_id"]
+        assert details[0]["includes"] == window["includes"]
+        assert details[0]["time_zone"] == "Australia/Brisbane"
+        status = (await client.get("/status")).json()
+        assert status["windows_published"] == 1
+        await client.aclose()

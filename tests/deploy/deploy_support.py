@@ -1,0 +1,76 @@
+"""Paths, scenarios and small helpers shared by the packaging and deployment tests."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "deploy" / "helm" / "seqferry"
+SCENARIOS = sorted(p.name for p in (CHART / "ci").glob("*.yaml"))
+SERVICES = ("scheduler", "executor", "adhoc", "simulator", "notifier")
+PORTS = {"notifier": 8080, "scheduler": 8081, "executor": 8082, "adhoc": 8083, "simulator": 8084}
+RELEASE = "seqferry"
+NAMESPACE = "lab"
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing of user values over the chart's defaults (maps merge, everything else replaces)."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def scenario_values(name: str) -> dict[str, Any]:
+    values = load_yaml(CHART / "ci" / name)
+    assert isinstance(values, dict)
+    return values
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is created
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Rendered:
+    """The manifests of one render, by kind; NOTES.txt kept as text."""
+
+    objects: list[dict[str, Any]]
+    notes: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self.objects if o["kind"] == kind]
+
+    def named(self, kind: str, name: str) -> dict[str, Any]:
+        matches = [o for o in self.of_kind(kind) if o["metadata"]["name"] == name]
+        assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found"
+        return matches[0]
+
+    def deployment(self, component: str) -> dict[str, Any]:
+        return self.named("Deployment", f"{RELEASE}-{component}")
+
+
+Render = Callable[[dict[str, Any]], Rendered]

@@ -1,0 +1,154 @@
+"""compose.yaml: the whole stack on one Docker engine, checked statically (no engine here to run it)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from deploy_support import PORTS, REPO, SERVICES, load_yaml
+
+# LocalStack images published since March 2026 need an auth token; this tag is the last that starts without one.
+LOCALSTACK_IMAGE = "localstack/localstack:4.14.0"
+_PINNED_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document = load_yaml(REPO / "compose.yaml")
+    assert isinstance(document, dict)
+    return document
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    result: dict[str, dict[str, Any]] = compose["services"]
+    return result
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference, or None when it has none (a digest also pins it)."""
+    if "@sha256:" in image:
+        return image.split("@", 1)[1]
+    last = image.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def test_the_stack_has_every_part(services: dict[str, dict[str, Any]]) -> None:
+    assert {*SERVICES, "localstack", "bootstrap", "otel-collector"} <= set(services)
+
+
+def test_every_image_is_pinned(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        image = service.get("image")
+        assert image, f"{name} names no image"
+        tag = image_tag(image)
+        assert tag is not None, f"{name}: {image} has no tag"
+        assert tag != "latest", f"{name}: {image}"
+        assert "${" not in image, f"{name}: {image} depends on the environment"
+        assert tag.startswith("sha256:") or _PINNED_TAG.match(tag), f"{name}: {image}"
+
+
+def test_image_tag_parsing() -> None:
+    assert image_tag("localstack/localstack:4.14.0") == "4.14.0"
+    assert image_tag("localhost:5000/seqferry-executor") is None
+    assert image_tag("localhost:5000/seqferry-executor:dev") == "dev"
+    assert image_tag("otel/opentelemetry-collector-contrib") is None
+
+
+def test_localstack_is_the_version_that_needs_no_auth_token(services: dict[str, dict[str, Any]]) -> None:
+    localstack = services["localstack"]
+    assert localstack["image"] == LOCALSTACK_IMAGE
+    assert "LOCALSTACK_AUTH_TOKEN" not in localstack.get("environment", {})
+    assert localstack["healthcheck"]["test"]
+    assert any(port.endswith(":4566") for port in localstack["ports"])
+
+
+def test_service_images_are_built_from_the_dockerfile(services: dict[str, dict[str, Any]]) -> None:
+    for name in SERVICES:
+        build = services[name]["build"]
+        assert build["context"] == "."
+        assert build["dockerfile"] == "Dockerfile"
+        assert build["args"] == {"SERVICE": name}
+        assert services[name]["image"].split(":")[0] == f"seqferry-{name}"
+
+
+def test_services_talk_to_localstack_and_the_collector(services: dict[str, dict[str, Any]]) -> None:
+    for name in (*SERVICES, "bootstrap"):
+        env = services[name]["environment"]
+        assert env["AWS_ENDPOINT_URL"] == "http://localstack:4566", name
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318", name
+        assert env["SEQFERRY_PREFIX"] == "seqferry", name
+    for name in SERVICES:
+        env = services[name]["environment"]
+        assert env["SEQFERRY_HTTP_PORT"] == str(PORTS[name])
+        assert env["SEQFERRY_HTTP_HOST"] == "0.0.0.0"
+        assert env["OTEL_SERVICE_NAME"] == f"seqferry-{name}"
+
+
+def test_ports_are_published_on_loopback_only(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name}: {port}"
+    for name in SERVICES:
+        (port,) = services[name]["ports"]
+        assert port.endswith(f":{PORTS[name]}"), f"{name}: {port}"
+
+
+def test_collector_receives_otlp_http_on_4318(services: dict[str, dict[str, Any]]) -> None:
+    collector = services["otel-collector"]
+    (mount,) = collector["volumes"]
+    source, target, *_ = mount.split(":")
+    config = load_yaml(REPO / source)
+    assert target in " ".join(collector["command"])
+    assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
+    pipelines = config["service"]["pipelines"]
+    assert "otlp" in pipelines["traces"]["receivers"]
+    assert "otlp" in pipelines["metrics"]["receivers"]
+    for pipeline in pipelines.values():
+        for exporter in pipeline["exporters"]:
+            assert exporter in config["exporters"]
+
+
+def test_nas_volume_is_shared_by_executor_and_simulator_only(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    assert "nas" in compose["volumes"]
+    mounting = {
+        name: volume
+        for name, service in services.items()
+        for volume in service.get("volumes", [])
+        if volume.split(":")[0] == "nas"
+    }
+    assert set(mounting) == {"executor", "simulator"}
+    assert mounting["executor"] == "nas:/nas:ro"
+    assert mounting["simulator"] == "nas:/nas"
+    assert services["executor"]["environment"]["SEQFERRY_NAS_ROOT"] == "/nas"
+    assert services["simulator"]["environment"]["SEQFERRY_NAS_ROOT"] == "/nas"
+
+
+def test_services_run_unprivileged_on_a_read_only_root(services: dict[str, dict[str, Any]]) -> None:
+    for name in (*SERVICES, "bootstrap"):
+        service = services[name]
+        assert service["user"] == "10001:10001", name
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert "/tmp" in service["tmpfs"], name
+
+
+def test_start_order_emulator_then_bootstrap_then_services(services: dict[str, dict[str, Any]]) -> None:
+    bootstrap = services["bootstrap"]
+    assert bootstrap["entrypoint"] == ["seqferry-bootstrap"]
+    assert bootstrap["depends_on"] == {"localstack": {"condition": "service_healthy"}}
+    assert bootstrap["restart"] == "no"
+    for name in SERVICES:
+        depends = services[name]["depends_on"]
+        assert depends["bootstrap"] == {"condition": "service_completed_successfully"}, name
+
+
+def test_services_have_health_checks(services: dict[str, dict[str, Any]]) -> None:
+    for name in SERVICES:
+        check = services[name]["healthcheck"]
+        assert check["test"] == ["CMD", "python", "/opt/seqferry/healthcheck.py"], name
+        assert not check.get("disable", False), name

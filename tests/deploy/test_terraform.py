@@ -1,0 +1,198 @@
+"""deploy/terraform: formatted, valid, its own `terraform test` passes, and it declares the same resources as
+the shared declaration that bootstrap creates (names, routing, queue settings, lifecycle).
+
+Offline: providers come from a local plugin directory (SEQFERRY_TF_PLUGIN_DIR, default /opt/tf-plugins) and the
+tests run against a mocked AWS provider. Without terraform or the provider, the tests say so and skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deploy_support import REPO
+
+from seqferry_shared.bootstrap import lifecycle_rules
+from seqferry_shared.resources import ADHOC_PREFIX, STORAGE_CLASS_TAG, ResourceNames
+
+TERRAFORM_DIR = REPO / "deploy" / "terraform"
+PLUGIN_DIR = Path(os.environ.get("SEQFERRY_TF_PLUGIN_DIR", "/opt/tf-plugins"))
+AWS_PROVIDER = PLUGIN_DIR / "registry.terraform.io" / "hashicorp" / "aws"
+RULE_RESOURCES = ("to_executor", "to_notifier", "datasync_to_notifier")
+RULE_VIEW = "{ bus = r.event_bus_name, pattern = jsondecode(r.event_pattern) }"
+OIDC_PROVIDER = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE"
+
+
+def terraform_binary() -> str:
+    binary = shutil.which("terraform")
+    if binary is None:
+        pytest.skip("terraform is not installed")
+    return binary
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [terraform_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def tf_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    cli_config = tmp_path_factory.mktemp("tfcli") / "terraformrc"
+    cli_config.write_text("", encoding="utf-8")
+    env = dict(os.environ)
+    # No version check against the network; no user CLI configuration; no prompts.
+    env.update({"CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": str(cli_config), "TF_IN_AUTOMATION": "1"})
+    env.pop("TF_PLUGIN_CACHE_DIR", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory, tf_env: dict[str, str]) -> Path:
+    terraform_binary()
+    if not AWS_PROVIDER.is_dir():
+        pytest.skip(f"no hashicorp/aws provider under {PLUGIN_DIR} (set SEQFERRY_TF_PLUGIN_DIR): init needs it offline")
+    # A copy, so init's .terraform/ and lock file never land in the repository.
+    directory = tmp_path_factory.mktemp("terraform") / "module"
+    shutil.copytree(TERRAFORM_DIR, directory, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*.tfvars"))
+    result = run(
+        ["init", "-backend=false", "-input=false", "-no-color", f"-plugin-dir={PLUGIN_DIR}"], directory, tf_env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return directory
+
+
+def test_formatted(tf_env: dict[str, str]) -> None:
+    result = run(["fmt", "-check", "-recursive", "-diff", "-no-color", "."], TERRAFORM_DIR, tf_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_valid(workdir: Path, tf_env: dict[str, str]) -> None:
+    result = run(["validate", "-no-color", "-json"], workdir, tf_env)
+    report = json.loads(result.stdout)
+    assert report["valid"], report["diagnostics"]
+    assert report["warning_count"] == 0, report["diagnostics"]
+
+
+@pytest.mark.slow
+def test_terraform_test_suite_passes(workdir: Path, tf_env: dict[str, str]) -> None:
+    result = run(["test", "-no-color", "-filter=tests/plan.tftest.hcl"], workdir, tf_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 failed" in result.stdout
+
+
+# -- the same resources as shared/src/seqferry_shared/resources.py ------------------------------------------------
+
+
+def hcl_json(value: Any) -> str:
+    """An HCL expression decoding to the same value as ``value`` (JSON string escapes are valid HCL ones)."""
+    text = json.dumps(value, sort_keys=True)
+    assert "${" not in text
+    assert "%{" not in text
+    return f"jsondecode({json.dumps(text)})"
+
+
+def same_json(expression: str, value: Any) -> str:
+    """HCL condition: ``expression`` equals ``value`` as JSON (Terraform's == also compares map vs object types)."""
+    return f"jsonencode({expression}) == jsonencode({hcl_json(value)})"
+
+
+def assertion(condition: str, message: str) -> str:
+    return f"  assert {{\n    condition     = {condition}\n    error_message = {json.dumps(message)}\n  }}\n"
+
+
+def lifecycle_view(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parts of each lifecycle rule both declarations decide, keyed by rule id."""
+    view: dict[str, Any] = {}
+    for rule in rules:
+        view[rule["ID"]] = {
+            "tag": rule["Filter"].get("Tag"),
+            "transitions": [[t["StorageClass"], t["Days"]] for t in rule.get("Transitions", [])],
+            "expiration": rule.get("Expiration", {}).get("Days"),
+            "noncurrent": rule.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays"),
+            "abort": rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation"),
+        }
+    return view
+
+
+# The same view built from the plan, in HCL.
+TF_LIFECYCLE_VIEW = """{
+      for r in aws_s3_bucket_lifecycle_configuration.runs.rule : r.id => {
+        tag = (length(one(r.filter).tag) > 0
+          ? { Key = one(one(r.filter).tag).key, Value = one(one(r.filter).tag).value }
+        : null)
+        transitions = [for t in r.transition : [t.storage_class, t.days]]
+        expiration  = length(r.expiration) > 0 ? one(r.expiration).days : null
+        noncurrent = (length(r.noncurrent_version_expiration) > 0
+          ? one(r.noncurrent_version_expiration).noncurrent_days
+        : null)
+        abort = (length(r.abort_incomplete_multipart_upload) > 0
+          ? one(r.abort_incomplete_multipart_upload).days_after_initiation
+        : null)
+      }
+    }"""
+
+
+def names_run(label: str, names: ResourceNames, bucket: str | None) -> str:
+    queues = {"executor": names.executor_queue, "adhoc": names.adhoc_queue, "notifier": names.notifier_queue}
+    rules = {rule.name: {"bus": rule.bus, "pattern": rule.pattern} for rule in names.rules}
+    tf_rules = ", ".join(f"aws_cloudwatch_event_rule.{r}" for r in RULE_RESOURCES)
+    variables = f'    prefix = "{names.prefix}"\n'
+    if bucket is not None:
+        variables += f'    bucket_name = "{bucket}"\n'
+    body = [
+        assertion(f'aws_cloudwatch_event_bus.main.name == "{names.bus}"', "bus name"),
+        assertion(f'aws_s3_bucket.runs.bucket == "{names.bucket}"', "bucket name"),
+        assertion(f'aws_s3_bucket.logs.bucket == "{names.log_bucket}"', "log bucket name"),
+        assertion(f'aws_dynamodb_table.state.name == "{names.table}"', "table name"),
+        assertion(f'aws_sns_topic.notifications.name == "{names.topic}"', "topic name"),
+        assertion(
+            same_json(f"{{ for r in [{tf_rules}] : r.name => {RULE_VIEW} }}", rules),
+            "rules: names, buses and event patterns",
+        ),
+        assertion(
+            f'one(aws_s3_bucket_notification.runs.queue).filter_prefix == "{ADHOC_PREFIX}"',
+            "adhoc notification prefix",
+        ),
+        assertion(same_json(TF_LIFECYCLE_VIEW, lifecycle_view(lifecycle_rules(names))), "lifecycle rules"),
+    ]
+    for role, spec in queues.items():
+        work, dlq = f'aws_sqs_queue.work["{role}"]', f'aws_sqs_queue.dlq["{role}"]'
+        conditions = [
+            f'{work}.name == "{spec.name}"',
+            f'{dlq}.name == "{spec.dlq_name}"',
+            f"jsondecode({work}.redrive_policy).maxReceiveCount == {spec.max_receive_count}",
+            f"{work}.visibility_timeout_seconds == {spec.visibility_timeout_s}",
+            f"{work}.message_retention_seconds == {spec.retention_s}",
+        ]
+        body.append(assertion(" && ".join(conditions), f"{role} queue settings"))
+    return f'run "{label}" {{\n  command = apply\n\n  variables {{\n{variables}  }}\n\n{"".join(body)}}}\n'
+
+
+@pytest.mark.slow
+def test_same_resources_as_the_shared_declaration(workdir: Path, tf_env: dict[str, str]) -> None:
+    # GIVEN assertions generated from the Python declaration that bootstrap creates resources from
+    assert STORAGE_CLASS_TAG == "seqferry-class"
+    runs = [
+        names_run("default_bucket", ResourceNames.for_prefix("lab"), None),
+        names_run("explicit_bucket", ResourceNames.for_prefix("lab2", bucket="lab-sequencing"), "lab-sequencing"),
+    ]
+    header = (
+        'mock_provider "aws" {\n  source = "./tests/mocks"\n}\n\n'
+        'variables {\n  aws_region = "eu-west-1"\n'
+        f'  eks_oidc_provider_arn = "{OIDC_PROVIDER}"\n'
+        "}\n\n"
+    )
+    (workdir / "tests" / "shared_names.tftest.hcl").write_text(header + "\n".join(runs), encoding="utf-8")
+
+    # WHEN terraform applies the configuration against the mocked provider and checks them
+    result = run(["test", "-no-color", "-filter=tests/shared_names.tftest.hcl"], workdir, tf_env)
+
+    # THEN every one holds
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed, 0 failed" in result.stdout
