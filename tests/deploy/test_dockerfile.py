@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
+import json
 import re
 import shutil
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from deploy_support import PORTS, REPO, SERVICES, load_module
@@ -21,14 +24,33 @@ HEALTHCHECK = load_module(REPO / "deploy" / "docker" / "healthcheck.py", "seqfer
 _PINNED_PYTHON = re.compile(r"^python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?$")
 
 
+@dataclass(frozen=True)
+class Instruction:
+    cmd: str
+    flags: tuple[str, ...]
+    value: tuple[str, ...]
+
+
+# Run in a child process: the parser is Go code, and so is Helm's engine that other tests load in this process;
+# two Go runtimes in one process are not supported.
+_PARSE = """
+import json, sys, dockerfile
+print(json.dumps([[i.cmd, list(i.flags), list(i.value)] for i in dockerfile.parse_file(sys.argv[1])]))
+"""
+
+
 @pytest.fixture(scope="module")
-def instructions() -> list[Any]:
-    dockerfile = pytest.importorskip("dockerfile", reason="the 'dockerfile' package (Docker's parser) is not installed")
-    return list(dockerfile.parse_file(str(REPO / "Dockerfile")))
+def instructions() -> list[Instruction]:
+    if importlib.util.find_spec("dockerfile") is None:
+        pytest.skip("the 'dockerfile' package (Docker's own parser) is not installed")
+    result = subprocess.run(
+        [sys.executable, "-c", _PARSE, str(REPO / "Dockerfile")], capture_output=True, text=True, check=True, timeout=60
+    )
+    return [Instruction(cmd, tuple(flags), tuple(value)) for cmd, flags, value in json.loads(result.stdout)]
 
 
-def stages(instructions: list[Any]) -> list[list[Any]]:
-    result: list[list[Any]] = []
+def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
+    result: list[list[Instruction]] = []
     for instruction in instructions:
         if instruction.cmd == "FROM":
             result.append([])
@@ -37,7 +59,7 @@ def stages(instructions: list[Any]) -> list[list[Any]]:
     return result
 
 
-def global_args(instructions: list[Any]) -> dict[str, str]:
+def global_args(instructions: list[Instruction]) -> dict[str, str]:
     args: dict[str, str] = {}
     for instruction in instructions:
         if instruction.cmd == "FROM":
@@ -48,7 +70,7 @@ def global_args(instructions: list[Any]) -> dict[str, str]:
     return args
 
 
-def test_base_images_are_pinned(instructions: list[Any]) -> None:
+def test_base_images_are_pinned(instructions: list[Instruction]) -> None:
     args = global_args(instructions)
     for stage in stages(instructions):
         image = stage[0].value[0]
@@ -56,14 +78,14 @@ def test_base_images_are_pinned(instructions: list[Any]) -> None:
         assert _PINNED_PYTHON.match(resolved), resolved
 
 
-def test_two_stages_builder_and_runtime(instructions: list[Any]) -> None:
+def test_two_stages_builder_and_runtime(instructions: list[Instruction]) -> None:
     names = [stage[0].value[-1] for stage in stages(instructions)]
     assert names == ["builder", "runtime"]
     for stage in stages(instructions):
         assert any(i.cmd == "ARG" and i.value[0] == "SERVICE" for i in stage)
 
 
-def test_builder_installs_with_constraints_and_a_pip_cache(instructions: list[Any]) -> None:
+def test_builder_installs_with_constraints_and_a_pip_cache(instructions: list[Instruction]) -> None:
     builder, _ = stages(instructions)
     installs = [i for i in builder if i.cmd == "RUN" and "pip install" in i.value[0]]
     assert installs
@@ -76,7 +98,7 @@ def test_builder_installs_with_constraints_and_a_pip_cache(instructions: list[An
     assert first_install < first_source_copy
 
 
-def test_runtime_is_unprivileged_with_health_check_and_entrypoint(instructions: list[Any]) -> None:
+def test_runtime_is_unprivileged_with_health_check_and_entrypoint(instructions: list[Instruction]) -> None:
     _, runtime = stages(instructions)
     (user,) = [i for i in runtime if i.cmd == "USER"]
     assert user.value[0] == "10001:10001"
@@ -93,7 +115,7 @@ def test_runtime_is_unprivileged_with_health_check_and_entrypoint(instructions: 
     assert [i.value[0] for i in copies if not i.flags] == ["deploy/docker/healthcheck.py"]
 
 
-def test_copied_sources_exist_and_are_not_ignored(instructions: list[Any]) -> None:
+def test_copied_sources_exist_and_are_not_ignored(instructions: list[Instruction]) -> None:
     ignored = [
         line.strip()
         for line in (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
@@ -221,3 +243,23 @@ def test_health_check_exit_code(probe_server: tuple[ThreadingHTTPServer, type[_H
     handler.status = 500
     failing = subprocess.run([sys.executable, script], env=env, check=False, timeout=30)
     assert (ok.returncode, failing.returncode) == (0, 1)
+
+
+# -- what the image installs ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("member", ["shared", *(f"services/{s}" for s in SERVICES)])
+def test_package_data_reaches_the_image(member: str) -> None:
+    # The image installs members as regular (not editable) packages: a data file that no package-data pattern
+    # names is missing at run time in the container although it works from a checkout.
+    pyproject = tomllib.loads((REPO / member / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = pyproject.get("tool", {}).get("setuptools", {}).get("package-data", {})
+    for package in (REPO / member / "src").iterdir():
+        if not package.is_dir() or package.name.endswith(".egg-info") or package.name == "__pycache__":
+            continue
+        patterns = declared.get(package.name, [])
+        for path in package.rglob("*"):
+            if not path.is_file() or path.suffix in {".py", ".pyc"} or "__pycache__" in path.parts:
+                continue
+            relative = path.relative_to(package).as_posix()
+            assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), f"{member}: {relative}"

@@ -276,6 +276,15 @@ def test_bootstrap_hook_runs_before_the_services(render: Render) -> None:
     assert env["AWS_ENDPOINT_URL"]["value"] == "http://localstack.localstack:4566"
 
 
+def test_executor_with_a_state_claim_is_replaced_not_rolled(render: Render) -> None:
+    rendered = render(scenario_values("emulator-values.yaml"))
+    executor = rendered.deployment("executor")
+    assert executor["spec"]["strategy"] == {"type": "Recreate"}
+    volumes = {v["name"]: v for v in executor["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["state"]["persistentVolumeClaim"] == {"claimName": "seqferry-executor-state"}
+    assert "strategy" not in rendered.deployment("notifier")["spec"]
+
+
 def test_ingress_routes_to_the_dashboard(render: Render) -> None:
     rendered = render(scenario_values("emulator-values.yaml"))
     (ingress,) = rendered.of_kind("Ingress")

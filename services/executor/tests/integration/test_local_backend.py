@@ -7,7 +7,10 @@ import asyncio
 import base64
 import hashlib
 import http.client
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -92,6 +95,8 @@ class CountingProxy:
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client went away (a killed engine)
                 finally:
                     conn.close()
 
@@ -443,3 +448,93 @@ async def test_invalid_patterns_and_unknown_executions_are_refused(
         await backend.start("t", ["/seq/*/x"])
     with pytest.raises(BackendError, match="unknown execution"):
         await backend.describe("exec-0000")
+
+
+CRASH_CHILD = """
+import asyncio, json, sys
+from pathlib import Path
+from seqferry_shared.aws import ClientFactory
+from seqferry_shared.settings import ServiceSettings
+from seqferry_executor.backends.local import LocalBackend, LocalBackendConfig
+
+class Settings(ServiceSettings):
+    nas_root: Path
+    local: LocalBackendConfig
+
+async def main():
+    args = json.loads(sys.argv[1])
+    settings = Settings(
+        prefix=args["prefix"], environment="test", aws_endpoint_url=args["endpoint"], nas_root=Path(args["nas"]),
+        sequencer_paths=args["sequencers"], local=LocalBackendConfig(**args["local"]),
+    )
+    clients = ClientFactory(settings)
+    backend = await LocalBackend.create(settings=settings, clients=clients)
+    print(await backend.start("t", args["includes"]), flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_crash_mid_multipart_then_redelivery_leaves_no_parts(
+    tmp_path: Path,
+    resource_prefix: str,
+    bootstrapped: dict[str, Any],
+    proxy: CountingProxy,
+    moto_server: MotoServer,
+    factory: Any,
+) -> None:
+    # GIVEN a large file and an engine process whose parts crawl through the proxy
+    nas = tmp_path / "nas"
+    data = os.urandom(30 * MIB)
+    path = write(nas, f"{RUN}/Data/huge.bin", data)
+    age(path)
+    await settle()
+    local = {
+        "quiet_period_s": 0.2,
+        "index_path": str(tmp_path / "state" / "index.sqlite"),
+        "multipart_threshold": 5 * MIB,
+        "part_size": 5 * MIB,
+    }
+    proxy.hook = lambda method, request_path: time.sleep(0.5) if "partNumber=" in request_path else None
+    args = {"prefix": resource_prefix, "endpoint": proxy.url, "nas": str(nas), "sequencers": f"{SEQ}=miseq",
+            "local": local, "includes": [RUN]}  # fmt: skip
+    child = subprocess.Popen([sys.executable, "-c", CRASH_CHILD, json.dumps(args)], stdout=subprocess.PIPE, text=True)
+    s3 = sync_client("s3", make_settings(tmp_path, resource_prefix, moto_server.url))
+    bucket = ServiceSettings(prefix=resource_prefix).names.bucket
+    try:
+        assert child.stdout is not None
+        execution_id = child.stdout.readline().strip()
+        assert execution_id.startswith("exec-")
+        # WHEN the process is killed once parts of the upload have landed
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            uploads = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+            if uploads and s3.list_parts(Bucket=bucket, Key=uploads[0]["Key"], UploadId=uploads[0]["UploadId"]).get(
+                "Parts"
+            ):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the multipart upload never started")
+    finally:
+        child.kill()
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads"), "the crash should leave an upload behind"
+    proxy.hook = None
+
+    # ... and the execution is redelivered to a new engine with the same change index
+    backend = await factory(make_settings(tmp_path, resource_prefix, proxy.url, **local))
+    await backend.resume(execution_id, "t", [RUN])
+    status = await wait_for(backend, execution_id)
+
+    # THEN the object is complete and correct, and no upload or part is left behind
+    assert status.state is TransferState.SUCCESS, status.error
+    assert (status.counters.files_transferred, status.counters.files_verified) == (1, 1)
+    obj = s3.get_object(Bucket=bucket, Key=path.relative_to(nas).as_posix(), ChecksumMode="ENABLED")
+    assert obj["Body"].read() == data
+    assert obj["ChecksumCRC32C"].split("-")[0] == composite_crc32c(data, 5 * MIB)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

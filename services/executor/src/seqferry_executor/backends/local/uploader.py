@@ -13,6 +13,7 @@ boto3's CRT transfer manager is not used: it ignores a plain-http custom endpoin
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import threading
 from collections.abc import Callable
@@ -147,6 +148,7 @@ class CrtUploader:
             header_list.append(("x-amz-tagging", urlencode(tags)))
         request = http.HttpRequest("PUT", self._endpoint.path(key), http.HttpHeaders(header_list))
         holder: list[s3.S3Request] = []
+        finished = threading.Event()
 
         def on_headers(status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
             response_headers.update((name.lower(), value) for name, value in headers)
@@ -159,8 +161,10 @@ class CrtUploader:
             **_: Any,
         ) -> None:
             with self._lock:
+                finished.set()
                 for req in holder:
                     self._requests.discard(req)
+                holder.clear()  # break the request -> callback -> request cycle
             if error is None:
                 result = PutResult(
                     etag=response_headers.get("etag"),
@@ -189,7 +193,7 @@ class CrtUploader:
         except RuntimeError as exc:  # the native client refuses synchronously, e.g. a file it cannot open
             raise UploadError(str(exc)) from exc
         with self._lock:
-            if not done.done():
+            if not finished.is_set():
                 holder.append(s3_request)
                 self._requests.add(s3_request)
         try:
@@ -208,14 +212,20 @@ class CrtUploader:
 
     async def close(self) -> None:
         """Cancel what is in flight and let the native client shut down before the interpreter does."""
+        if self._closed:
+            return
         self._closed = True
         self.cancel_all()
-        shutdown = self._client.shutdown_event
-        self._client = None  # type: ignore[assignment]
-        await asyncio.to_thread(shutdown.wait, 30)
-        elg_shutdown = self._elg.shutdown_event
-        self._elg = None  # type: ignore[assignment]
-        await asyncio.to_thread(elg_shutdown.wait, 30)
+        deadline = asyncio.get_running_loop().time() + 30
+        while self._requests and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        client_down = self._client.shutdown_event
+        loop_down = self._elg.shutdown_event
+        del self._client, self._elg
+        # The native objects go once nothing references them; collect the request/callback cycles now.
+        gc.collect()
+        await asyncio.to_thread(client_down.wait, 10)
+        await asyncio.to_thread(loop_down.wait, 10)
 
 
 def _settle(future: asyncio.Future[PutResult], result: PutResult | None, error: BaseException | None) -> None:
