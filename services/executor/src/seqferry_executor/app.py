@@ -111,6 +111,7 @@ def create_app(settings: ExecutorSettings, *, telemetry: Telemetry | None = None
                     start_lease=timedelta(seconds=settings.start_lease_s),
                     retry_base_s=settings.retry_base_s,
                     retry_max_s=settings.retry_max_s,
+                    meter=runtime.telemetry.meter,
                 )
                 ping = getattr(backend, "ping", None)
                 if ping is not None:

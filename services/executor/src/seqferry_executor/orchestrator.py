@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from opentelemetry.metrics import Meter
+
 from seqferry_executor.backends.base import BackendError, ExecutionStatus, TransferBackend
 from seqferry_executor.domain.executions import (
     ExecutionRecord,
@@ -93,6 +95,7 @@ class Orchestrator:
         retry_max_s: float = 300.0,
         filter_limit: int = FILTER_VALUE_LIMIT,
         clock: Clock = utc_now,
+        meter: Meter | None = None,
     ) -> None:
         self._backend = backend
         self._store = store
@@ -110,6 +113,20 @@ class Orchestrator:
         self._attached: set[str] = set()
         self._backoff: dict[str, _Backoff] = {}
         self._tasks: set[str] = set()
+        self._submissions = (
+            meter.create_counter(
+                "seqferry_transfer_submissions", description="Windows and requests received, by kind and outcome"
+            )
+            if meter is not None
+            else None
+        )
+        self._states = (
+            meter.create_counter(
+                "seqferry_execution_states", description="Execution state changes emitted, by backend and state"
+            )
+            if meter is not None
+            else None
+        )
 
     @property
     def backend_name(self) -> Literal["datasync", "local"]:
@@ -117,6 +134,17 @@ class Orchestrator:
 
     # -- intake -----------------------------------------------------------------------------------------------
     async def submit_window(self, detail: TransferWindowOpened) -> Submitted:
+        return self._count(WorkKind.WINDOW, await self._submit_window(detail))
+
+    async def submit_request(self, detail: TransferRequested) -> Submitted:
+        return self._count(WorkKind.REQUEST, await self._submit_request(detail))
+
+    def _count(self, kind: WorkKind, outcome: Submitted) -> Submitted:
+        if self._submissions is not None:
+            self._submissions.add(1, {"kind": kind.value, "outcome": outcome})
+        return outcome
+
+    async def _submit_window(self, detail: TransferWindowOpened) -> Submitted:
         ref = str(detail.tick)
         correlation_id = detail.meta.correlation_id or f"window#{detail.task}#{detail.tick}"
         verdict = validate_transfer(
@@ -150,7 +178,7 @@ class Orchestrator:
             return "rejected"
         return await self._enqueue(verdict.task, WorkKind.WINDOW, ref, verdict.includes, correlation_id)
 
-    async def submit_request(self, detail: TransferRequested) -> Submitted:
+    async def _submit_request(self, detail: TransferRequested) -> Submitted:
         correlation_id = detail.meta.correlation_id or detail.request_id
         verdict = validate_transfer(
             task=detail.task,
@@ -428,6 +456,8 @@ class Orchestrator:
             # Over EventBridge's entry size: the full pattern list stays in the execution record.
             event = state_event(record, with_includes=False)
         await self._publisher.publish(event)
+        if self._states is not None and record.state is not None:
+            self._states.add(1, {"backend": record.backend, "state": record.state.value})
         log.info("execution %s: %s", record.execution_id, record.state)
 
     # -- views ------------------------------------------------------------------------------------------------

@@ -115,4 +115,7 @@ async def test_duplicate_deliveries_make_one_execution_and_http_shows_it(
         recent = (await client.get("/executions", params={"limit": 5})).json()
         assert [r["execution_id"] for r in recent] == [execution_arn]
         assert json.dumps(recent)  # serialisable as returned
+        metrics = (await client.get("/metrics")).text
+        assert 'state="SUCCESS"' in metrics
+        assert 'outcome="rejected"' in metrics
         await client.aclose()

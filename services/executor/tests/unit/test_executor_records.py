@@ -11,9 +11,17 @@ from botocore.validate import ParamValidator
 from pydantic import ValidationError
 
 from seqferry_executor.backends.base import BackendError
-from seqferry_executor.backends.datasync import OVERRIDE_OPTIONS, backend_error, parse_state, status_of
+from seqferry_executor.backends.datasync import (
+    OVERRIDE_OPTIONS,
+    DataSyncBackend,
+    backend_error,
+    parse_state,
+    status_of,
+)
+from seqferry_executor.backends.factory import build_backend
 from seqferry_executor.domain.executions import ExecutionRecord, observe, state_event, state_event_id
 from seqferry_executor.settings import ExecutorSettings
+from seqferry_shared.aws import ClientFactory
 from seqferry_shared.events.models import Counters, ErrorInfo, TransferState, Trigger
 
 NOW = datetime(2024, 11, 25, 12, 0, tzinfo=UTC)
@@ -200,3 +208,21 @@ def test_settings_defaults_and_refusals(monkeypatch: pytest.MonkeyPatch):
         ExecutorSettings(backend="datasync", datasync_task_arns={"s": "arn:aws:s3:::bucket"})
     with pytest.raises(ValidationError, match="name=arn"):
         ExecutorSettings(backend="datasync", datasync_task_arns="justaname")
+
+
+async def test_factory_builds_the_datasync_backend_with_its_tasks():
+    settings = ExecutorSettings(
+        environment="test",
+        backend="datasync",
+        datasync_task_arns={"sequencers": TASK_ARN},
+        datasync_endpoint_url="http://127.0.0.1:9",
+    )
+
+    backend = await build_backend(settings, ClientFactory(settings))
+    try:
+        assert isinstance(backend, DataSyncBackend)
+        assert backend.tasks == frozenset({"sequencers"})
+        with pytest.raises(BackendError, match="no DataSync task configured for 'other'"):
+            backend.task_arn("other")
+    finally:
+        await backend.close()

@@ -87,3 +87,11 @@ def test_reasons_are_bounded():
     assert isinstance(verdict, Rejected)
     assert len(verdict.reasons) == 21
     assert verdict.reasons[-1] == "... and 30 more invalid include(s)"
+
+
+@pytest.mark.parametrize("task", ["bad name", "x" * 129, "tâche", "a/b"])
+def test_task_names_are_checked_even_when_any_task_is_allowed(task: str):
+    verdict = check(["/adhoc"], task=task, known=None)
+
+    assert isinstance(verdict, Rejected)
+    assert "task name" in verdict.message

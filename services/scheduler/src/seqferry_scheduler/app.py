@@ -83,7 +83,9 @@ def create_app(settings: SchedulerSettings, *, clock: Clock = utc_now, telemetry
                 owner=replica,
                 ttl=timedelta(days=settings.tick_record_ttl_days),
             )
-            scheduler = Scheduler(settings, claims=claims, publisher=runtime.publisher, clock=clock)
+            scheduler = Scheduler(
+                settings, claims=claims, publisher=runtime.publisher, clock=clock, meter=runtime.telemetry.meter
+            )
             app.state.scheduler = scheduler
             runtime.add_loop("ticker", lambda: scheduler.run(runtime.stopping))
             runtime.start()

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from opentelemetry.metrics import Meter
+
 from seqferry_scheduler.domain.window import Window, compute_window, tick_instant, tick_of
 from seqferry_scheduler.settings import SchedulerSettings
 from seqferry_scheduler.ticks import TickClaims
@@ -23,6 +25,8 @@ from seqferry_shared.publisher import EventPublisher
 
 log = logging.getLogger(__name__)
 
+MAX_REPLAY = 2
+"""How many missed ticks a late replica still opens before it jumps to the current one."""
 WINDOW_NAMESPACE = uuid.UUID("6f1d3c0e-5b7a-4c8e-9a51-3f0d2b9c7e41")
 
 Clock = Callable[[], datetime]
@@ -57,6 +61,7 @@ class Scheduler:
         claims: TickClaims,
         publisher: EventPublisher,
         clock: Clock = utc_now,
+        meter: Meter | None = None,
     ) -> None:
         self._settings = settings
         self._claims = claims
@@ -66,6 +71,11 @@ class Scheduler:
         self._sequencers = settings.sequencers
         self.published = 0
         self.last_tick: int | None = None
+        self._windows = (
+            meter.create_counter("seqferry_windows_published", description="Transfer windows published, by task")
+            if meter is not None
+            else None
+        )
 
     # -- pure parts -------------------------------------------------------------------------------------------
     def window(self, instant: datetime, tick: int) -> Window:
@@ -143,6 +153,8 @@ class Scheduler:
             raise
         for f in fired:
             await self._claims.mark_published(f.task, key)
+            if self._windows is not None:
+                self._windows.add(1, {"task": f.task})
             log.info("tick %s: window for task %s published (%d include patterns)", key, f.task, len(f.event.includes))
         self.published += len(fired)
 
@@ -151,13 +163,16 @@ class Scheduler:
             await asyncio.shield(asyncio.gather(*(self._claims.release(f.task, key) for f in fired)))
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Tick until ``stopping`` is set. Missed ticks (process paused) are not replayed: the next covers them."""
+        """Tick until ``stopping`` is set.
+
+        Ticks are opened in order; a replica that falls behind (a slow publish, a short pause) opens the ticks it
+        missed, up to ``MAX_REPLAY`` back. After a longer pause it jumps to the current tick: the next window
+        covers the dates of the skipped ones anyway.
+        """
         interval = self._settings.interval
-        if self._settings.catch_up_on_start:
-            await self._fire_logged(tick_of(self._clock(), interval))
+        upcoming = tick_of(self._clock(), interval) + (0 if self._settings.catch_up_on_start else 1)
         while not stopping.is_set():
-            tick, at = self.next_tick()
-            delay = (at - self._clock()).total_seconds()
+            delay = (tick_instant(upcoming, interval) - self._clock()).total_seconds()
             if delay > 0:
                 try:
                     await asyncio.wait_for(stopping.wait(), timeout=delay)
@@ -165,9 +180,13 @@ class Scheduler:
                 except TimeoutError:
                     pass
             current = tick_of(self._clock(), interval)
-            if current < tick:  # woke early (clock adjusted): wait again for the boundary
+            if current < upcoming:  # woke early (clock adjusted): wait again for the boundary
                 continue
-            await self._fire_logged(current)
+            if current - upcoming > MAX_REPLAY:
+                log.warning("ticks %d to %d missed; continuing from %d", upcoming, current - 1, current)
+                upcoming = current
+            await self._fire_logged(upcoming)
+            upcoming += 1
 
     async def _fire_logged(self, tick: int) -> None:
         try:

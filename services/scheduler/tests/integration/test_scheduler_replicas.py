@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from seqferry_scheduler.settings import SchedulerSettings
 from seqferry_scheduler.ticks import TickClaims
 from seqferry_shared.aws import ClientFactory
 from seqferry_shared.publisher import EventPublisher
-from seqferry_shared.telemetry import Telemetry
+from seqferry_shared.telemetry import Telemetry, setup_telemetry
 
 pytestmark = pytest.mark.integration
 
@@ -100,15 +101,14 @@ async def test_a_failed_publish_gives_the_tick_back(resource_prefix: str, bootst
         assert await claims.status("sequencers", 42) is None
 
 
-async def test_http_preview_and_manual_tick(
-    resource_prefix: str, bootstrapped: dict[str, Any], tap: Any, telemetry: Telemetry
-):
+async def test_http_preview_and_manual_tick(resource_prefix: str, bootstrapped: dict[str, Any], tap: Any):
     # GIVEN a lab in UTC+10 and a fixed clock at 08:59:30 local on 26 Nov (22:59:30 UTC on 25 Nov)
     now = datetime(2024, 11, 25, 22, 59, 30, tzinfo=UTC)
     config = settings(
         resource_prefix, lab_time_zone="Australia/Brisbane", catch_up_on_start=False, api_token="t0ken-for-tests"
     )
-    app = create_app(config, clock=lambda: now, telemetry=telemetry)
+    # (its own metrics registry, so the counter below counts this test's windows only)
+    app = create_app(config, clock=lambda: now, telemetry=setup_telemetry("scheduler-http", set_global=False))
     async with app.router.lifespan_context(app):
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://scheduler")
 
@@ -136,4 +136,45 @@ async def test_http_preview_and_manual_tick(
         assert details[0]["time_zone"] == "Australia/Brisbane"
         status = (await client.get("/status")).json()
         assert status["windows_published"] == 1
+        metrics = (await client.get("/metrics")).text
+        assert any(
+            line.startswith("seqferry_windows_published") and 'task="sequencers"' in line and line.endswith(" 1.0")
+            for line in metrics.splitlines()
+        ), metrics
         await client.aclose()
+
+
+@pytest.mark.parametrize(("jump_s", "replayed"), [(1.5, True), (10.0, False)])
+async def test_a_late_replica_opens_the_ticks_it_missed_up_to_a_bound(
+    resource_prefix: str, bootstrapped: dict[str, Any], tap: Any, jump_s: float, replayed: bool
+):
+    # GIVEN a replica ticking every second whose clock jumps ahead while it waits for its first tick
+    offset = [timedelta(0)]
+    config = settings(resource_prefix, interval="1s", catch_up_on_start=False)
+    async with ClientFactory(config) as clients:
+        scheduler = Scheduler(
+            config,
+            claims=TickClaims(await clients.get("dynamodb"), config.names.table, owner="a", ttl=timedelta(days=1)),
+            publisher=EventPublisher(await clients.get("events"), config.names.bus),
+            clock=lambda: datetime.now(UTC) + offset[0],
+        )
+        # (started 0.2 s into a second, so the jump lands while the loop waits for the next boundary)
+        await asyncio.sleep((0.2 - time.time()) % 1.0)
+        first, _ = scheduler.next_tick()
+        stopping = asyncio.Event()
+        loop = asyncio.create_task(scheduler.run(stopping))
+        await asyncio.sleep(0.1)
+        offset[0] = timedelta(seconds=jump_s)
+
+        # WHEN it wakes up behind and runs a little longer
+        details = await asyncio.to_thread(tap.wait_for, lambda d: len(d) >= 4)
+        stopping.set()
+        await loop
+
+    # THEN a short lag is caught up tick by tick (none skipped); a long one jumps ahead without a storm
+    ticks = sorted(d["tick"] for d in details)
+    assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))
+    if replayed:
+        assert ticks[0] == first
+    else:
+        assert ticks[0] >= first + 9

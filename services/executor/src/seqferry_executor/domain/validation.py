@@ -7,12 +7,14 @@ reason names every bad pattern (escaped, bounded) and what is wrong with it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from seqferry_shared.patterns import PatternError, escape, validate_pattern
 
 MAX_REASONS = 20
+TASK_NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,9 @@ def validate_transfer(
     """Check the task and every include pattern; ``known_tasks`` None means the backend accepts any task name."""
     chosen = task or default_task
     reasons: list[str] = []
-    if known_tasks is not None and chosen not in known_tasks:
+    if not TASK_NAME.match(chosen):
+        reasons.append(f"task name '{escape(chosen, 128)}': use 1 to 128 letters, digits, '.', '_' or '-'")
+    elif known_tasks is not None and chosen not in known_tasks:
         known = ", ".join(sorted(known_tasks)) or "none"
         reasons.append(f"unknown task '{escape(chosen, 128)}' (configured: {known})")
     valid, bad = validate_includes(includes, roots)

@@ -43,10 +43,20 @@ class LocalBackendConfig(BaseModel):
         gt=0,
         description="Sizes the native client's connection pool; more is not faster against one nearby server.",
     )
+    io_threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Native event-loop threads; one saturates a local server and leaves the cores to the rest.",
+    )
     memory_limit_mb: int = Field(
         default=256,
-        ge=64,
-        description="Cap of the native client's part buffers (its own default is 2 GiB or more).",
+        ge=256,
+        description="Cap of the native client's part buffers (its minimum is 256; its default 2 GiB or more).",
+    )
+    stream_parts: bool = Field(
+        default=True,
+        description="Read parts of large files straight into the socket (bounded memory) instead of buffering them.",
     )
     index_path: Path = Field(
         default=Path("var/state/local-index.sqlite"),

@@ -1,0 +1,108 @@
+"""Run the dev Procfile (what `make dev` runs) as a test fixture: free ports, a private NAS and emulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from seqferry_shared.testing.motoserver import free_port
+
+SERVICES = ("notifier", "scheduler", "executor", "adhoc", "simulator")
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+    ports: dict[str, int]
+    nas: Path
+    log: Path
+
+    def url(self, service: str, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    def log_tail(self, lines: int = 80) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_ready(stack: Stack, timeout_s: float) -> dict[str, float]:
+    """Seconds until each service's /readyz answered 200."""
+    started = time.monotonic()
+    ready: dict[str, float] = {}
+    while len(ready) < len(SERVICES):
+        if stack.process.poll() is not None:
+            raise AssertionError(f"stack exited early:\n{stack.log_tail()}")
+        for service in SERVICES:
+            if service in ready:
+                continue
+            try:
+                url = stack.url(service, "/readyz")
+                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - the stack's loopback URL
+                    if response.status == 200:
+                        ready[service] = time.monotonic() - started
+            except OSError:
+                pass
+        if time.monotonic() - started > timeout_s:
+            missing = sorted(set(SERVICES) - set(ready))
+            raise AssertionError(f"not ready within {timeout_s} s: {missing}\n{stack.log_tail()}")
+        time.sleep(0.5)
+    return ready
+
+
+def start_stack(repo: Path, tmp_path: Path, extra_env: dict[str, str]) -> Stack:
+    """Run the dev Procfile (what `make dev` runs) on free ports with a private NAS and emulator."""
+    ports = {service: free_port() for service in SERVICES}
+    emulator = free_port()
+    nas = tmp_path / "nas"
+    nas.mkdir()
+    env_file = tmp_path / "stack.env"
+    dev_env = dict(
+        line.split("=", 1) for line in (repo / "dev.env").read_text().splitlines() if line and not line.startswith("#")
+    )
+    values = {
+        **dev_env,
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{emulator}",
+        "SEQFERRY_EMULATOR_PORT": str(emulator),
+        "SEQFERRY_NAS_ROOT": str(nas),
+        "SEQFERRY_STATE_DIR": str(tmp_path / "state"),
+        **{f"SEQFERRY_{s.upper()}_PORT": str(p) for s, p in ports.items()},
+        **extra_env,
+    }
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SEQFERRY_", "AWS_", "OTEL_"))}
+    log = tmp_path / "stack.log"
+    process = subprocess.Popen(  # noqa: S603
+        [str(repo / ".venv/bin/honcho"), "-e", str(env_file), "-f", str(repo / "Procfile"), "start"],
+        cwd=repo,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return Stack(process=process, env=values, ports=ports, nas=nas, log=log)
+
+
+def stop_stack(stack: Stack) -> None:
+    if stack.process.poll() is None:
+        stack.process.send_signal(signal.SIGINT)
+        try:
+            stack.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(stack.process.pid, signal.SIGKILL)
+            stack.process.wait()
+
+
+def leftover_processes(stack: Stack) -> list[str]:
+    """Processes still alive in the stack's session (Ctrl-C must leave none)."""
+    out = subprocess.run(  # noqa: S603
+        ["/bin/ps", "-o", "pid=,args=", "-s", str(stack.process.pid)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]

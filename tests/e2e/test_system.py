@@ -1,0 +1,148 @@
+"""The whole system as separate processes (the `make dev` Procfile) on the emulator, with the local backend.
+
+The simulator writes a small MiSeq run and a small NovaSeq 6000 run; the notifier must announce both as
+`Run Transfer Completed`, every object must equal its source file byte for byte, and one trace must run from a
+scheduler tick through the executor to the notifier.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from seqferry_shared.testing.otlp import OtlpReceiver
+from seqferry_shared.testing.stack import Stack, leftover_processes, start_stack, stop_stack, wait_ready
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "dev-token-change-me"
+
+
+def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        result: dict[str, Any] = json.loads(response.read())
+        return result
+
+
+def observe_bus(stack: Stack, prefix: str) -> str:
+    """A test queue that receives every seqferry event on the stack's bus."""
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"{prefix}-observer")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name=f"{prefix}-observer",
+        EventBusName=prefix,
+        EventPattern=json.dumps({"source": [{"prefix": "seqferry."}]}),
+    )
+    events.put_targets(Rule=f"{prefix}-observer", EventBusName=prefix, Targets=[{"Id": "q", "Arn": arn}])
+    return str(url)
+
+
+def drain(url: str, into: list[dict[str, Any]]) -> None:
+    sqs = boto3.client("sqs")
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if not messages:
+            return
+        for message in messages:
+            into.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_runs_reach_s3_and_are_announced(
+    tmp_path: Path, otlp_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = "seqferry"
+    stack = start_stack(
+        REPO,
+        tmp_path,
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint,
+            "OTEL_METRICS_EXPORTER": "none",
+            "SEQFERRY_INTERVAL": "2s",
+            "SEQFERRY_START_INTERVAL_S": "0",
+            "SEQFERRY_LOCAL__QUIET_PERIOD_S": "1",
+            "SEQFERRY_LOCAL__INDEX_PATH": str(tmp_path / "state" / "index.sqlite"),
+            "SEQFERRY_STATE_DIR": str(tmp_path / "state" / "simulator"),
+            "SEQFERRY_POLL_INTERVAL_S": "0.5",
+        },
+    )
+    for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(key, stack.env[key])
+    try:
+        # GIVEN the dev stack: every service ready within 60 s
+        ready = wait_ready(stack, timeout_s=60)
+        assert set(ready) == {"notifier", "scheduler", "executor", "adhoc", "simulator"}
+        observer = observe_bus(stack, prefix)
+        # WHEN the simulator writes a small MiSeq and a small NovaSeq 6000 run
+        miseq = post_json(
+            stack.url("simulator", "/runs"),
+            {"instrument": "miseq", "cycles": "6,6", "flowcell": "v2-nano", "pace": "4", "seed": 3},
+        )
+        novaseq = post_json(
+            stack.url("simulator", "/runs"),
+            {"instrument": "novaseq6000", "cycles": "4,4", "flowcell": "S1", "pace": "4", "seed": 4},
+        )
+        runs = {miseq["run_id"], novaseq["run_id"]}
+        # THEN the notifier announces both runs, once each
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 360
+        completed: dict[str, dict[str, Any]] = {}
+        while time.monotonic() < deadline and set(completed) != runs:
+            drain(observer, seen)
+            for event in seen:
+                if event["detail-type"] == "Run Transfer Completed":
+                    completed[event["detail"]["run_id"]] = event["detail"]
+                assert event["detail-type"] != "Run Transfer Failed", event
+            if stack.process.poll() is not None:
+                pytest.fail(f"stack exited:\n{stack.log_tail()}")
+            time.sleep(1)
+        assert set(completed) == runs, f"completed: {sorted(completed)}\n{stack.log_tail(120)}"
+        drain(observer, seen)
+        announcements = [e for e in seen if e["detail-type"] == "Run Transfer Completed"]
+        assert len(announcements) == 2
+        # AND every file of each run folder is in S3 with the same bytes
+        s3 = boto3.client("s3")
+        bucket = f"{prefix}-runs"
+        for detail in completed.values():
+            folder = stack.nas / detail["nas_path"].lstrip("/")
+            files = sorted(p for p in folder.rglob("*") if p.is_file())
+            assert detail["files"] == len(files)
+            for path in files:
+                key = str(path.relative_to(stack.nas))
+                body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                assert body == path.read_bytes(), key
+            manifest_uri = detail["checksum_manifest"]
+            assert manifest_uri.startswith(f"s3://{bucket}/")
+            s3.head_object(Bucket=bucket, Key=manifest_uri.removeprefix(f"s3://{bucket}/"))
+        # AND one trace runs from a scheduler tick through the executor to the notifier
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            by_trace: dict[str, set[str]] = defaultdict(set)
+            for span in otlp_receiver.snapshot():
+                by_trace[span.trace_id].add(span.service)
+            wanted = {"seqferry-scheduler", "seqferry-executor", "seqferry-notifier"}
+            if any(wanted <= services for services in by_trace.values()):
+                break
+            time.sleep(1)
+        else:
+            services_per_trace = sorted(sorted(s) for s in by_trace.values())[:10]
+            pytest.fail(f"no trace spans scheduler → executor → notifier; traces: {services_per_trace}")
+    finally:
+        stop_stack(stack)
+    # AND Ctrl-C left no process behind
+    assert leftover_processes(stack) == []
