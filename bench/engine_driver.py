@@ -16,10 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+from seqferry_executor.backends.local import LocalBackend, LocalBackendConfig
 from seqferry_shared.aws import ClientFactory
 from seqferry_shared.settings import ServiceSettings
-
-from seqferry_executor.backends.local import LocalBackend, LocalBackendConfig
 
 
 class DriverSettings(ServiceSettings):

@@ -31,6 +31,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -39,6 +40,16 @@ SECRET_KEY = "seqferrybench-secret"  # a throwaway credential for the local serv
 TOOLS = ("seqferry", "aws-cli", "rclone", "s5cmd")
 RUN_NAS_PATH = "/sequencers/incoming/nextseq2000/251125_VH00123_42_AAFKJ2NM5"
 SMALL_NAS_PATH = "/bench/small"
+INTEROP_FILES = (
+    "ErrorMetricsOut.bin",
+    "ExtractionMetricsOut.bin",
+    "QMetricsOut.bin",
+    "TileMetricsOut.bin",
+    "CorrectedIntMetricsOut.bin",
+    "ImageMetricsOut.bin",
+    "IndexMetricsOut.bin",
+    "EventMetricsOut.bin",
+)
 LATENCY_NAS_PATH = "/sequencers/incoming/nextseq2000/251125_VH00123_43_AAFLAT3NCY"
 
 
@@ -53,8 +64,12 @@ class Profile:
     latency_spread_s: float
 
 
-FULL = Profile(repeats=3, cbcl_files=300, big_files=2, big_mb=500, small_files=20_000, latency_files=200, latency_spread_s=60)
-QUICK = Profile(repeats=2, cbcl_files=60, big_files=2, big_mb=100, small_files=4_000, latency_files=200, latency_spread_s=25)
+FULL = Profile(
+    repeats=3, cbcl_files=300, big_files=2, big_mb=500, small_files=20_000, latency_files=200, latency_spread_s=60
+)
+QUICK = Profile(
+    repeats=2, cbcl_files=60, big_files=2, big_mb=100, small_files=4_000, latency_files=200, latency_spread_s=25
+)
 
 
 # -- the S3 server --------------------------------------------------------------------------------------------
@@ -65,7 +80,7 @@ def free_port_pair() -> int:
     while True:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+            port = int(sock.getsockname()[1])
         if port + 10000 > 65535:
             continue
         try:
@@ -145,10 +160,12 @@ def make_run_folder(nas: Path, profile: Profile, source: RandomSource) -> tuple[
     files = 0
     for i in range(profile.cbcl_files):
         lane, cycle = 1 + i % 2, 1 + i // 2
-        source.write(run / f"Data/Intensities/BaseCalls/L00{lane}/C{cycle}.1/L00{lane}_2.cbcl", rng.randint(512 * 1024, 4 * 1024 * 1024))
+        source.write(
+            run / f"Data/Intensities/BaseCalls/L00{lane}/C{cycle}.1/L00{lane}_2.cbcl",
+            rng.randint(512 * 1024, 4 * 1024 * 1024),
+        )
         files += 1
-    for name in ("ErrorMetricsOut.bin", "ExtractionMetricsOut.bin", "QMetricsOut.bin", "TileMetricsOut.bin",
-                 "CorrectedIntMetricsOut.bin", "ImageMetricsOut.bin", "IndexMetricsOut.bin", "EventMetricsOut.bin"):  # fmt: skip
+    for name in INTEROP_FILES:
         source.write(run / "InterOp" / name, rng.randint(20_000, 2_000_000))
         files += 1
     for i in range(profile.big_files):
@@ -233,22 +250,24 @@ class Runner:
 
     def run_peer(self, tool: str, nas_path: str, bucket: str) -> float:
         started = time.perf_counter()
-        result = subprocess.run(self.command(tool, nas_path, bucket), env=self.env, capture_output=True, text=True)
+        result = subprocess.run(
+            self.command(tool, nas_path, bucket), env=self.env, capture_output=True, text=True, check=False
+        )
         elapsed = time.perf_counter() - started
         if result.returncode != 0:
             raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr[-2000:]}")
         return elapsed
 
-    def run_engine(self, nas_path: str, bucket: str, passes: int, label: str) -> dict[str, object]:
+    def run_engine(self, nas_path: str, bucket: str, passes: int, label: str) -> dict[str, Any]:
         argv = [
             sys.executable, str(HERE / "engine_driver.py"), "passes", "--endpoint", self.server.url,
             "--bucket", bucket, "--nas", str(self.nas), "--index", str(self.workdir / f"index-{label}.sqlite"),
             "--include", nas_path, "--quiet", "0", "--passes", str(passes),
         ]  # fmt: skip
-        result = subprocess.run(argv, env=self.env, capture_output=True, text=True)
+        result = subprocess.run(argv, env=self.env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"engine driver failed ({result.returncode}): {result.stderr[-3000:]}")
-        report = json.loads(result.stdout.strip().splitlines()[-1])
+        report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
         for outcome in report["passes"]:
             if outcome["state"] != "SUCCESS":
                 raise RuntimeError(f"engine pass did not succeed: {outcome}")
@@ -275,7 +294,7 @@ def throughput(files: int, size: int, seconds: float) -> dict[str, float]:
 
 def bench_workload(
     runner: Runner, label: str, nas_path: str, files: int, size: int, repeats: int
-) -> tuple[dict, dict, float]:
+) -> tuple[dict[str, Any], dict[str, Any], float]:
     """Upload with every tool to fresh buckets (best of ``repeats``), then time each no-change second pass.
 
     The best of several runs is reported because the machine is shared: the minimum is the estimate least
@@ -353,7 +372,7 @@ def bench_latency(runner: Runner, profile: Profile) -> dict[str, float]:
     }
 
 
-def table(results: dict) -> str:
+def table(results: dict[str, Any]) -> str:
     lines = []
     for name, workload in results["workloads"].items():
         tools = workload["tools"]

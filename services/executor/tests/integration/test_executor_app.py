@@ -61,8 +61,11 @@ async def test_duplicate_deliveries_make_one_execution_and_http_shows_it(
     task_arn = standin.create_task()
     settings = settings_for(datasync_endpoint_url=standin.url, datasync_task_arns={"sequencers": task_arn})
     app = create_app(settings, telemetry=telemetry)
-    async with app.router.lifespan_context(app):
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://executor")
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://executor") as client,
+    ):
         # GIVEN the same Transfer Requested event delivered three times, and an invalid request
         request = TransferRequested(
             request_id="lims-42", includes=["/sequencers/incoming/miseq/241125_M00123_0001_000000000-ABCDE"]
@@ -118,4 +121,3 @@ async def test_duplicate_deliveries_make_one_execution_and_http_shows_it(
         metrics = (await client.get("/metrics")).text
         assert 'state="SUCCESS"' in metrics
         assert 'outcome="rejected"' in metrics
-        await client.aclose()

@@ -469,7 +469,15 @@ async def main():
     )
     clients = ClientFactory(settings)
     backend = await LocalBackend.create(settings=settings, clients=clients)
-    print(await backend.start("t", args["includes"]), flush=True)
+    execution_id = await backend.start("t", args["includes"])
+    print(execution_id, flush=True)
+    if args.get("finish"):
+        while not (status := await backend.describe(execution_id)).state.terminal:
+            await asyncio.sleep(0.05)
+        print(status.state.value, flush=True)
+        await backend.close()
+        await clients.close()
+        return
     await asyncio.sleep(600)
 
 asyncio.run(main())
@@ -538,3 +546,24 @@ async def test_crash_mid_multipart_then_redelivery_leaves_no_parts(
     assert obj["Body"].read() == data
     assert obj["ChecksumCRC32C"].split("-")[0] == composite_crc32c(data, 5 * MIB)
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_engine_process_exits_cleanly_after_uploads(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], moto_server: MotoServer
+) -> None:
+    # GIVEN an engine process (native client threads and all) with a small and a multipart-sized file to ship
+    nas = tmp_path / "nas"
+    paths = [write(nas, f"{RUN}/a.txt", b"a"), write(nas, f"{RUN}/b.bin", os.urandom(6 * MIB))]
+    age(*paths)
+    time.sleep(0.3)
+    local = {"quiet_period_s": 0.2, "index_path": str(tmp_path / "index.sqlite"), "multipart_threshold": 5 * MIB,
+             "part_size": 5 * MIB}  # fmt: skip
+    args = {"prefix": resource_prefix, "endpoint": moto_server.url, "nas": str(nas), "sequencers": f"{SEQ}=miseq",
+            "local": local, "includes": [RUN], "finish": True}  # fmt: skip
+    # WHEN it uploads, closes and returns from main
+    result = subprocess.run(
+        [sys.executable, "-c", CRASH_CHILD, json.dumps(args)], capture_output=True, text=True, timeout=120, check=False
+    )
+    # THEN the pass succeeded and the interpreter exited normally (no abort from native threads at exit)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "SUCCESS"

@@ -26,7 +26,9 @@ SEQUENCERS = parse_sequencer_paths("/seq/miseq=miseq,/seq/nova=novaseq6000")
 RUN = "/seq/miseq/241101_M00001_0001_000000000-AAAAA"
 
 
-def entry(nas_path: str, *, size: int = 10, mtime: int = NOW - 60 * S, ctime: int | None = None, ino: int = 1) -> FileEntry:
+def entry(
+    nas_path: str, *, size: int = 10, mtime: int = NOW - 60 * S, ctime: int | None = None, ino: int = 1
+) -> FileEntry:
     return FileEntry(nas_path, "/nas" + nas_path, size, mtime, mtime if ctime is None else ctime, ino)
 
 

@@ -43,7 +43,10 @@ CASES = [
     (["/seq/miseq/"], {p for p in TREE if p.startswith("/seq/miseq/")}),
     (["/seq/miseq*"], {p for p in TREE if p.startswith("/seq/miseq")}),
     (["/seq/miseq/2411*"], {p for p in TREE if p.startswith("/seq/miseq/2411")}),
-    (["/seq/miseq/241101*"], {"/seq/miseq/241101_M1_0001_A/RunInfo.xml", "/seq/miseq/241101_M1_0001_A/Data/L001/s_1.cbcl"}),
+    (
+        ["/seq/miseq/241101*"],
+        {"/seq/miseq/241101_M1_0001_A/RunInfo.xml", "/seq/miseq/241101_M1_0001_A/Data/L001/s_1.cbcl"},
+    ),
     (["/seq/miseq/241101_M1_0001_A/Data"], {"/seq/miseq/241101_M1_0001_A/Data/L001/s_1.cbcl"}),
     (["/seq/miseq/241101_M1_0001_A/RunInfo.xml"], {"/seq/miseq/241101_M1_0001_A/RunInfo.xml"}),
     (["/seq/miseq/241101_M1_0001_A/Run*"], {"/seq/miseq/241101_M1_0001_A/RunInfo.xml"}),

@@ -18,9 +18,6 @@ from typing import Any, ClassVar, Protocol
 
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
-from seqferry_shared.events.models import Counters, ErrorInfo, TransferState
-from seqferry_shared.patterns import PatternError, validate_pattern
-from seqferry_shared.sequencers import SequencerPath
 
 from seqferry_executor.backends.base import BackendError, ExecutionStatus, TransferBackend
 from seqferry_executor.backends.local.config import LocalBackendConfig
@@ -28,6 +25,9 @@ from seqferry_executor.backends.local.engine import Engine, Execution
 from seqferry_executor.backends.local.index import ChangeIndex, ChangeIndexError
 from seqferry_executor.backends.local.scan import Scanner
 from seqferry_executor.backends.local.uploader import CrtUploader, Endpoint
+from seqferry_shared.events.models import Counters, ErrorInfo, TransferState
+from seqferry_shared.patterns import PatternError, validate_pattern
+from seqferry_shared.sequencers import SequencerPath
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,9 @@ def _resolve_credentials() -> tuple[Any, bool]:
 class LocalBackend(TransferBackend):
     name: ClassVar[str] = "local"
 
-    def __init__(self, *, engine: Engine, uploader: CrtUploader, index: ChangeIndex, config: LocalBackendConfig) -> None:
+    def __init__(
+        self, *, engine: Engine, uploader: CrtUploader, index: ChangeIndex, config: LocalBackendConfig
+    ) -> None:
         self._engine = engine
         self._uploader = uploader
         self._index = index

@@ -29,9 +29,7 @@ class LocalBackendConfig(BaseModel):
     multipart_threshold: int = Field(
         default=16 * MIB, ge=MIN_PART_SIZE, description="Files larger than this are sent in parts."
     )
-    part_size: int = Field(
-        default=8 * MIB, ge=MIN_PART_SIZE, description="Size of one part of a multipart upload."
-    )
+    part_size: int = Field(default=8 * MIB, ge=MIN_PART_SIZE, description="Size of one part of a multipart upload.")
     concurrency: int = Field(
         default=256,
         ge=1,

@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from seqferry_shared.events.models import Counters, ErrorInfo, RunSummary, TransferState
-from seqferry_shared.patterns import Matcher
-from seqferry_shared.resources import STORAGE_CLASS_TAG, object_class
-from seqferry_shared.sequencers import SequencerPath
 
 from seqferry_executor.backends.local.config import LocalBackendConfig
 from seqferry_executor.backends.local.index import ChangeIndex, IndexedFile
 from seqferry_executor.backends.local.plan import Plan, RunBook, StabilityTracker, make_plan
 from seqferry_executor.backends.local.scan import FileEntry, Scanner, ScanResult, describe_os_error
 from seqferry_executor.backends.local.uploader import CrtUploader, UploadError
+from seqferry_shared.events.models import Counters, ErrorInfo, RunSummary, TransferState
+from seqferry_shared.patterns import Matcher
+from seqferry_shared.resources import STORAGE_CLASS_TAG, object_class
+from seqferry_shared.sequencers import SequencerPath
 
 log = logging.getLogger(__name__)
 
@@ -193,15 +193,16 @@ class Engine:
                 except ClientError:
                     to_ship.append(entry)
                     return
-            same = (
-                head.get("ContentLength") == entry.size
-                and head.get("Metadata", {}).get(MTIME_METADATA) == str(entry.mtime_ns)
+            same = head.get("ContentLength") == entry.size and head.get("Metadata", {}).get(MTIME_METADATA) == str(
+                entry.mtime_ns
             )
             if not same:
                 to_ship.append(entry)
                 return
             checksum = head.get(f"Checksum{self._config.checksum.upper()}")
-            self._index.record(entry.key, IndexedFile(entry.size, entry.mtime_ns, entry.ino, checksum, head.get("ETag")))
+            self._index.record(
+                entry.key, IndexedFile(entry.size, entry.mtime_ns, entry.ino, checksum, head.get("ETag"))
+            )
             execution.counters.files_estimated -= 1
             execution.counters.bytes_estimated -= entry.size
             execution.counters.files_skipped += 1
@@ -223,7 +224,7 @@ class Engine:
     async def _upload_one(self, execution: Execution, entry: FileEntry) -> None:
         counters = execution.counters
         book = execution.runbook
-        assert book is not None  # noqa: S101 - set before any upload starts
+        assert book is not None
         multipart = entry.size > self._config.multipart_threshold
         sent = 0
 
@@ -275,7 +276,7 @@ class Engine:
 
     def _verify(self, execution: Execution, entry: FileEntry, checksum: str | None, etag: str | None) -> None:
         book = execution.runbook
-        assert book is not None  # noqa: S101 - set before any upload starts
+        assert book is not None
         try:
             st = os.stat(entry.path)
         except OSError as exc:

@@ -15,11 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from seqferry_shared.events.models import RunSummary
-from seqferry_shared.sequencers import COMPLETION_MARKERS, SequencerPath, run_of
-
 from seqferry_executor.backends.local.index import IndexedFile
 from seqferry_executor.backends.local.scan import FileEntry, ScanFailure
+from seqferry_shared.events.models import RunSummary
+from seqferry_shared.sequencers import COMPLETION_MARKERS, SequencerPath, run_of
 
 MARKER_NAMES = frozenset(COMPLETION_MARKERS.values())
 # A timestamp this far in the future means the NAS clock runs ahead: watch the file instead of trusting it.

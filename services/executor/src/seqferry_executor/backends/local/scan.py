@@ -76,104 +76,92 @@ class Scanner:
         self._follow = follow_symlinks
 
     def scan(self, matcher: Matcher) -> ScanResult:
-        result = ScanResult()
-        root_st = os.stat(self._root)
-        visited = {(root_st.st_dev, root_st.st_ino)}
+        return _Walk(self._root, matcher, follow_symlinks=self._follow).run()
+
+
+class _Walk:
+    """The state of one scan: what was found, what is left to visit, which folders were already seen."""
+
+    def __init__(self, root: str, matcher: Matcher, *, follow_symlinks: bool) -> None:
+        self.root = root
+        self.matcher = matcher
+        self.follow = follow_symlinks
+        self.result = ScanResult()
         # (folder on this host, its NAS path, everything below it is included)
-        stack: list[tuple[str, str, bool]] = [(self._root, "", matcher.matches("/"))]
-        while stack:
-            folder, nas_folder, all_in = stack.pop()
+        self.stack: list[tuple[str, str, bool]] = []
+        self.visited: set[tuple[int, int]] = set()
+
+    def run(self) -> ScanResult:
+        root_st = os.stat(self.root)
+        self.visited.add((root_st.st_dev, root_st.st_ino))
+        self.stack.append((self.root, "", self.matcher.matches("/")))
+        while self.stack:
+            folder, nas_folder, all_in = self.stack.pop()
             try:
                 with os.scandir(folder) as entries:
                     listing = list(entries)
             except OSError as exc:
-                result.failures.append(ScanFailure(nas_folder or "/", f"folder unreadable: {describe_os_error(exc)}"))
+                reason = f"folder unreadable: {describe_os_error(exc)}"
+                self.result.failures.append(ScanFailure(nas_folder or "/", reason))
                 continue
             for entry in listing:
-                nas_path = f"{nas_folder}/{entry.name}"
-                self._visit(entry, nas_path, all_in, matcher, result, stack, visited)
-        result.files.sort(key=lambda f: f.nas_path)
-        return result
+                self.visit(entry, f"{nas_folder}/{entry.name}", all_in)
+        self.result.files.sort(key=lambda f: f.nas_path)
+        return self.result
 
-    def _visit(
-        self,
-        entry: os.DirEntry[str],
-        nas_path: str,
-        all_in: bool,
-        matcher: Matcher,
-        result: ScanResult,
-        stack: list[tuple[str, str, bool]],
-        visited: set[tuple[int, int]],
-    ) -> None:
+    def visit(self, entry: os.DirEntry[str], nas_path: str, all_in: bool) -> None:
         try:
             if entry.is_symlink():
-                self._visit_symlink(entry, nas_path, all_in, matcher, result, stack, visited)
+                self.visit_symlink(entry, nas_path, all_in)
             elif entry.is_dir(follow_symlinks=False):
-                self._descend(entry.path, nas_path, all_in, matcher, stack, visited, entry.stat(follow_symlinks=False))
-            elif all_in or matcher.matches(nas_path):
+                self.descend(entry.path, nas_path, all_in, entry.stat(follow_symlinks=False))
+            elif all_in or self.matcher.matches(nas_path):
                 st = entry.stat(follow_symlinks=False)
                 if stat.S_ISREG(st.st_mode):
-                    result.files.append(entry_from_stat(nas_path, entry.path, st))
+                    self.result.files.append(entry_from_stat(nas_path, entry.path, st))
                 else:
-                    result.special_skipped += 1
+                    self.result.special_skipped += 1
         except OSError as exc:
-            if all_in or matcher.matches(nas_path):
-                result.failures.append(ScanFailure(nas_path, describe_os_error(exc)))
+            if all_in or self.matcher.matches(nas_path):
+                self.result.failures.append(ScanFailure(nas_path, describe_os_error(exc)))
 
-    def _visit_symlink(
-        self,
-        entry: os.DirEntry[str],
-        nas_path: str,
-        all_in: bool,
-        matcher: Matcher,
-        result: ScanResult,
-        stack: list[tuple[str, str, bool]],
-        visited: set[tuple[int, int]],
-    ) -> None:
-        included = all_in or matcher.matches(nas_path)
-        if not (included or matcher.may_contain(nas_path)):
+    def visit_symlink(self, entry: os.DirEntry[str], nas_path: str, all_in: bool) -> None:
+        included = all_in or self.matcher.matches(nas_path)
+        if not (included or self.matcher.may_contain(nas_path)):
             return
-        if not self._follow:
+        if not self.follow:
             if included:
-                result.special_skipped += 1
+                self.result.special_skipped += 1
             return
         try:
             target = os.path.realpath(entry.path, strict=True)
         except OSError as exc:
             if included:
-                result.failures.append(ScanFailure(nas_path, f"symlink unresolvable: {describe_os_error(exc)}"))
+                reason = f"symlink unresolvable: {describe_os_error(exc)}"
+                self.result.failures.append(ScanFailure(nas_path, reason))
             return
-        if not self._inside_root(target):
+        if not self.inside_root(target):
             if included:
-                result.failures.append(ScanFailure(nas_path, SYMLINK_ESCAPE))
+                self.result.failures.append(ScanFailure(nas_path, SYMLINK_ESCAPE))
             return
         st = os.stat(target)
         if stat.S_ISDIR(st.st_mode):
-            self._descend(target, nas_path, all_in, matcher, stack, visited, st)
+            self.descend(target, nas_path, all_in, st)
         elif not included:
             return
         elif stat.S_ISREG(st.st_mode):
-            result.files.append(entry_from_stat(nas_path, target, st))
+            self.result.files.append(entry_from_stat(nas_path, target, st))
         else:
-            result.special_skipped += 1
+            self.result.special_skipped += 1
 
-    def _descend(
-        self,
-        folder: str,
-        nas_path: str,
-        all_in: bool,
-        matcher: Matcher,
-        stack: list[tuple[str, str, bool]],
-        visited: set[tuple[int, int]],
-        st: os.stat_result,
-    ) -> None:
-        if not (all_in or matcher.may_contain(nas_path)):
+    def descend(self, folder: str, nas_path: str, all_in: bool, st: os.stat_result) -> None:
+        if not (all_in or self.matcher.may_contain(nas_path)):
             return
         identity = (st.st_dev, st.st_ino)
-        if identity in visited:
+        if identity in self.visited:
             return
-        visited.add(identity)
-        stack.append((folder, nas_path, all_in or matcher.matches(nas_path)))
+        self.visited.add(identity)
+        self.stack.append((folder, nas_path, all_in or self.matcher.matches(nas_path)))
 
-    def _inside_root(self, target: str) -> bool:
-        return target == self._root or target.startswith(self._root.rstrip("/") + "/")
+    def inside_root(self, target: str) -> bool:
+        return target == self.root or target.startswith(self.root.rstrip("/") + "/")
