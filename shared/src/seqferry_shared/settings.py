@@ -38,7 +38,9 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("AWS_ENDPOINT_URL", "SEQFERRY_AWS_ENDPOINT_URL"),
         description="Emulator endpoint (moto server or LocalStack); unset on AWS.",
     )
-    aws_max_attempts: int = Field(default=8, ge=1, description="Total attempts per AWS call (botocore adaptive retries).")
+    aws_max_attempts: int = Field(
+        default=8, ge=1, description="Total attempts per AWS call (botocore adaptive retries)."
+    )
     prefix: str = Field(
         default="seqferry",
         pattern=r"^[a-z][a-z0-9-]{0,30}$",

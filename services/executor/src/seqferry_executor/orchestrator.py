@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from opentelemetry import trace as otel_trace
 from opentelemetry.metrics import Meter
 
 from seqferry_executor.backends.base import BackendError, ExecutionStatus, TransferBackend
@@ -56,6 +57,7 @@ from seqferry_shared.events.models import (
 )
 from seqferry_shared.patterns import FILTER_VALUE_LIMIT, escape
 from seqferry_shared.publisher import EventPublisher
+from seqferry_shared.telemetry import attach, detach, extract, trace_headers
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,9 @@ REJECTED_CODE = "InvalidTransferRequest"
 
 Clock = Callable[[], datetime]
 Submitted = Literal["queued", "coalesced", "duplicate", "rejected"]
+
+
+_TRACER = otel_trace.get_tracer("seqferry.executor")
 
 
 def utc_now() -> datetime:
@@ -245,7 +250,13 @@ class Orchestrator:
             for _ in range(MAX_CONFLICT_RETRIES):
                 queue = await self._store.load_queue(task)
                 result = enqueue(
-                    queue, kind=kind, ref=ref, includes=includes, correlation_id=correlation_id, now=self._clock()
+                    queue,
+                    kind=kind,
+                    ref=ref,
+                    includes=includes,
+                    correlation_id=correlation_id,
+                    now=self._clock(),
+                    trace=tuple(sorted(trace_headers().items())),
                 )
                 if result.outcome == "duplicate":
                     return "duplicate"
@@ -375,6 +386,7 @@ class Orchestrator:
             includes=list(order.includes),
             started_at=now,
             updated_at=now,
+            trace=dict(item.trace),
         )
 
     async def _refused(self, queue: TaskQueue, order: StartOrder, exc: BackendError) -> None:
@@ -449,6 +461,16 @@ class Orchestrator:
             return ExecutionStatus(state=TransferState.ERROR, error=ErrorInfo(code=exc.code, message=exc.message))
 
     async def _emit(self, record: ExecutionRecord) -> None:
+        # Continue the trace of the event that caused this execution, across restarts and polling loops.
+        token = attach(extract(record.trace))
+        try:
+            state = record.state.value if record.state else "?"
+            with _TRACER.start_as_current_span(f"execution {state}", kind=otel_trace.SpanKind.PRODUCER):
+                await self._emit_in_trace(record)
+        finally:
+            detach(token)
+
+    async def _emit_in_trace(self, record: ExecutionRecord) -> None:
         try:
             event = state_event(record)
             self._publisher.entry(event)

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
-from pydantic_settings import NoDecode
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from seqferry_executor.backends.local.config import LocalBackendConfig
 from seqferry_shared.patterns import PatternError, validate_pattern
 from seqferry_shared.settings import ServiceSettings
 
@@ -36,6 +37,9 @@ def _parse_task_arns(value: object) -> object:
 
 
 class ExecutorSettings(ServiceSettings):
+    # Nested settings of the local engine: SEQFERRY_LOCAL__QUIET_PERIOD_S, SEQFERRY_LOCAL__CHECKSUM, ...
+    model_config = SettingsConfigDict(env_nested_delimiter="__")
+
     http_port: int = 8082
     backend: Literal["datasync", "local"] = Field(
         default="local", description="Transfer backend: AWS DataSync task executions, or seqferry's own engine."
@@ -62,6 +66,9 @@ class ExecutorSettings(ServiceSettings):
     retry_base_s: float = Field(default=2.0, gt=0, description="First backoff after a throttled or failed start.")
     retry_max_s: float = Field(default=300.0, gt=0, description="Longest backoff between start attempts.")
     record_ttl_days: int = Field(default=90, ge=1, description="How long execution and request records are kept.")
+    local: LocalBackendConfig = Field(
+        default_factory=LocalBackendConfig, description="Tuning of the local engine (SEQFERRY_LOCAL__<FIELD>)."
+    )
 
     @property
     def poll_interval(self) -> float:

@@ -77,6 +77,7 @@ def _item_from_json(raw: str) -> WorkItem:
         correlation_id=str(data["correlation_id"]),
         arrived_at=datetime.fromisoformat(data["arrived_at"]),
         folded=tuple(data.get("folded", ())),
+        trace=tuple((str(k), str(v)) for k, v in data.get("trace", ())),
     )
 
 

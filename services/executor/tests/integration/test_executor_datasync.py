@@ -201,9 +201,9 @@ async def test_patterns_one_character_over_the_limit_run_as_two_executions(
 async def test_throttling_and_internal_errors_are_retried_with_backoff(
     harness_for: Callable[..., Any], standin: DataSyncStandIn, task_arn: str, tap: Any
 ):
-    # GIVEN botocore retrying once per call (aws_max_attempts counts retries)
+    # GIVEN botocore making two attempts per call (one retry)
     harness = harness_for(
-        datasync_endpoint_url=standin.url, datasync_task_arns={"sequencers": task_arn}, aws_max_attempts=1
+        datasync_endpoint_url=standin.url, datasync_task_arns={"sequencers": task_arn}, aws_max_attempts=2
     )
     async with harness as h:
         # AND DataSync throttles the next two StartTaskExecution calls

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from opentelemetry import trace
 from opentelemetry.metrics import Meter
 
 from seqferry_scheduler.domain.window import Window, compute_window, tick_instant, tick_of
@@ -30,6 +31,9 @@ MAX_REPLAY = 2
 WINDOW_NAMESPACE = uuid.UUID("6f1d3c0e-5b7a-4c8e-9a51-3f0d2b9c7e41")
 
 Clock = Callable[[], datetime]
+
+
+_TRACER = trace.get_tracer("seqferry.scheduler")
 
 
 def utc_now() -> datetime:
@@ -146,7 +150,10 @@ class Scheduler:
         if not fired:
             return
         try:
-            await self._publisher.publish(*(f.event for f in fired))
+            # Each tick starts a trace; the window events carry it to the executor and on to the notifier.
+            with _TRACER.start_as_current_span(f"scheduler tick {key}", kind=trace.SpanKind.PRODUCER) as span:
+                span.set_attribute("seqferry.tasks", [f.task for f in fired])
+                await self._publisher.publish(*(f.event for f in fired))
         except BaseException:
             # Without the release the tick would stay claimed and unpublished: lost until the next one.
             await self._release(fired, key=key)

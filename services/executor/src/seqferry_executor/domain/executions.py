@@ -58,6 +58,7 @@ class ExecutionRecord(BaseModel):
     updated_at: AwareDatetime
     ended_at: AwareDatetime | None = None
     history: list[StateSeen] = Field(default_factory=list)
+    trace: dict[str, str] = Field(default_factory=dict, description="W3C trace context of the triggering event.")
 
     @property
     def terminal(self) -> bool:

@@ -45,6 +45,8 @@ class WorkItem:
     arrived_at: datetime
     folded: tuple[str, ...] = ()
     """Refs of later windows folded into this one."""
+    trace: tuple[tuple[str, str], ...] = ()
+    """W3C trace context of the event that created the item, so its executions continue that trace."""
 
     def parts(self, limit: int = FILTER_VALUE_LIMIT) -> list[tuple[str, ...]]:
         return [tuple(group) for group in split_filter(self.includes, limit)]
@@ -139,6 +141,7 @@ def enqueue(
     includes: tuple[str, ...],
     correlation_id: str,
     now: datetime,
+    trace: tuple[tuple[str, str], ...] = (),
 ) -> Enqueued:
     """Add work; a window folds into a pending window; a ref seen before is a duplicate."""
     if not includes:
@@ -153,7 +156,13 @@ def enqueue(
             items = tuple(merged if i.seq == waiting.seq else i for i in queue.items)
             return Enqueued(replace(queue, items=items), "coalesced", waiting.seq)
     item = WorkItem(
-        seq=queue.next_seq, kind=kind, ref=ref, includes=includes, correlation_id=correlation_id, arrived_at=now
+        seq=queue.next_seq,
+        kind=kind,
+        ref=ref,
+        includes=includes,
+        correlation_id=correlation_id,
+        arrived_at=now,
+        trace=trace,
     )
     return Enqueued(replace(queue, next_seq=queue.next_seq + 1, items=(*queue.items, item)), "queued", item.seq)
 

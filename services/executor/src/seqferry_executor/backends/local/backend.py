@@ -31,8 +31,6 @@ from seqferry_shared.sequencers import SequencerPath
 
 log = logging.getLogger(__name__)
 
-ADHOC_KEY_PREFIX = "adhoc/"
-
 
 class _Names(Protocol):
     @property
@@ -52,8 +50,8 @@ class LocalSettings(Protocol):
     def aws_endpoint_url(self) -> str | None: ...
     @property
     def aws_region(self) -> str: ...
-    @property
-    def local(self) -> LocalBackendConfig: ...
+
+    # and, optionally, ``local: LocalBackendConfig``
 
 
 def _resolve_credentials() -> tuple[Any, bool]:
@@ -83,7 +81,8 @@ class LocalBackend(TransferBackend):
 
     @classmethod
     async def create(cls, *, settings: LocalSettings, clients: Any) -> LocalBackend:
-        config = settings.local
+        # Settings without a ``local`` section (the field is optional for datasync deployments) get defaults.
+        config: LocalBackendConfig = getattr(settings, "local", None) or LocalBackendConfig()
         bucket = settings.names.bucket
         endpoint = Endpoint.of(settings.aws_endpoint_url, settings.aws_region, bucket)
         destination = f"{settings.aws_endpoint_url or 'aws'}|{settings.aws_region}|{bucket}"
@@ -117,7 +116,8 @@ class LocalBackend(TransferBackend):
         )
         backend = cls(engine=engine, uploader=uploader, index=index, config=config)
         rebuild = config.rebuild_index == "always" or (config.rebuild_index == "if-missing" and index.rebuild_needed)
-        prefixes = [seq.path.strip("/") + "/" for seq in sequencers] + [ADHOC_KEY_PREFIX]
+        adhoc = str(getattr(settings, "adhoc_path", "/adhoc")).strip("/")
+        prefixes = [seq.path.strip("/") + "/" for seq in sequencers] + [f"{adhoc}/" if adhoc else ""]
         backend._rebuild = rebuild
         backend._prefixes = prefixes
         backend._ensure_ready()

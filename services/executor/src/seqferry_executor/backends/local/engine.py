@@ -208,7 +208,9 @@ class Engine:
             execution.counters.files_skipped += 1
             self._release(entry)
 
-        await asyncio.gather(*(confirm(entry) for entry in entries))
+        async with asyncio.TaskGroup() as group:
+            for entry in entries:
+                group.create_task(confirm(entry))
         return to_ship
 
     async def _upload_all(self, execution: Execution, entries: list[FileEntry]) -> None:
@@ -219,7 +221,10 @@ class Engine:
             for entry in queue:
                 await self._upload_one(execution, entry)
 
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        # A TaskGroup: if one upload breaks unexpectedly, the others stop too instead of running on unobserved.
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(worker())
 
     async def _upload_one(self, execution: Execution, entry: FileEntry) -> None:
         counters = execution.counters

@@ -141,33 +141,42 @@ class RunBook:
     def __init__(self, sequencers: Sequence[SequencerPath]) -> None:
         self._sequencers = list(sequencers)
         self._runs: dict[str, RunSummary] = {}
+        self._markers: dict[str, frozenset[str]] = {}
         self._cache: dict[str, str | None] = {}
 
-    def _run_for(self, nas_path: str) -> RunSummary | None:
+    def _folder_of(self, nas_path: str) -> str | None:
+        """The run folder holding ``nas_path`` (cached per parent folder: one lookup per folder, not per file)."""
         parent = nas_path.rsplit("/", 1)[0]
         if parent in self._cache:
-            folder = self._cache[parent]
-        else:
-            found = run_of(nas_path, self._sequencers)
-            folder = None
-            if found is not None:
-                root, run_id = found
-                folder = f"{root.path.rstrip('/')}/{run_id}"
-                if folder not in self._runs:
-                    self._runs[folder] = RunSummary(run_id=run_id, nas_path=folder, s3_prefix=folder.lstrip("/") + "/")
-            self._cache[parent] = folder
+            return self._cache[parent]
+        found = run_of(nas_path, self._sequencers)
+        folder = None
+        if found is not None:
+            root, run_id = found
+            folder = f"{root.path.rstrip('/')}/{run_id}"
+            if folder not in self._runs:
+                self._runs[folder] = RunSummary(run_id=run_id, nas_path=folder, s3_prefix=folder.lstrip("/") + "/")
+                names = (root.instrument.completion_marker,) if root.instrument else tuple(MARKER_NAMES)
+                self._markers[folder] = frozenset(names)
+        self._cache[parent] = folder
+        return folder
+
+    def _run_for(self, nas_path: str) -> RunSummary | None:
+        folder = self._folder_of(nas_path)
         return self._runs[folder] if folder is not None else None
 
     def add_scanned(self, entry: FileEntry, *, pending: bool) -> None:
-        run = self._run_for(entry.nas_path)
-        if run is None:
+        folder = self._folder_of(entry.nas_path)
+        if folder is None:
             return
+        run = self._runs[folder]
         run.files_total += 1
         run.bytes_total += entry.size
         if pending:
             run.files_pending += 1
-        if is_marker(entry.nas_path, self._sequencers):
-            run.markers.append(entry.nas_path.rsplit("/", 1)[1])
+        parent, name = entry.nas_path.rsplit("/", 1)
+        if parent == folder and name in self._markers[folder]:
+            run.markers.append(name)
 
     def add_failure(self, failure: ScanFailure) -> None:
         run = self._run_for(failure.nas_path)

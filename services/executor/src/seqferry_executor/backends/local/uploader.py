@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -115,7 +114,6 @@ class CrtUploader:
             throughput_target_gbps=config.throughput_target_gbps,
             memory_limit=config.memory_limit_mb * MIB,
         )
-        self._header_checksum = s3.S3ChecksumConfig(algorithm=self._algorithm, location=s3.S3ChecksumLocation.HEADER)
         self._checksum_config = s3.S3ChecksumConfig(algorithm=self._algorithm, location=s3.S3ChecksumLocation.TRAILER)
         # Large files are read part by part straight into the socket instead of into a part buffer first.
         self._stream = s3.S3FileIoOptions(should_stream=True)
@@ -195,8 +193,8 @@ class CrtUploader:
                 type=s3.S3RequestType.PUT_OBJECT,
                 request=request,
                 send_filepath=path,
-                checksum_config=self._header_checksum if (os.environ.get("XH") and size <= self._config.multipart_threshold) else self._checksum_config,
-                on_headers=None if os.environ.get("XNOH") else on_headers,
+                checksum_config=self._checksum_config,
+                on_headers=on_headers,
                 on_done=on_done,
                 on_progress=progress,
                 fio_options=self._stream
