@@ -8,10 +8,12 @@ Settings are built once, in each service's ``__main__``, and passed down.
 from __future__ import annotations
 
 from typing import Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from seqferry_shared.patterns import PatternError, validate_pattern
 from seqferry_shared.resources import ResourceNames
 from seqferry_shared.sequencers import (
     DEFAULT_SEQUENCER_PATHS,
@@ -59,12 +61,40 @@ class ServiceSettings(BaseSettings):
         default=DEFAULT_SEQUENCER_PATHS,
         description="Comma-separated NAS-absolute instrument folders, each optionally '=instrument'.",
     )
+    lab_time_zone: str = Field(
+        default="UTC", description="IANA time zone of the lab; run-folder dates are computed in it."
+    )
+    adhoc_path: str = Field(default="/adhoc", description="NAS-absolute ad-hoc folder (always transferred).")
     sqs_wait_time_s: int = Field(default=20, ge=0, le=20, description="SQS long-poll seconds.")
     sqs_visibility_timeout_s: int = Field(default=60, ge=1)
 
     @property
     def names(self) -> ResourceNames:
         return ResourceNames.for_prefix(self.prefix, bucket=self.bucket)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.lab_time_zone)
+
+    @field_validator("lab_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("adhoc_path")
+    @classmethod
+    def _adhoc_folder(cls, value: str) -> str:
+        try:
+            validate_pattern(value)
+        except PatternError as exc:
+            raise ValueError(f"adhoc path {exc}") from exc
+        if value.endswith("*"):
+            raise ValueError("adhoc path must be a folder, not a pattern")
+        return value.rstrip("/") or "/"
 
     @property
     def sequencers(self) -> list[SequencerPath]:

@@ -11,7 +11,6 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from seqferry_executor.backends.local.config import LocalBackendConfig
-from seqferry_shared.patterns import PatternError, validate_pattern
 from seqferry_shared.settings import ServiceSettings
 
 DEFAULT_POLL_INTERVAL_S = {"datasync": 15.0, "local": 0.5}
@@ -59,7 +58,6 @@ class ExecutorSettings(ServiceSettings):
     poll_interval_s: float | None = Field(
         default=None, gt=0, description="Seconds between status polls; default 15 (datasync) or 0.5 (local)."
     )
-    adhoc_path: str = Field(default="/adhoc", description="NAS-absolute ad-hoc folder, an allowed root.")
     start_lease_s: float = Field(
         default=300.0, gt=0, description="How long a replica may take to start an execution before another may."
     )
@@ -78,17 +76,6 @@ class ExecutorSettings(ServiceSettings):
     def roots(self) -> list[str]:
         """Where include patterns may point: the sequencer output paths and the ad-hoc folder."""
         return [s.path for s in self.sequencers] + [self.adhoc_path]
-
-    @field_validator("adhoc_path")
-    @classmethod
-    def _adhoc_folder(cls, value: str) -> str:
-        try:
-            validate_pattern(value)
-        except PatternError as exc:
-            raise ValueError(f"adhoc path {exc}") from exc
-        if value.endswith("*"):
-            raise ValueError("adhoc path must be a folder, not a pattern")
-        return value.rstrip("/") or "/"
 
     @field_validator("datasync_task_arns")
     @classmethod

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import NoDecode
 
 from seqferry_scheduler.domain.durations import parse_duration
-from seqferry_shared.patterns import PatternError, validate_pattern
 from seqferry_shared.settings import ServiceSettings
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -27,9 +25,6 @@ class SchedulerSettings(ServiceSettings):
     transfer_days: int = Field(
         default=3, ge=1, le=31, description="Lab dates per window, the tick's date included (reference: 3)."
     )
-    lab_time_zone: str = Field(
-        default="UTC", description="IANA time zone of the lab; run-folder dates are computed in it."
-    )
     interval: Duration = Field(
         default=timedelta(minutes=20),
         description="Time between ticks: '20m', '90s', '1h', seconds, or ISO 8601. Under a minute only for the "
@@ -41,26 +36,12 @@ class SchedulerSettings(ServiceSettings):
         description="Comma-separated task names; each tick opens one window per task.",
     )
     include_adhoc: bool = Field(default=True, description="Add the ad-hoc folder to every window.")
-    adhoc_path: str = Field(default="/adhoc", description="NAS-absolute ad-hoc folder.")
     catch_up_on_start: bool = Field(
         default=True,
         description="At start, open the current tick's window if no replica has (a fresh deployment does not "
         "wait a whole interval).",
     )
     tick_record_ttl_days: int = Field(default=7, ge=1, description="How long tick claims stay in the state table.")
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.lab_time_zone)
-
-    @field_validator("lab_time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
 
     @field_validator("interval")
     @classmethod
@@ -79,14 +60,3 @@ class SchedulerSettings(ServiceSettings):
         if len(set(value)) != len(value):
             raise ValueError("task names must be unique")
         return value
-
-    @field_validator("adhoc_path")
-    @classmethod
-    def _adhoc_folder(cls, value: str) -> str:
-        try:
-            validate_pattern(value)
-        except PatternError as exc:
-            raise ValueError(f"adhoc path {exc}") from exc
-        if value.endswith("*"):
-            raise ValueError("adhoc path must be a folder, not a pattern")
-        return value.rstrip("/") or "/"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
@@ -61,23 +60,9 @@ class SimulatorSettings(ServiceSettings):
         default=Path("./var/state/simulator"),
         description="Where the ledger of written runs is kept (only folders in it are ever deleted).",
     )
-    lab_time_zone: str = Field(default="UTC", description="IANA time zone of the lab; run-folder dates use it.")
     parity_bucket: str | None = Field(default=None, description="Sample-data bucket copied in parity mode.")
     parity_prefix: str = Field(default="", description="Key prefix of the sample data in the parity bucket.")
     parity_interval_s: float = Field(default=300.0, gt=0, description="Seconds between parity copies.")
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.lab_time_zone)
-
-    @field_validator("lab_time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
 
     @field_validator("pace")
     @classmethod
