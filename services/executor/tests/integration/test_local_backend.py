@@ -18,11 +18,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import botocore.credentials
 import crc32c
 import pytest
 
 from seqferry_executor.backends.base import BackendError, ExecutionStatus
 from seqferry_executor.backends.local import LocalBackend, LocalBackendConfig
+from seqferry_executor.backends.local import backend as backend_module
 from seqferry_executor.backends.local.config import MIB
 from seqferry_executor.backends.local.scan import SYMLINK_ESCAPE, ScanResult
 from seqferry_shared.aws import ClientFactory, sync_client
@@ -456,6 +458,7 @@ from pathlib import Path
 from seqferry_shared.aws import ClientFactory
 from seqferry_shared.settings import ServiceSettings
 from seqferry_executor.backends.local import LocalBackend, LocalBackendConfig
+from seqferry_executor.backends.local import backend as backend_module
 
 class Settings(ServiceSettings):
     nas_root: Path
@@ -567,3 +570,33 @@ def test_engine_process_exits_cleanly_after_uploads(
     # THEN the pass succeeded and the interpreter exited normally (no abort from native threads at exit)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == "SUCCESS"
+
+
+async def test_refreshable_credentials_are_read_at_signing_time(
+    tmp_path: Path,
+    resource_prefix: str,
+    bootstrapped: dict[str, Any],
+    proxy: CountingProxy,
+    factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN credentials that refresh (as with IRSA or an instance profile)
+    asked: list[float] = []
+
+    class Refreshing:
+        refresh_needed = True
+
+        def get_frozen_credentials(self) -> botocore.credentials.ReadOnlyCredentials:
+            asked.append(time.monotonic())
+            return botocore.credentials.ReadOnlyCredentials("testing", "testing", None)
+
+    monkeypatch.setattr(backend_module, "_resolve_credentials", lambda: (Refreshing(), False))
+    nas = tmp_path / "nas"
+    path = write(nas, "/adhoc/one.txt", b"one")
+    age(path)
+    backend = await factory(make_settings(tmp_path, resource_prefix, proxy.url))
+    await settle()
+    # WHEN a file is uploaded THEN the native client asked for the current credentials when signing
+    status = await run_pass(backend, ["/adhoc"])
+    assert (status.state, status.counters.files_verified) == (TransferState.SUCCESS, 1)
+    assert asked

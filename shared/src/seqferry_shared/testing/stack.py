@@ -76,14 +76,15 @@ def start_stack(repo: Path, tmp_path: Path, extra_env: dict[str, str]) -> Stack:
     env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SEQFERRY_", "AWS_", "OTEL_"))}
     log = tmp_path / "stack.log"
-    process = subprocess.Popen(  # noqa: S603
-        [str(repo / ".venv/bin/honcho"), "-e", str(env_file), "-f", str(repo / "Procfile"), "start"],
-        cwd=repo,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603
+            [str(repo / ".venv/bin/honcho"), "-e", str(env_file), "-f", str(repo / "Procfile"), "start"],
+            cwd=repo,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return Stack(process=process, env=values, ports=ports, nas=nas, log=log)
 
 

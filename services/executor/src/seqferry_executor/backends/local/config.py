@@ -41,6 +41,16 @@ class LocalBackendConfig(BaseModel):
         gt=0,
         description="Sizes the native client's connection pool; more is not faster against one nearby server.",
     )
+    small_object_max: int = Field(
+        default=256 * 1024,
+        ge=0,
+        description="Files up to this size go through a connection pool sized for many small requests.",
+    )
+    small_throughput_target_gbps: float = Field(
+        default=20.0,
+        gt=0,
+        description="Sizes that pool: small requests are latency-bound, so more connections keep the server busy.",
+    )
     io_threads: int = Field(
         default=1,
         ge=1,

@@ -12,15 +12,15 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from seqferry_shared.patterns import Matcher
 
 SYMLINK_ESCAPE = "symlink leads outside the NAS root"
 
 
-@dataclass(frozen=True, slots=True)
-class FileEntry:
-    """One included regular file as seen at scan time."""
+class FileEntry(NamedTuple):
+    """One included regular file as seen at scan time (a tuple: a scan makes one per file, cheaply)."""
 
     nas_path: str  # absolute on the NAS, e.g. /sequencers/incoming/miseq/run/RunInfo.xml
     path: str  # where to read it on this host
@@ -104,9 +104,20 @@ class _Walk:
                 reason = f"folder unreadable: {describe_os_error(exc)}"
                 self.result.failures.append(ScanFailure(nas_folder or "/", reason))
                 continue
+            files = self.result.files
             for entry in listing:
-                self.visit(entry, f"{nas_folder}/{entry.name}", all_in)
-        self.result.files.sort(key=lambda f: f.nas_path)
+                nas_path = f"{nas_folder}/{entry.name}"
+                # Fast path, most entries of a run folder: a regular file (known from d_type, no syscall).
+                if all_in and entry.is_file(follow_symlinks=False):
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError as exc:
+                        self.result.failures.append(ScanFailure(nas_path, describe_os_error(exc)))
+                        continue
+                    files.append(FileEntry(nas_path, entry.path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+                    continue
+                self.visit(entry, nas_path, all_in)
+        self.result.files.sort()
         return self.result
 
     def visit(self, entry: os.DirEntry[str], nas_path: str, all_in: bool) -> None:

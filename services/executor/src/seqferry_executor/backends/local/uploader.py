@@ -72,7 +72,7 @@ CredentialsGetter = Callable[[], tuple[str, str, str | None]]
 
 
 class CrtUploader:
-    """One native client per backend; thread-safe; results delivered to the asyncio loop that calls ``put``."""
+    """Native clients of one backend; thread-safe; results delivered to the asyncio loop that calls ``put``."""
 
     def __init__(
         self,
@@ -103,17 +103,24 @@ class CrtUploader:
         tls_options = None
         if endpoint.tls:
             tls_options = io.ClientTlsContext(io.TlsContextOptions()).new_connection_options()
-        self._client = s3.S3Client(
-            bootstrap=bootstrap,
-            region=region,
-            tls_mode=s3.S3RequestTlsMode.ENABLED if endpoint.tls else s3.S3RequestTlsMode.DISABLED,
-            tls_connection_options=tls_options,
-            signing_config=signing,
-            part_size=config.part_size,
-            multipart_upload_threshold=config.multipart_threshold,
-            throughput_target_gbps=config.throughput_target_gbps,
-            memory_limit=config.memory_limit_mb * MIB,
-        )
+
+        def client(throughput_gbps: float) -> s3.S3Client:
+            return s3.S3Client(
+                bootstrap=bootstrap,
+                region=region,
+                tls_mode=s3.S3RequestTlsMode.ENABLED if endpoint.tls else s3.S3RequestTlsMode.DISABLED,
+                tls_connection_options=tls_options,
+                signing_config=signing,
+                part_size=config.part_size,
+                multipart_upload_threshold=config.multipart_threshold,
+                throughput_target_gbps=throughput_gbps,
+                memory_limit=config.memory_limit_mb * MIB,
+            )
+
+        # Two pools: tiny objects are latency-bound and want many connections; larger ones are bandwidth-bound,
+        # and many connections would only multiply the part buffers (memory) without going faster.
+        self._client = client(config.throughput_target_gbps)
+        self._small_client = client(config.small_throughput_target_gbps)
         self._checksum_config = s3.S3ChecksumConfig(algorithm=self._algorithm, location=s3.S3ChecksumLocation.TRAILER)
         # Large files are read part by part straight into the socket instead of into a part buffer first.
         self._stream = s3.S3FileIoOptions(should_stream=True)
@@ -189,7 +196,8 @@ class CrtUploader:
                 loop.call_soon_threadsafe(report, amount)
 
         try:
-            s3_request = self._client.make_request(
+            native = self._small_client if size <= self._config.small_object_max else self._client
+            s3_request = native.make_request(
                 type=s3.S3RequestType.PUT_OBJECT,
                 request=request,
                 send_filepath=path,
@@ -258,13 +266,12 @@ class CrtUploader:
         self._closed = True
         self.cancel_all()
         await asyncio.to_thread(self._wait_idle, 30)
-        client_down = self._client.shutdown_event
-        loop_down = self._elg.shutdown_event
-        del self._client, self._elg
+        events = [self._client.shutdown_event, self._small_client.shutdown_event, self._elg.shutdown_event]
+        del self._client, self._small_client, self._elg
         # The native objects go once nothing references them; collect the request/callback cycles now.
         gc.collect()
-        await asyncio.to_thread(client_down.wait, 10)
-        await asyncio.to_thread(loop_down.wait, 10)
+        for event in events:
+            await asyncio.to_thread(event.wait, 10)
 
 
 def _settle(future: asyncio.Future[PutResult], result: PutResult | None, error: BaseException | None) -> None:
