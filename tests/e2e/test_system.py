@@ -129,6 +129,10 @@ def test_runs_reach_s3_and_are_announced(
             manifest_uri = detail["checksum_manifest"]
             assert manifest_uri.startswith(f"s3://{bucket}/")
             s3.head_object(Bucket=bucket, Key=manifest_uri.removeprefix(f"s3://{bucket}/"))
+        # AND the people-facing views answer over the shared state table
+        for service, path in (("notifier", "/api/dashboard"), ("notifier", "/runs"), ("executor", "/executions")):
+            with urllib.request.urlopen(stack.url(service, path), timeout=10) as response:
+                assert response.status == 200, (service, path)
         # AND one trace runs from a scheduler tick through the executor to the notifier
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

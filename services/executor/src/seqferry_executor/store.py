@@ -3,12 +3,12 @@
 Items (``pk`` / ``sk``):
 
 - ``task#<name>`` / ``state`` — the task's queue head: version, next arrival number, the active part
-  (``gsi1pk=tasks`` lists every task, so polling resumes after a restart);
+  (``gsi1pk=executor#tasks`` lists every task, so polling resumes after a restart);
 - ``task#<name>`` / ``q#<arrival>`` — one pending work item each, in arrival order (include lists can be large,
   so they do not share one item);
-- ``exec#<execution id>`` / ``exec`` — an execution record (``gsi1pk=executions``, newest first);
+- ``exec#<execution id>`` / ``exec`` — an execution record (``gsi1pk=executor#executions``, newest first);
 - ``req#<request id>`` / ``req`` — a ``Transfer Requested``: accepted or rejected with its reasons, and the
-  executions it caused (``gsi1pk=requests``); rejected windows are recorded as ``req#window#<task>#<tick>``.
+  executions it caused (``gsi1pk=executor#requests``); rejected windows are recorded as ``req#window#<task>#<tick>``.
 
 Queue changes are one transaction guarded by the version of the ``state`` item: a writer that read an older
 version gets :class:`VersionConflictError` and decides again on fresh state.
@@ -158,7 +158,7 @@ class StateStore:
             "version": {"N": str(saved.version)},
             "next_seq": {"N": str(saved.next_seq)},
             "pending": {"N": str(len(saved.pending))},
-            "gsi1pk": _s("tasks"),
+            "gsi1pk": _s("executor#tasks"),
             "gsi1sk": _s(new.task),
         }
         if saved.active is not None:
@@ -193,7 +193,7 @@ class StateStore:
             "TableName": self._table,
             "IndexName": "gsi1",
             "KeyConditionExpression": "gsi1pk = :tasks",
-            "ExpressionAttributeValues": {":tasks": _s("tasks")},
+            "ExpressionAttributeValues": {":tasks": _s("executor#tasks")},
             "ProjectionExpression": "gsi1sk",
         }
         while True:
@@ -211,7 +211,7 @@ class StateStore:
             "data": _s(record.model_dump_json()),
             "state": _s(record.state.value if record.state else "STARTING"),
             "task": _s(record.task),
-            "gsi1pk": _s("executions"),
+            "gsi1pk": _s("executor#executions"),
             "gsi1sk": _s(f"{record.started_at.isoformat()}#{record.execution_id}"),
             "expires_at": self._expires_at(),
         }
@@ -231,7 +231,7 @@ class StateStore:
             TableName=self._table,
             IndexName="gsi1",
             KeyConditionExpression="gsi1pk = :p",
-            ExpressionAttributeValues={":p": _s("executions")},
+            ExpressionAttributeValues={":p": _s("executor#executions")},
             ScanIndexForward=False,
             Limit=limit,
         )
@@ -266,7 +266,7 @@ class StateStore:
             "requested_by": _s(requested_by),
             "received_at": _s(now.isoformat()),
             "executions": {"L": []},
-            "gsi1pk": _s("requests"),
+            "gsi1pk": _s("executor#requests"),
             "gsi1sk": _s(f"{now.isoformat()}#{request_id}"),
             "expires_at": self._expires_at(),
         }

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import botocore.credentials
 import crc32c
@@ -46,11 +47,12 @@ class LocalTestSettings(ServiceSettings):
 
 # -- a counting HTTP proxy in front of moto -------------------------------------------------------------------
 
-Hook = Callable[[str, str], None]
+Hook = Callable[[str, str], bool | None]  # returning False drops the request unanswered
 
 
 class CountingProxy:
-    """Forwards every request to moto and records (method, path?query); ``hook`` runs before forwarding."""
+    """Forwards every request to moto and records (method, path?query); ``hook`` runs before forwarding
+    and may drop the request (return False)."""
 
     def __init__(self, upstream_port: int) -> None:
         self.requests: list[tuple[str, str]] = []
@@ -79,8 +81,9 @@ class CountingProxy:
             def _forward(self) -> None:
                 body = self._body()
                 proxy.requests.append((self.command, self.path))
-                if proxy.hook is not None:
-                    proxy.hook(self.command, self.path)
+                if proxy.hook is not None and proxy.hook(self.command, self.path) is False:
+                    self.close_connection = True
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "expect")}
                 headers["Content-Length"] = str(len(body))
                 conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
@@ -282,10 +285,10 @@ async def test_transfer_verify_no_change_pass_and_changed_file(
 async def test_growing_file_is_never_verified_while_it_grows(
     tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
 ) -> None:
-    # GIVEN a file that keeps growing while passes run every 0.2 s, with a quiet period of 0.5 s
+    # GIVEN a file that keeps growing while passes run every 0.2 s, with a quiet period of 1 s
     nas = tmp_path / "nas"
     growing = write(nas, f"{RUN}/Data/growing.cbcl", b"start")
-    settings = make_settings(tmp_path, resource_prefix, proxy.url, quiet_period_s=0.5)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url, quiet_period_s=1.0)
     backend = await factory(settings)
     stop = asyncio.Event()
 
@@ -308,7 +311,7 @@ async def test_growing_file_is_never_verified_while_it_grows(
     assert all(s.runs[0].files_pending == 1 for s in statuses)
     assert proxy.writes() == []
     # WHEN it stops growing and stays quiet THEN the next pass ships and verifies it
-    await asyncio.sleep(0.7)
+    await asyncio.sleep(1.2)
     final = await run_pass(backend, [RUN])
     assert (final.counters.files_transferred, final.counters.files_verified) == (1, 1)
     s3 = sync_client("s3", settings)
@@ -508,7 +511,18 @@ async def test_crash_mid_multipart_then_redelivery_leaves_no_parts(
         "multipart_threshold": 5 * MIB,
         "part_size": 5 * MIB,
     }
-    proxy.hook = lambda method, request_path: time.sleep(0.5) if "partNumber=" in request_path else None
+    # Part 1 goes through; every other part is held until the engine is dead, then dropped: the kill is
+    # certain to land mid-upload, with one part stored, however slow the machine is.
+    engine_dead = threading.Event()
+
+    def hold_later_parts(method: str, request_path: str) -> bool | None:
+        part = parse_qs(urlsplit(request_path).query).get("partNumber")
+        if part and part != ["1"]:
+            engine_dead.wait(120)
+            return False
+        return None
+
+    proxy.hook = hold_later_parts
     args = {"prefix": resource_prefix, "endpoint": proxy.url, "nas": str(nas), "sequencers": f"{SEQ}=miseq",
             "local": local, "includes": [RUN]}  # fmt: skip
     child = subprocess.Popen([sys.executable, "-c", CRASH_CHILD, json.dumps(args)], stdout=subprocess.PIPE, text=True)
@@ -519,7 +533,7 @@ async def test_crash_mid_multipart_then_redelivery_leaves_no_parts(
         execution_id = child.stdout.readline().strip()
         assert execution_id.startswith("exec-")
         # WHEN the process is killed once parts of the upload have landed
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             uploads = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
             if uploads and s3.list_parts(Bucket=bucket, Key=uploads[0]["Key"], UploadId=uploads[0]["UploadId"]).get(
@@ -532,6 +546,7 @@ async def test_crash_mid_multipart_then_redelivery_leaves_no_parts(
     finally:
         child.kill()
         child.wait()
+        engine_dead.set()
         if child.stdout is not None:
             child.stdout.close()
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads"), "the crash should leave an upload behind"

@@ -4,9 +4,10 @@ Every record is one item: ``pk``/``sk``, the pydantic document as JSON in ``doc`
 compare-and-set, and the top-level attributes the listing index (``gsi1``) and filters need. Updates read, apply a
 pure function, and write back only if nobody wrote in between; on a conflict they read again and re-apply.
 
-Item keys: executions ``nexec#<execution id>`` / ``execution`` (gsi1pk ``executions``), runs ``run#<run id>`` /
-``run`` (gsi1pk ``runs``), notices ``run#<run id>`` or ``nexec#<id>`` / ``notice#…`` (gsi1pk ``notices#pending``
-until delivered, then ``notices``).
+Item keys: executions ``nexec#<execution id>`` / ``execution`` (gsi1pk ``notifier#executions``), runs
+``run#<run id>`` / ``run`` (gsi1pk ``notifier#runs``), notices ``run#<run id>`` or ``nexec#<id>`` / ``notice#…``
+(gsi1pk ``notifier#notices#pending`` until delivered, then ``notifier#notices``). Listing keys are namespaced
+because the table and its index are shared with the other services.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from seqferry_notifier.domain.runs import RunRecord
 T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R")
 
-EXECUTIONS = "executions"
-RUNS = "runs"
-NOTICES = "notices"
-NOTICES_PENDING = "notices#pending"
+# Listing keys are namespaced: the state table (and its gsi1) is shared with the other services.
+EXECUTIONS = "notifier#executions"
+RUNS = "notifier#runs"
+NOTICES = "notifier#notices"
+NOTICES_PENDING = "notifier#notices#pending"
 MAX_CAS_ATTEMPTS = 25
 
 
