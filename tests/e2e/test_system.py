@@ -17,8 +17,9 @@ from typing import Any
 import boto3
 import pytest
 
+from seqferry_shared.testing.bustap import BusTap
 from seqferry_shared.testing.otlp import OtlpReceiver
-from seqferry_shared.testing.stack import Stack, leftover_processes, start_stack, stop_stack, wait_ready
+from seqferry_shared.testing.stack import leftover_processes, start_stack, stop_stack, wait_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -36,31 +37,6 @@ def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
     with urllib.request.urlopen(request, timeout=30) as response:
         result: dict[str, Any] = json.loads(response.read())
         return result
-
-
-def observe_bus(stack: Stack, prefix: str) -> str:
-    """A test queue that receives every seqferry event on the stack's bus."""
-    events, sqs = boto3.client("events"), boto3.client("sqs")
-    url = sqs.create_queue(QueueName=f"{prefix}-observer")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(
-        Name=f"{prefix}-observer",
-        EventBusName=prefix,
-        EventPattern=json.dumps({"source": [{"prefix": "seqferry."}]}),
-    )
-    events.put_targets(Rule=f"{prefix}-observer", EventBusName=prefix, Targets=[{"Id": "q", "Arn": arn}])
-    return str(url)
-
-
-def drain(url: str, into: list[dict[str, Any]]) -> None:
-    sqs = boto3.client("sqs")
-    while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-        if not messages:
-            return
-        for message in messages:
-            into.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def test_runs_reach_s3_and_are_announced(
@@ -87,7 +63,7 @@ def test_runs_reach_s3_and_are_announced(
         # GIVEN the dev stack: every service ready within 60 s
         ready = wait_ready(stack, timeout_s=60)
         assert set(ready) == {"notifier", "scheduler", "executor", "adhoc", "simulator"}
-        observer = observe_bus(stack, prefix)
+        observer = BusTap(prefix, name=f"{prefix}-observer")
         # WHEN the simulator writes a small MiSeq and a small NovaSeq 6000 run
         miseq = post_json(
             stack.url("simulator", "/runs"),
@@ -99,12 +75,10 @@ def test_runs_reach_s3_and_are_announced(
         )
         runs = {miseq["run_id"], novaseq["run_id"]}
         # THEN the notifier announces both runs, once each
-        seen: list[dict[str, Any]] = []
         deadline = time.monotonic() + 360
         completed: dict[str, dict[str, Any]] = {}
         while time.monotonic() < deadline and set(completed) != runs:
-            drain(observer, seen)
-            for event in seen:
+            for event in observer.drain():
                 if event["detail-type"] == "Run Transfer Completed":
                     completed[event["detail"]["run_id"]] = event["detail"]
                 assert event["detail-type"] != "Run Transfer Failed", event
@@ -112,8 +86,7 @@ def test_runs_reach_s3_and_are_announced(
                 pytest.fail(f"stack exited:\n{stack.log_tail()}")
             time.sleep(1)
         assert set(completed) == runs, f"completed: {sorted(completed)}\n{stack.log_tail(120)}"
-        drain(observer, seen)
-        announcements = [e for e in seen if e["detail-type"] == "Run Transfer Completed"]
+        announcements = [e for e in observer.drain() if e["detail-type"] == "Run Transfer Completed"]
         assert len(announcements) == 2
         # AND every file of each run folder is in S3 with the same bytes
         s3 = boto3.client("s3")

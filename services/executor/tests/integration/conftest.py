@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from seqferry_executor.backends.datasync import DataSyncBackend
@@ -22,6 +18,7 @@ from seqferry_executor.testing.datasync_standin import DataSyncStandIn
 from seqferry_shared.aws import ClientFactory
 from seqferry_shared.publisher import EventPublisher
 from seqferry_shared.telemetry import Telemetry, setup_telemetry
+from seqferry_shared.testing.bustap import BusTap
 
 
 @pytest.fixture(scope="session")
@@ -37,55 +34,6 @@ def standin() -> Iterator[DataSyncStandIn]:
     finally:
         server.stop()
     assert server.violations == [], "requests or responses that do not match botocore's DataSync model"
-
-
-class BusTap:
-    """An SQS queue subscribed to the test bus: what the executor published, in arrival order."""
-
-    def __init__(self, prefix: str, sources: list[str]) -> None:
-        self.sqs = boto3.client("sqs")
-        events = boto3.client("events")
-        name = f"{prefix}-tap"
-        self.url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name=name, EventBusName=prefix, EventPattern=json.dumps({"source": sources}))
-        events.put_targets(Rule=name, EventBusName=prefix, Targets=[{"Id": "tap", "Arn": arn}])
-        self.seen: list[dict[str, Any]] = []
-
-    def _drain(self) -> None:
-        while True:
-            response = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-            messages = response.get("Messages", [])
-            if not messages:
-                return
-            for message in messages:
-                self.seen.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-
-    def details(self, detail_type: str | None = None) -> list[dict[str, Any]]:
-        self._drain()
-        return [e["detail"] for e in self.seen if detail_type is None or e["detail-type"] == detail_type]
-
-    def wait_for(
-        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 20.0
-    ) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            details = self.details()
-            if predicate(details):
-                return details
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met in {timeout_s} s; saw {json.dumps(details)[:2000]}")
-            time.sleep(0.1)
-
-    async def await_for(
-        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 20.0
-    ) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self.wait_for, predicate, timeout_s)
-
-    @staticmethod
-    def states(details: list[dict[str, Any]], execution_id: str | None = None) -> list[str]:
-        return [d["state"] for d in details if execution_id is None or d["execution_id"] == execution_id]
 
 
 @pytest.fixture
