@@ -2,7 +2,8 @@
 
 The simulator writes a small MiSeq run and a small NovaSeq 6000 run; the notifier must announce both as
 `Run Transfer Completed`, every object must equal its source file byte for byte, and one trace must run from a
-scheduler tick through the executor to the notifier.
+scheduler tick through the executor to the notifier. Then an ad-hoc manifest uploaded to `adhoc/` re-transfers
+the MiSeq run: the adhoc service validates it, writes its result object, and the executor runs the request.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
     with urllib.request.urlopen(request, timeout=30) as response:
         result: dict[str, Any] = json.loads(response.read())
         return result
+
+
+def wait_for_object(s3: Any, bucket: str, key: str, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            body: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            return body
+        except s3.exceptions.NoSuchKey:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def test_runs_reach_s3_and_are_announced(
@@ -102,6 +115,27 @@ def test_runs_reach_s3_and_are_announced(
             manifest_uri = detail["checksum_manifest"]
             assert manifest_uri.startswith(f"s3://{bucket}/")
             s3.head_object(Bucket=bucket, Key=manifest_uri.removeprefix(f"s3://{bucket}/"))
+        # WHEN a manifest uploaded to adhoc/ asks to re-transfer the MiSeq run (plus a hostile line)
+        miseq_path = next(d["nas_path"] for d in completed.values() if d["instrument"] == "miseq")
+        manifest = f"# re-transfer after an outage\r\n{miseq_path}\r\n/etc/passwd\r\n".encode()
+        s3.put_object(Bucket=bucket, Key="adhoc/rerun 1.txt", Body=b"\xef\xbb\xbf" + manifest)
+        # THEN the result object lists what was accepted and rejected
+        result = wait_for_object(s3, bucket, "adhoc/results/rerun 1.txt.json", timeout_s=60)
+        assert [a["pattern"] for a in result["accepted"]] == [miseq_path]
+        assert [(r["line"], "outside" in r["reason"]) for r in result["rejected"]] == [(3, True)]
+        # AND the executor ran the requested transfer to SUCCESS
+        request_ids = set(result["request_ids"])
+        deadline = time.monotonic() + 120
+        states: list[str] = []
+        while time.monotonic() < deadline and "SUCCESS" not in states:
+            states = [
+                e["detail"]["state"]
+                for e in observer.drain()
+                if e["detail-type"] == "Transfer Execution State Changed"
+                and e["detail"]["trigger"] == {"kind": "request", "id": next(iter(request_ids))}
+            ]
+            time.sleep(1)
+        assert "SUCCESS" in states, states
         # AND the people-facing views answer over the shared state table
         for service, path in (("notifier", "/api/dashboard"), ("notifier", "/runs"), ("executor", "/executions")):
             with urllib.request.urlopen(stack.url(service, path), timeout=10) as response:
