@@ -55,6 +55,8 @@ class MessageContext:
 
 
 ModelHandler = Callable[[Any, MessageContext], Awaitable[None]]
+InvalidHandler = Callable[[EventBridgeEvent, str, MessageContext], Awaitable[None]]
+"""Called with the event and a description naming the invalid fields; returning means it was recorded."""
 AwsHandler = Callable[[EventBridgeEvent, MessageContext], Awaitable[None]]
 S3Handler = Callable[[S3ObjectRecord, MessageContext], Awaitable[None]]
 
@@ -64,6 +66,7 @@ class _ModelRoute:
     model: type[EventDetail]
     handler: ModelHandler
     idempotent: bool
+    on_invalid: InvalidHandler | None = None
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -82,9 +85,17 @@ class Router:
         self._aws: dict[tuple[str, str], AwsHandler] = {}
         self._s3: S3Handler | None = None
 
-    def on(self, model: type[M], *, idempotent: bool = True) -> Callable[[ModelHandler], ModelHandler]:
+    def on(
+        self, model: type[M], *, idempotent: bool = True, on_invalid: InvalidHandler | None = None
+    ) -> Callable[[ModelHandler], ModelHandler]:
+        """Register a handler for ``model``'s detail-type.
+
+        A detail that fails validation goes to the DLQ, unless ``on_invalid`` is given: then that hook records the
+        rejection (for example as an ERROR event) and the message is deleted once it returns.
+        """
+
         def register(handler: ModelHandler) -> ModelHandler:
-            self._models[model.DETAIL_TYPE] = _ModelRoute(model, handler, idempotent)
+            self._models[model.DETAIL_TYPE] = _ModelRoute(model, handler, idempotent, on_invalid)
             return handler
 
         return register
@@ -352,6 +363,15 @@ class SqsConsumer:
             return
         await self._dispatch_event(envelope, message, message_id, receive_count)
 
+    async def _invalid(self, hook: InvalidHandler, event: EventBridgeEvent, reason: str, ctx: MessageContext) -> None:
+        # The detail has no usable meta.event_id; EventBridge's own event id is stable across redeliveries.
+        if self._idempotency is None:
+            await hook(event, reason, ctx)
+            return
+        async with self._idempotency.guard(f"{self.name}#invalid#{event.id}") as claim:
+            if not claim.done:
+                await hook(event, reason, ctx)
+
     async def _dispatch_event(
         self,
         event: EventBridgeEvent,
@@ -390,9 +410,12 @@ class SqsConsumer:
                     detail = route.model.model_validate(event.detail)
                 except ValidationError as exc:
                     span.set_status(Status(StatusCode.ERROR, "invalid detail"))
-                    raise PermanentError(
-                        f"invalid {event.detail_type!r} detail: {describe_validation_error(exc)}"
-                    ) from exc
+                    reason = f"invalid {event.detail_type!r} detail: {describe_validation_error(exc)}"
+                    if route.on_invalid is None:
+                        raise PermanentError(reason) from exc
+                    log.warning("consumer %s: event %s rejected: %s", self.name, event.id, reason)
+                    await self._invalid(route.on_invalid, event, reason, ctx)
+                    return
                 span.set_attribute("seqferry.event_id", str(detail.meta.event_id))
                 if route.idempotent and self._idempotency is not None:
                     async with self._idempotency.guard(f"{self.name}#{detail.meta.event_id}") as claim:

@@ -195,3 +195,44 @@ async def test_work_cut_short_returns_to_the_queue_and_runs_once(settings: Any, 
         await eventually(lambda: consumer.processed == 1)
     # THEN the message was processed exactly once overall
     assert completions == ["r1"]
+
+
+async def test_invalid_detail_goes_to_the_hook_once_instead_of_the_dlq(runtime: ServiceRuntime) -> None:
+    rejections: list[tuple[str, str]] = []
+    router = Router()
+
+    async def on_invalid(event: Any, reason: str, ctx: MessageContext) -> None:
+        rejections.append((event.id, reason))
+
+    @router.on(TransferRequested, on_invalid=on_invalid)
+    async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
+        raise AssertionError("an invalid detail must not reach the handler")
+
+    consumer = await runtime.add_consumer(runtime.names.executor_queue.name, router)
+    runtime.start()
+    events = await runtime.client("events")
+    entry = {
+        "EventBusName": runtime.names.bus,
+        "Source": "lims",
+        "DetailType": "Transfer Requested",
+        "Detail": json.dumps({"request_id": "bad", "includes": "/not/a/list"}),
+    }
+    # GIVEN a schema-invalid event, and the same EventBridge event delivered again to the queue
+    await events.put_events(Entries=[entry])
+    await eventually(lambda: consumer.processed == 1)
+    sqs = await runtime.client("sqs")
+    url = await consumer.queue_url()
+    body = json.dumps(
+        {
+            "id": rejections[0][0],
+            "detail-type": "Transfer Requested",
+            "source": "lims",
+            "detail": json.loads(entry["Detail"]),
+        }
+    )
+    await sqs.send_message(QueueUrl=url, MessageBody=body)
+    await eventually(lambda: consumer.processed == 2)
+    # THEN the hook ran once, with the reason naming the field, and nothing went to the DLQ
+    assert len(rejections) == 1
+    assert "includes: Input should be a valid list" in rejections[0][1]
+    assert await queue_depth(runtime, runtime.names.executor_queue.dlq_name) == 0

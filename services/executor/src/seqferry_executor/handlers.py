@@ -6,6 +6,7 @@ import logging
 
 from seqferry_executor.orchestrator import Orchestrator
 from seqferry_shared.consumer import MessageContext, Router
+from seqferry_shared.envelopes import EventBridgeEvent
 from seqferry_shared.events.models import TransferRequested, TransferWindowOpened
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,10 @@ def build_router(orchestrator: Orchestrator) -> Router:
         outcome = await orchestrator.submit_window(detail)
         log.info("window %s/%s (message %s): %s", detail.task, detail.tick, ctx.message_id, outcome)
 
-    @router.on(TransferRequested)
+    async def on_invalid_request(event: EventBridgeEvent, reason: str, ctx: MessageContext) -> None:
+        await orchestrator.reject_invalid(event_id=event.id, source=event.source, detail=event.detail, reason=reason)
+
+    @router.on(TransferRequested, on_invalid=on_invalid_request)
     async def on_request(detail: TransferRequested, ctx: MessageContext) -> None:
         outcome = await orchestrator.submit_request(detail)
         source = ctx.event.source if ctx.event else "?"

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.metrics import Meter
@@ -219,6 +219,39 @@ class Orchestrator:
             )
             return "rejected"
         return await self._enqueue(verdict.task, WorkKind.REQUEST, detail.request_id, verdict.includes, correlation_id)
+
+    async def reject_invalid(self, *, event_id: str, source: str, detail: dict[str, Any], reason: str) -> None:
+        """A ``Transfer Requested`` that does not match its schema: record it and emit it as ERROR."""
+        raw_id = detail.get("request_id")
+        ref = raw_id if isinstance(raw_id, str) and 0 < len(raw_id) <= 128 else f"event-{event_id}"
+        raw_includes = detail.get("includes")
+        includes = [p for p in raw_includes if isinstance(p, str)] if isinstance(raw_includes, list) else []
+        raw_task = detail.get("task")
+        known = self._known_tasks
+        task = raw_task if isinstance(raw_task, str) and (known is None or raw_task in known) else self._default_task
+        verdict = Rejected(task=task, reasons=(reason,))
+        claim = await self._store.claim_request(
+            ref,
+            event_id=event_id,
+            status="rejected",
+            task=task,
+            reasons=verdict.reasons,
+            includes=len(includes),
+            correlation_id=ref,
+            requested_by=f"{source} (unvalidated)",
+            now=self._clock(),
+        )
+        if claim == "duplicate":
+            log.warning("invalid request %s already recorded with another event", escape(ref, 128))
+            return
+        await self._publish_rejection(
+            kind=WorkKind.REQUEST,
+            ref=ref,
+            verdict=verdict,
+            detail_event_id=uuid.uuid5(REJECTION_NAMESPACE, event_id),
+            includes=includes,
+            correlation_id=ref,
+        )
 
     async def _publish_rejection(
         self,

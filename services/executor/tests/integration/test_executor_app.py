@@ -73,17 +73,33 @@ async def test_duplicate_deliveries_make_one_execution_and_http_shows_it(
         for _ in range(3):
             put(resource_prefix, request)
         put(resource_prefix, TransferRequested(request_id="lims-43", includes=["/var/log/*"]))
+        # AND one that does not match the published schema (no includes, an unknown field)
+        events = boto3.client("events")
+        events.put_events(
+            Entries=[
+                {
+                    "EventBusName": resource_prefix,
+                    "Source": "lims",
+                    "DetailType": "Transfer Requested",
+                    "Detail": json.dumps({"request_id": "lims-44", "include": ["/sequencers/incoming/miseq/x"]}),
+                }
+            ]
+        )
 
         # WHEN the executor has consumed every message
-        details = await tap.await_for(lambda d: {"LAUNCHING", "ERROR"} <= set(tap.states(d)))
+        details = await tap.await_for(lambda d: "LAUNCHING" in tap.states(d) and tap.states(d).count("ERROR") == 2)
         await eventually(lambda: queue_is_drained(settings))
 
         # THEN one execution was started for the three deliveries; the invalid request is an ERROR event
         assert len(standin.starts(task_arn)) == 1
         execution_arn = standin.executions_of(task_arn)[0].arn
         assert [d["trigger"]["id"] for d in details if d["state"] == "LAUNCHING"] == ["lims-42"]
-        rejected = next(d for d in details if d["state"] == "ERROR")
-        assert "'/var/log/*': path is outside the allowed roots" in rejected["error"]["message"]
+        rejected = {d["trigger"]["id"]: d for d in details if d["state"] == "ERROR"}
+        assert "'/var/log/*': path is outside the allowed roots" in rejected["lims-43"]["error"]["message"]
+        # AND the schema-invalid one is an ERROR event naming the fields, not a silent DLQ entry
+        schema_error = rejected["lims-44"]["error"]["message"]
+        assert "includes: Field required" in schema_error
+        assert "include: Extra inputs are not permitted" in schema_error
 
         # AND the HTTP views show it
         assert (await client.get("/readyz")).json()["checks"]["backend:datasync"] == "ok"
@@ -108,6 +124,7 @@ async def test_duplicate_deliveries_make_one_execution_and_http_shows_it(
         assert (accepted["status"], accepted["executions"]) == ("started", [execution_arn])
         refused = (await client.get("/requests/lims-43")).json()
         assert refused["status"] == "rejected"
+        assert (await client.get("/requests/lims-44")).json()["status"] == "rejected"
         assert (await client.get("/requests/nope")).status_code == 404
 
         # WHEN DataSync finishes, the poller reports it
