@@ -7,10 +7,10 @@ import hmac
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,6 +21,19 @@ from seqferry_shared.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+T = TypeVar("T")
+
+
+def from_state(name: str, kind: type[T], service: str) -> Callable[[Request], T]:
+    """Dependency for an object the lifespan puts on ``app.state``: 503 until the service has started it."""
+
+    def get(request: Request) -> T:
+        value = getattr(request.app.state, name, None)
+        if not isinstance(value, kind):
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"{service} not started")
+        return value
+
+    return get
 
 
 async def _run_check(name: str, check: Callable[[], Any], timeout_s: float) -> tuple[str, str]:

@@ -5,7 +5,7 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, FastAPI
 
-from seqferry_shared.http import bearer_auth, create_http_app
+from seqferry_shared.http import bearer_auth, create_http_app, from_state
 from seqferry_shared.runtime import ServiceRuntime
 from seqferry_shared.settings import ServiceSettings
 from seqferry_shared.telemetry import Telemetry
@@ -66,3 +66,23 @@ async def test_bearer_token(settings: ServiceSettings, telemetry: Telemetry) -> 
     token = settings.api_token.get_secret_value()
     ok = await call(app(), "POST", "/mutate", headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200
+
+
+async def test_state_dependency_answers_503_until_started() -> None:
+    class Thing:
+        pass
+
+    app = FastAPI()
+    get_thing = from_state("thing", Thing, "thing service")
+
+    @app.get("/thing")
+    async def thing(value: Annotated[Thing, Depends(get_thing)]) -> dict[str, str]:
+        return {"type": type(value).__name__}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        before = await client.get("/thing")
+        app.state.thing = Thing()
+        after = await client.get("/thing")
+    assert (before.status_code, before.json()["detail"]) == (503, "thing service not started")
+    assert after.json() == {"type": "Thing"}

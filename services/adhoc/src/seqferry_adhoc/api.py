@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from seqferry_adhoc.domain.records import TransferRecord
 from seqferry_adhoc.errors import RequestNotPublishedError
 from seqferry_adhoc.service import AdhocService, InvalidRequestError
+from seqferry_shared.http import from_state
 
 _PART = re.compile(r"^(?P<parent>.+)-(?P<part>[0-9]{1,4})$")
 
@@ -93,11 +94,7 @@ class ErrorMessage(BaseModel):
     detail: str
 
 
-def _service(request: Request) -> AdhocService:
-    service: AdhocService | None = getattr(request.app.state, "service", None)
-    if service is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "adhoc service not started")
-    return service
+_service = from_state("service", AdhocService, "adhoc service")
 
 
 ServiceDep = Annotated[AdhocService, Depends(_service)]

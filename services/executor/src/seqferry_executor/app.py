@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from seqferry_executor.backends.base import TransferBackend
@@ -20,7 +20,7 @@ from seqferry_executor.handlers import build_router
 from seqferry_executor.orchestrator import Orchestrator
 from seqferry_executor.settings import ExecutorSettings
 from seqferry_executor.store import StateStore
-from seqferry_shared.http import create_http_app
+from seqferry_shared.http import create_http_app, from_state
 from seqferry_shared.runtime import ServiceRuntime
 from seqferry_shared.telemetry import Telemetry
 
@@ -44,18 +44,10 @@ class TaskView(BaseModel):
     pending: list[PendingItem]
 
 
-def _orchestrator(request: Request) -> Orchestrator:
-    orchestrator: Orchestrator | None = getattr(request.app.state, "orchestrator", None)
-    if orchestrator is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "executor not started")
-    return orchestrator
+_orchestrator = from_state("orchestrator", Orchestrator, "executor")
 
 
-def _store(request: Request) -> StateStore:
-    store: StateStore | None = getattr(request.app.state, "store", None)
-    if store is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "executor not started")
-    return store
+_store = from_state("store", StateStore, "executor")
 
 
 OrchestratorDep = Annotated[Orchestrator, Depends(_orchestrator)]

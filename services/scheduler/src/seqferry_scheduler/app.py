@@ -9,14 +9,14 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import Depends, FastAPI, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from seqferry_scheduler.domain.window import tick_instant, tick_of
 from seqferry_scheduler.scheduler import Clock, Fired, Scheduler, utc_now
 from seqferry_scheduler.settings import SchedulerSettings
 from seqferry_scheduler.ticks import TickClaims
-from seqferry_shared.http import bearer_auth, create_http_app
+from seqferry_shared.http import bearer_auth, create_http_app, from_state
 from seqferry_shared.runtime import ServiceRuntime
 from seqferry_shared.telemetry import Telemetry
 
@@ -50,11 +50,7 @@ class SchedulerStatus(BaseModel):
     replica: str
 
 
-def _scheduler(request: Request) -> Scheduler:
-    scheduler: Scheduler | None = getattr(request.app.state, "scheduler", None)
-    if scheduler is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "scheduler not started")
-    return scheduler
+_scheduler = from_state("scheduler", Scheduler, "scheduler")
 
 
 SchedulerDep = Annotated[Scheduler, Depends(_scheduler)]

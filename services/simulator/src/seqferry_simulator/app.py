@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from seqferry_shared.http import bearer_auth, create_http_app
+from seqferry_shared.http import bearer_auth, create_http_app, from_state
 from seqferry_shared.runtime import ServiceRuntime
 from seqferry_shared.sequencers import Instrument
 from seqferry_shared.telemetry import Telemetry
@@ -116,11 +116,7 @@ class InstrumentOut(BaseModel):
     sequencer_paths: list[str]
 
 
-def _manager(request: Request) -> RunManager:
-    manager: RunManager | None = getattr(request.app.state, "manager", None)
-    if manager is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "simulator not started")
-    return manager
+_manager = from_state("manager", RunManager, "simulator")
 
 
 ManagerDep = Annotated[RunManager, Depends(_manager)]
