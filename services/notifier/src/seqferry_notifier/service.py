@@ -6,7 +6,9 @@ own (they are passed in) and keeps no state between calls except a short dashboa
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -98,6 +100,8 @@ class NotifierService:
         self._metrics = metrics
         self._sequencers = sequencers
         self._clock = clock
+        # Several messages about one run arrive together; only one of them builds its manifest at a time.
+        self._delivering: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # -- executions -----------------------------------------------------------------------------------------------
     async def on_execution_event(self, detail: TransferExecutionStateChanged) -> ExecutionRecord:
@@ -245,6 +249,10 @@ class NotifierService:
         return verdict
 
     async def _deliver_run(self, run: RunRecord, verdict: Verdict, objects: list[ObjectInfo]) -> None:
+        async with self._delivering[run.run_id]:
+            await self._deliver_run_once(run, verdict, objects)
+
+    async def _deliver_run_once(self, run: RunRecord, verdict: Verdict, objects: list[ObjectInfo]) -> None:
         pk = run_pk(run.run_id)
         existing = await self._outbox.existing(pk, COMPLETED_SK)
         if existing is not None:

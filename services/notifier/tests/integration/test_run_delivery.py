@@ -168,9 +168,21 @@ async def test_concurrent_handlers_emit_once(stack, notifier_settings, make_run,
         pending = await first.run(run.run_id)
         assert pending is not None
         assert pending.completion is None
+        builds = {id(first): 0, id(second): 0}
+        for replica in (first, second):
+            build = replica._storage.manifest_entries
+
+            async def counted(keys: list[str], replica: Any = replica, build: Any = build) -> Any:
+                builds[id(replica)] += 1
+                await asyncio.sleep(0.3)  # a large run: building takes long enough for the others to arrive
+                return await build(keys)
+
+            replica._storage.manifest_entries = counted  # type: ignore[method-assign]
         # WHEN the file lands and six handlers on both replicas decide at the same moment
         run.upload(stack.s3, stack.bucket)
         verdicts = await asyncio.gather(*(replica.evaluate_run(pending) for replica in (first, second) * 3))
+        # THEN each replica built the checksum manifest at most once (its other handlers waited for it)
+        assert all(count <= 1 for count in builds.values()), builds
         # THEN every one of them found the run complete, yet only one announced it
         assert all(v is not None and v.complete for v in verdicts)
         # AND later reports (another execution, a redelivery) change nothing
