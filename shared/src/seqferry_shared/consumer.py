@@ -161,6 +161,7 @@ class SqsConsumer:
         self._wait_time_s = wait_time_s
         self._visibility_timeout_s = visibility_timeout_s
         self._max_messages = min(10, max_messages)
+        self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._retry_delay_s = retry_delay_s
         self._max_retry_delay_s = max_retry_delay_s
@@ -248,7 +249,7 @@ class SqsConsumer:
             await self._drain(url)
 
     def _free_slots(self) -> int:
-        return max(1, self._slots._value)
+        return max(1, self._concurrency - len(self._inflight))
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

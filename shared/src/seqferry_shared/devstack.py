@@ -16,8 +16,6 @@ from seqferry_shared.aws import sync_client
 from seqferry_shared.bootstrap import bootstrap
 from seqferry_shared.settings import ServiceSettings
 
-app = typer.Typer(add_completion=False, help="seqferry embedded dev stack helpers")
-
 DEFAULT_PORTS = {"notifier": 8080, "scheduler": 8081, "executor": 8082, "adhoc": 8083, "simulator": 8084}
 
 
@@ -40,7 +38,6 @@ def _wait_for_endpoint(url: str, timeout_s: float) -> None:
             time.sleep(0.2)
 
 
-@app.command("bootstrap")
 def bootstrap_and_wait(timeout_s: float = 60.0) -> None:
     """Wait for the emulator, create every resource, print where to look, then idle until stopped."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -64,7 +61,6 @@ def bootstrap_and_wait(timeout_s: float = 60.0) -> None:
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
 
 
-@app.command("wait", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def wait_then_exec(ctx: typer.Context, timeout_s: float = 120.0) -> None:
     """Wait until bootstrap has created the bus, then replace this process with the given command."""
     settings = ServiceSettings()
@@ -86,5 +82,12 @@ def wait_then_exec(ctx: typer.Context, timeout_s: float = 120.0) -> None:
     os.execvp(argv[0], argv)  # noqa: S606 - the dev Procfile's own command line
 
 
-if __name__ == "__main__":
+def main() -> None:
+    app = typer.Typer(add_completion=False, help="seqferry embedded dev stack helpers")
+    app.command("bootstrap")(bootstrap_and_wait)
+    app.command("wait", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(wait_then_exec)
     app()
+
+
+if __name__ == "__main__":
+    main()
