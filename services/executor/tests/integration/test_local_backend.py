@@ -28,6 +28,7 @@ from seqferry_executor.backends.local import LocalBackend, LocalBackendConfig
 from seqferry_executor.backends.local import backend as backend_module
 from seqferry_executor.backends.local.config import MIB
 from seqferry_executor.backends.local.scan import SYMLINK_ESCAPE, ScanResult
+from seqferry_executor.settings import ExecutorSettings
 from seqferry_shared.aws import ClientFactory, sync_client
 from seqferry_shared.events.models import TransferState
 from seqferry_shared.settings import ServiceSettings
@@ -38,11 +39,6 @@ pytestmark = pytest.mark.integration
 SEQ = "/sequencers/incoming/miseq"
 RUN_ID = "251125_M00123_0001_000000000-ABCDE"
 RUN = f"{SEQ}/{RUN_ID}"
-
-
-class LocalTestSettings(ServiceSettings):
-    nas_root: Path
-    local: LocalBackendConfig
 
 
 # -- a counting HTTP proxy in front of moto -------------------------------------------------------------------
@@ -134,9 +130,9 @@ def proxy(moto_server: MotoServer) -> Iterator[CountingProxy]:
 # -- helpers ----------------------------------------------------------------------------------------------------
 
 
-def make_settings(tmp_path: Path, prefix: str, endpoint: str, **local: Any) -> LocalTestSettings:
+def make_settings(tmp_path: Path, prefix: str, endpoint: str, **local: Any) -> ExecutorSettings:
     config = {"quiet_period_s": 0.2, "index_path": tmp_path / "state" / "index.sqlite", **local}
-    return LocalTestSettings(
+    return ExecutorSettings(
         prefix=prefix,
         environment="test",
         aws_endpoint_url=endpoint,
@@ -197,7 +193,7 @@ async def factory(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     """Builds backends (and their client factories) and closes them all at the end."""
     opened: list[tuple[LocalBackend, ClientFactory]] = []
 
-    async def build(settings: LocalTestSettings) -> LocalBackend:
+    async def build(settings: ExecutorSettings) -> LocalBackend:
         clients = ClientFactory(settings)
         backend = await LocalBackend.create(settings=settings, clients=clients)
         opened.append((backend, clients))
@@ -459,13 +455,9 @@ CRASH_CHILD = """
 import asyncio, json, sys
 from pathlib import Path
 from seqferry_shared.aws import ClientFactory
-from seqferry_shared.settings import ServiceSettings
 from seqferry_executor.backends.local import LocalBackend, LocalBackendConfig
 from seqferry_executor.backends.local import backend as backend_module
-
-class Settings(ServiceSettings):
-    nas_root: Path
-    local: LocalBackendConfig
+from seqferry_executor.settings import ExecutorSettings as Settings
 
 async def main():
     args = json.loads(sys.argv[1])

@@ -50,8 +50,10 @@ class LocalSettings(Protocol):
     def aws_endpoint_url(self) -> str | None: ...
     @property
     def aws_region(self) -> str: ...
-
-    # and, optionally, ``local: LocalBackendConfig``
+    @property
+    def adhoc_path(self) -> str: ...
+    @property
+    def local(self) -> LocalBackendConfig: ...
 
 
 def _resolve_credentials() -> tuple[Any, bool]:
@@ -81,8 +83,7 @@ class LocalBackend(TransferBackend):
 
     @classmethod
     async def create(cls, *, settings: LocalSettings, clients: Any) -> LocalBackend:
-        # Settings without a ``local`` section (the field is optional for datasync deployments) get defaults.
-        config: LocalBackendConfig = getattr(settings, "local", None) or LocalBackendConfig()
+        config = settings.local
         bucket = settings.names.bucket
         endpoint = Endpoint.of(settings.aws_endpoint_url, settings.aws_region, bucket)
         destination = f"{settings.aws_endpoint_url or 'aws'}|{settings.aws_region}|{bucket}"
@@ -116,7 +117,7 @@ class LocalBackend(TransferBackend):
         )
         backend = cls(engine=engine, uploader=uploader, index=index, config=config)
         rebuild = config.rebuild_index == "always" or (config.rebuild_index == "if-missing" and index.rebuild_needed)
-        adhoc = str(getattr(settings, "adhoc_path", "/adhoc")).strip("/")
+        adhoc = settings.adhoc_path.strip("/")
         prefixes = [seq.path.strip("/") + "/" for seq in sequencers] + [f"{adhoc}/" if adhoc else ""]
         backend._rebuild = rebuild
         backend._prefixes = prefixes
