@@ -358,33 +358,3 @@ async def test_two_replicas_share_the_queue_without_double_starts(
 
         details = unique(await tap.await_for(lambda d: tap.states(unique(d)).count("SUCCESS") == items))
         assert sorted(tap.states(details)) == ["LAUNCHING"] * items + ["SUCCESS"] * items
-
-
-async def test_success_carries_run_summaries_from_the_mounted_nas(
-    harness_for: Callable[..., Any], standin: DataSyncStandIn, task_arn: str, tap: Any, tmp_path: Any
-):
-    # GIVEN the NAS mounted read-only with one finished MiSeq run folder and one still being written elsewhere
-    run = tmp_path / "sequencers/incoming/miseq/241125_M00123_0001_000000000-ABCDE"
-    (run / "Data/Intensities/BaseCalls/L001/C1.1").mkdir(parents=True)
-    (run / "Data/Intensities/BaseCalls/L001/C1.1/s_1_1101.bcl").write_bytes(b"b" * 100)
-    (run / "RunInfo.xml").write_bytes(b"<RunInfo/>")
-    (run / "RTAComplete.txt").write_bytes(b"")
-    other = tmp_path / "sequencers/incoming/miseq/241124_M00123_0002_000000000-FGHIJ"
-    other.mkdir(parents=True)
-    (other / "RunInfo.xml").write_bytes(b"<RunInfo/>")
-    harness = harness_for(
-        datasync_endpoint_url=standin.url, datasync_task_arns={"sequencers": task_arn}, nas_root=tmp_path
-    )
-    async with harness as h:
-        await h.orchestrator.submit_request(request("r-nas", [f"/{run.relative_to(tmp_path)}"]))
-        (execution,) = standin.executions_of(task_arn)
-        # WHEN DataSync reports SUCCESS (it gives totals only)
-        standin.advance(execution.arn, "SUCCESS", FilesTransferred=3, FilesVerified=3)
-        await h.orchestrator.poll_once()
-        details = await tap.await_for(lambda d: "SUCCESS" in tap.states(d))
-    # THEN the SUCCESS event summarises the run folder the request reached, from the NAS, and no other
-    (summary,) = details[-1]["runs"]
-    assert summary["run_id"] == run.name
-    assert summary["s3_prefix"] == f"sequencers/incoming/miseq/{run.name}/"
-    assert (summary["files_total"], summary["bytes_total"], summary["files_pending"]) == (3, 110, 0)
-    assert summary["markers"] == ["RTAComplete.txt"]

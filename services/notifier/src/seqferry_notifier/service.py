@@ -17,6 +17,7 @@ from typing import Literal
 from seqferry_notifier.datasync import DataSyncReader, ExecutionNotFoundError
 from seqferry_notifier.domain import notifications
 from seqferry_notifier.domain.datasync import describe_observation, event_observation
+from seqferry_notifier.domain.discovery import Scope, run_folder, scopes, summary_from_objects
 from seqferry_notifier.domain.executions import (
     ExecutionRecord,
     FoldResult,
@@ -25,6 +26,7 @@ from seqferry_notifier.domain.executions import (
     execution_key,
     fold,
     note_describe,
+    note_discovered,
 )
 from seqferry_notifier.domain.manifest import build_manifest
 from seqferry_notifier.domain.notices import Notice, new_notice
@@ -174,11 +176,53 @@ class NotifierService:
         if result.state_changed or summaries:
             for run_id in dict.fromkeys([*record.run_ids, *summaries]):
                 await self._observe_run(run_id, record, summaries.get(run_id), observation.at)
+        if record.needs_run_discovery:
+            record = await self._discover_runs(record)
         if result.became_terminal == TransferState.ERROR:
             await self._announce_execution_failure(record)
         return record
 
     # -- runs -----------------------------------------------------------------------------------------------------
+    async def _discover_runs(self, record: ExecutionRecord) -> ExecutionRecord:
+        """Find the run folders a successful DataSync execution covered in the bucket, and track each one.
+
+        Runs already delivered are skipped without listing them. A failure here fails the handler, so the message
+        comes back and the lookup is tried again (the record says it has not been done).
+        """
+        until = record.finished_at or self._clock()
+        found: dict[str, RunSummary] = {}
+        for scope in scopes(record.includes, self._sequencers):
+            for run_id in await self._runs_in(scope):
+                if run_id in found:
+                    continue
+                known = await self._runs.load(run_pk(run_id), "run")
+                if known is not None and known.record.completion is not None:
+                    continue
+                objects = await self._storage.list_run(f"{scope.root_key}{run_id}/")
+                if objects:
+                    found[run_id] = summary_from_objects(scope.root, run_id, objects, until=until)
+        log.info(
+            "execution %s: %d run folder(s) found in s3://%s for its include patterns",
+            record.execution_id,
+            len(found),
+            self._storage.bucket,
+        )
+        for run_id, summary in found.items():
+            await self._observe_run(run_id, record, summary, until)
+        now = self._clock()
+        stored, _ = await self._executions.mutate(
+            execution_pk(record.execution_id),
+            "execution",
+            lambda current: (note_discovered(current or record, list(found), now), None),
+        )
+        return stored or record
+
+    async def _runs_in(self, scope: Scope) -> list[str]:
+        if scope.run_id is not None:
+            return [scope.run_id]
+        prefixes = await self._storage.folders(scope.list_prefix)
+        return [name for name in (run_folder(scope, p) for p in prefixes) if name is not None]
+
     async def _observe_run(
         self, run_id: str, execution: ExecutionRecord, summary: RunSummary | None, at: datetime
     ) -> None:

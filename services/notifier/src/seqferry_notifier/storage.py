@@ -37,10 +37,23 @@ class RunStorage:
         paginator = self._s3.get_paginator("list_objects_v2")
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             objects.extend(
-                ObjectInfo(key=o["Key"], size=int(o["Size"]), etag=str(o.get("ETag", "")).strip('"') or None)
+                ObjectInfo(
+                    key=o["Key"],
+                    size=int(o["Size"]),
+                    etag=str(o.get("ETag", "")).strip('"') or None,
+                    last_modified=o.get("LastModified"),
+                )
                 for o in page.get("Contents", [])
             )
         return objects
+
+    async def folders(self, prefix: str) -> list[str]:
+        """The common prefixes one level below ``prefix`` (ListObjectsV2 with delimiter '/', all pages)."""
+        found: list[str] = []
+        paginator = self._s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+            found.extend(str(p["Prefix"]) for p in page.get("CommonPrefixes", []))
+        return found
 
     async def read(self, key: str, *, max_bytes: int) -> bytes | None:
         """An object's body (None when absent); refuses bodies larger than ``max_bytes``."""

@@ -7,20 +7,16 @@ executor has already split the patterns so the ``|``-joined value fits 102,400 c
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from seqferry_executor.backends.base import BackendError, ExecutionStatus, TransferBackend
-from seqferry_executor.backends.runs import scan_run_summaries
 from seqferry_shared.aws import ClientFactory
-from seqferry_shared.events.models import Counters, ErrorInfo, RunSummary, TransferState
+from seqferry_shared.events.models import Counters, ErrorInfo, TransferState
 from seqferry_shared.patterns import FILTER_VALUE_LIMIT, join_filter
-from seqferry_shared.sequencers import SequencerPath
 
 if TYPE_CHECKING:
     from seqferry_executor.settings import ExecutorSettings
@@ -112,34 +108,19 @@ class DataSyncBackend(TransferBackend):
         *,
         options: Mapping[str, str] = OVERRIDE_OPTIONS,
         own_clients: ClientFactory | None = None,
-        nas_root: Path | None = None,
-        sequencers: Sequence[SequencerPath] = (),
     ) -> None:
         self._client = client
         self._task_arns = dict(task_arns)
         self._options = dict(options)
         self._own_clients = own_clients
-        # With the NAS mounted (read-only), ended executions get per-run summaries so runs can be announced.
-        self._nas_root = nas_root if nas_root is not None and nas_root.is_dir() else None
-        self._sequencers = list(sequencers)
-        self._includes: dict[str, tuple[str, ...]] = {}
-        self._runs: dict[str, list[RunSummary]] = {}
 
     @classmethod
     async def create(cls, *, settings: ExecutorSettings, clients: ClientFactory) -> DataSyncBackend:
-        nas_root, sequencers = settings.nas_root, settings.sequencers
         if settings.datasync_endpoint_url is None:
-            client = await clients.get("datasync")
-            return cls(client, settings.datasync_task_arns, nas_root=nas_root, sequencers=sequencers)
+            return cls(await clients.get("datasync"), settings.datasync_task_arns)
         # Its own client factory only because its endpoint differs from every other service's.
         own = ClientFactory(settings.model_copy(update={"aws_endpoint_url": settings.datasync_endpoint_url}))
-        return cls(
-            await own.get("datasync"),
-            settings.datasync_task_arns,
-            own_clients=own,
-            nas_root=nas_root,
-            sequencers=sequencers,
-        )
+        return cls(await own.get("datasync"), settings.datasync_task_arns, own_clients=own)
 
     @property
     def tasks(self) -> frozenset[str]:
@@ -169,7 +150,6 @@ class DataSyncBackend(TransferBackend):
         except BotoCoreError as exc:
             raise BackendError(type(exc).__name__, str(exc), retryable=True) from exc
         arn = str(response["TaskExecutionArn"])
-        self._includes[arn] = tuple(includes)
         log.info("datasync: started %s for task %s (%d include patterns)", arn, task, len(includes))
         return arn
 
@@ -180,24 +160,7 @@ class DataSyncBackend(TransferBackend):
             raise backend_error(exc) from exc
         except BotoCoreError as exc:
             raise BackendError(type(exc).__name__, str(exc), retryable=True) from exc
-        status = status_of(response)
-        if status.state is TransferState.SUCCESS:
-            status.runs = await self._run_summaries(execution_id)
-        return status
-
-    async def resume(self, execution_id: str, task: str, includes: Sequence[str]) -> None:
-        self._includes[execution_id] = tuple(includes)
-
-    async def _run_summaries(self, execution_id: str) -> list[RunSummary]:
-        includes = self._includes.get(execution_id)
-        if self._nas_root is None or not includes:
-            return []
-        if execution_id not in self._runs:
-            self._runs[execution_id] = await asyncio.to_thread(
-                scan_run_summaries, self._nas_root, self._sequencers, includes
-            )
-            self._includes.pop(execution_id, None)
-        return [run.model_copy(deep=True) for run in self._runs[execution_id]]
+        return status_of(response)
 
     async def ping(self) -> None:
         """Readiness: DataSync answers and every configured task exists."""

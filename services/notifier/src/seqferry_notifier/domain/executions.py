@@ -132,6 +132,9 @@ class ExecutionRecord(BaseModel):
     started_at: datetime | None = None
     updated_at: datetime
     finished_at: datetime | None = None
+    runs_discovered_at: datetime | None = Field(
+        default=None, description="When the run folders of this (DataSync) execution were looked up in S3."
+    )
     history: list[HistoryEntry] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
     reconcile: Reconcile = Field(default_factory=Reconcile)
@@ -139,6 +142,16 @@ class ExecutionRecord(BaseModel):
     @property
     def terminal(self) -> bool:
         return self.state.terminal
+
+    @property
+    def needs_run_discovery(self) -> bool:
+        """A successful DataSync execution whose run folders have not been looked up in the bucket yet."""
+        return (
+            self.state == TransferState.SUCCESS
+            and self.backend == "datasync"
+            and bool(self.includes)
+            and self.runs_discovered_at is None
+        )
 
     @property
     def pollable(self) -> bool:
@@ -243,6 +256,16 @@ def fold(record: ExecutionRecord | None, obs: Observation) -> FoldResult:
         record.updated_at = max(record.updated_at, obs.at)
     became_terminal = record.state if record.terminal and (before_state is None or not before_state.terminal) else None
     return FoldResult(record=record, changed=changed, state_changed=state_changed, became_terminal=became_terminal)
+
+
+def note_discovered(record: ExecutionRecord, run_ids: list[str], at: datetime) -> ExecutionRecord:
+    """Remember that the execution's run folders were looked up in S3, and which runs they are."""
+    record = record.model_copy(deep=True)
+    record.runs_discovered_at = at
+    for run_id in run_ids:
+        if run_id not in record.run_ids and len(record.run_ids) < RUN_IDS_LIMIT:
+            record.run_ids.append(run_id)
+    return record
 
 
 def note_describe(record: ExecutionRecord, at: datetime, *, error: str | None, not_found: bool) -> ExecutionRecord:

@@ -225,6 +225,7 @@ class ObjectInfo:
     key: str
     size: int
     etag: str | None = None
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
