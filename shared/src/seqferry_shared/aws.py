@@ -29,10 +29,11 @@ def _config_kwargs(settings: ServiceSettings) -> dict[str, Any]:
     return kwargs
 
 
-def client_kwargs(settings: ServiceSettings) -> dict[str, Any]:
+def client_kwargs(settings: ServiceSettings, service: str = "") -> dict[str, Any]:
     kwargs: dict[str, Any] = {"region_name": settings.aws_region}
-    if settings.aws_endpoint_url:
-        kwargs["endpoint_url"] = settings.aws_endpoint_url
+    endpoint = settings.endpoint_url_for(service)
+    if endpoint:
+        kwargs["endpoint_url"] = endpoint
     return kwargs
 
 
@@ -49,7 +50,9 @@ class ClientFactory:
     async def get(self, service: str) -> Any:
         client = self._clients.get(service)
         if client is None:
-            creator = self._session.create_client(service, config=self._config, **client_kwargs(self._settings))
+            creator = self._session.create_client(
+                service, config=self._config, **client_kwargs(self._settings, service)
+            )
             client = await self._stack.enter_async_context(creator)
             self._clients[service] = client
         return client
@@ -67,4 +70,4 @@ class ClientFactory:
 
 def sync_client(service: str, settings: ServiceSettings) -> Any:
     """A boto3 client with the same endpoint, region and retry policy (for CLI tools such as bootstrap)."""
-    return boto3.client(service, config=Config(**_config_kwargs(settings)), **client_kwargs(settings))
+    return boto3.client(service, config=Config(**_config_kwargs(settings)), **client_kwargs(settings, service))

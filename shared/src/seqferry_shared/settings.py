@@ -40,6 +40,10 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("AWS_ENDPOINT_URL", "SEQFERRY_AWS_ENDPOINT_URL"),
         description="Emulator endpoint (moto server or LocalStack); unset on AWS.",
     )
+    datasync_endpoint_url: str | None = Field(
+        default=None,
+        description="DataSync endpoint override (VPC endpoint, emulator); other AWS APIs keep AWS_ENDPOINT_URL.",
+    )
     aws_max_attempts: int = Field(
         default=8, ge=1, description="Total attempts per AWS call (botocore adaptive retries)."
     )
@@ -67,6 +71,12 @@ class ServiceSettings(BaseSettings):
     adhoc_path: str = Field(default="/adhoc", description="NAS-absolute ad-hoc folder (always transferred).")
     sqs_wait_time_s: int = Field(default=20, ge=0, le=20, description="SQS long-poll seconds.")
     sqs_visibility_timeout_s: int = Field(default=60, ge=1)
+
+    def endpoint_url_for(self, service: str) -> str | None:
+        """The endpoint of one AWS API: the DataSync override for DataSync, else ``AWS_ENDPOINT_URL``."""
+        if service == "datasync" and self.datasync_endpoint_url:
+            return self.datasync_endpoint_url
+        return self.aws_endpoint_url
 
     @property
     def names(self) -> ResourceNames:

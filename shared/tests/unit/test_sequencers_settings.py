@@ -1,6 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
+from seqferry_shared.aws import client_kwargs
 from seqferry_shared.sequencers import DEFAULT_SEQUENCER_PATHS, Instrument, parse_sequencer_paths, run_of
 from seqferry_shared.settings import ServiceSettings
 
@@ -63,3 +64,13 @@ def test_endpoint_from_standard_variable(monkeypatch: pytest.MonkeyPatch) -> Non
     assert settings.aws_endpoint_url == "http://127.0.0.1:4566"
     assert settings.names.bucket == "lab1-runs"
     assert settings.names.executor_queue.dlq_name == "lab1-executor-dlq"
+
+
+def test_datasync_alone_can_use_its_own_endpoint() -> None:
+    # GIVEN an emulator for every AWS API and a separate DataSync endpoint (a VPC endpoint, a stand-in)
+    settings = ServiceSettings(aws_endpoint_url="http://127.0.0.1:4566", datasync_endpoint_url="http://127.0.0.1:9")
+
+    # THEN only DataSync clients go there
+    assert client_kwargs(settings, "datasync")["endpoint_url"] == "http://127.0.0.1:9"
+    assert client_kwargs(settings, "s3")["endpoint_url"] == "http://127.0.0.1:4566"
+    assert "endpoint_url" not in client_kwargs(ServiceSettings(aws_endpoint_url=None), "datasync")

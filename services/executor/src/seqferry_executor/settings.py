@@ -51,9 +51,6 @@ class ExecutorSettings(ServiceSettings):
         description="Task name -> DataSync task ARN: 'sequencers=arn:aws:datasync:...:task/task-...,other=...' "
         "or a JSON object.",
     )
-    datasync_endpoint_url: str | None = Field(
-        default=None, description="DataSync endpoint override (a VPC endpoint, or an emulator); default: the AWS one."
-    )
     default_task: str = Field(default="sequencers", description="Task of a Transfer Requested that names none.")
     poll_interval_s: float | None = Field(
         default=None, gt=0, description="Seconds between status polls; default 15 (datasync) or 0.5 (local)."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -107,3 +108,53 @@ def leftover_processes(stack: Stack) -> list[str]:
         check=False,
     ).stdout
     return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+@dataclass
+class ServiceProcess:
+    """One service started as its own process (``python -m seqferry_<name>``) with exactly the given environment."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url("/readyz"), timeout=2) as response:  # noqa: S310 - loopback
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"{self.name} not ready within {timeout_s} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_service(name: str, env: dict[str, str], *, cwd: Path, log: Path) -> ServiceProcess:
+    """Start ``seqferry_<name>`` on a free port in ``cwd``; ``env`` is its whole environment (plus PATH)."""
+    port = free_port()
+    full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env, "SEQFERRY_HTTP_PORT": str(port)}
+    with log.open("ab") as out:
+        process = subprocess.Popen(  # noqa: S603 - fixed argv
+            [sys.executable, "-m", f"seqferry_{name}"], cwd=cwd, env=full, stdout=out, stderr=subprocess.STDOUT
+        )
+    return ServiceProcess(name=name, port=port, process=process, log=log)

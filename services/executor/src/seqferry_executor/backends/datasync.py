@@ -107,20 +107,15 @@ class DataSyncBackend(TransferBackend):
         task_arns: Mapping[str, str],
         *,
         options: Mapping[str, str] = OVERRIDE_OPTIONS,
-        own_clients: ClientFactory | None = None,
     ) -> None:
         self._client = client
         self._task_arns = dict(task_arns)
         self._options = dict(options)
-        self._own_clients = own_clients
 
     @classmethod
     async def create(cls, *, settings: ExecutorSettings, clients: ClientFactory) -> DataSyncBackend:
-        if settings.datasync_endpoint_url is None:
-            return cls(await clients.get("datasync"), settings.datasync_task_arns)
-        # Its own client factory only because its endpoint differs from every other service's.
-        own = ClientFactory(settings.model_copy(update={"aws_endpoint_url": settings.datasync_endpoint_url}))
-        return cls(await own.get("datasync"), settings.datasync_task_arns, own_clients=own)
+        # The client factory points DataSync at SEQFERRY_DATASYNC_ENDPOINT_URL when it is set.
+        return cls(await clients.get("datasync"), settings.datasync_task_arns)
 
     @property
     def tasks(self) -> frozenset[str]:
@@ -166,7 +161,3 @@ class DataSyncBackend(TransferBackend):
         """Readiness: DataSync answers and every configured task exists."""
         for arn in self._task_arns.values():
             await self._client.describe_task(TaskArn=arn)
-
-    async def close(self) -> None:
-        if self._own_clients is not None:
-            await self._own_clients.close()

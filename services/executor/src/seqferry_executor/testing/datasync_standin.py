@@ -219,6 +219,11 @@ class DataSyncStandIn:
                 if op == "StartTaskExecution:ok" and (task_arn is None or params["TaskArn"] == task_arn)
             ]
 
+    def executions_in(self, *statuses: str) -> list[Execution]:
+        """Executions currently in one of ``statuses`` (a snapshot, safe while requests arrive)."""
+        with self._lock:
+            return [e for e in self.executions.values() if e.status in statuses]
+
     def executions_of(self, task_arn: str) -> list[Execution]:
         with self._lock:
             return [e for e in self.executions.values() if e.task_arn == task_arn]
