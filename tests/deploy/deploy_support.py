@@ -19,6 +19,7 @@ SCENARIOS = sorted(p.name for p in (CHART / "ci").glob("*.yaml"))
 SERVICES = ("scheduler", "executor", "adhoc", "simulator", "notifier")
 PORTS = {"notifier": 8080, "scheduler": 8081, "executor": 8082, "adhoc": 8083, "simulator": 8084}
 RELEASE = "seqferry"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 NAMESPACE = "lab"
 
 
@@ -69,8 +70,15 @@ class Rendered:
         assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found"
         return matches[0]
 
+    def workloads(self) -> list[dict[str, Any]]:
+        """The services' Deployments and StatefulSets (the executor of the local backend is a StatefulSet)."""
+        return [o for o in self.objects if o["kind"] in WORKLOAD_KINDS]
+
     def deployment(self, component: str) -> dict[str, Any]:
-        return self.named("Deployment", f"{RELEASE}-{component}")
+        """The workload of one service, whichever its kind."""
+        matches = [w for w in self.workloads() if w["metadata"]["name"] == f"{RELEASE}-{component}"]
+        assert len(matches) == 1, f"{component}: {len(matches)} workloads"
+        return matches[0]
 
 
 Render = Callable[[dict[str, Any]], Rendered]

@@ -41,7 +41,12 @@ def test_scenarios_are_valid(validator: jsonschema.Draft7Validator, defaults: di
 
 
 def test_there_are_scenarios_for_the_main_setups() -> None:
-    assert {"minimal-values.yaml", "keda-enabled-values.yaml", "datasync-backend-values.yaml"} <= set(SCENARIOS)
+    assert {
+        "minimal-values.yaml",
+        "keda-enabled-values.yaml",
+        "datasync-backend-values.yaml",
+        "production-values.yaml",
+    } <= set(SCENARIOS)
 
 
 @pytest.mark.parametrize(
@@ -63,6 +68,14 @@ def test_there_are_scenarios_for_the_main_setups() -> None:
         ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
         ({"notifier": {"extraEnv": [{"value": "x"}]}}, "/notifier/extraEnv"),
         ({"replicaCount": 3}, "/"),
+        ({"executor": {"replicaCount": 2}}, "/executor/replicaCount"),
+        ({"executor": {"autoscaling": {"enabled": True}}}, "/executor/autoscaling/enabled"),
+        ({"scheduler": {"image": {"digest": "sha256:abc"}}}, "/scheduler/image/digest"),
+        ({"podDisruptionBudget": {"maxUnavailable": 0}}, "/podDisruptionBudget/maxUnavailable"),
+        ({"topologySpread": {"whenUnsatisfiable": "Never"}}, "/topologySpread/whenUnsatisfiable"),
+        ({"networkPolicy": {"awsCidrs": []}}, "/networkPolicy/awsCidrs"),
+        ({"networkPolicy": {"ingressFrom": {"notifier": [{"everyone": True}]}}}, "/networkPolicy/ingressFrom/notifier"),
+        ({"nas": {"nfsCidrs": ["nas.lab"]}}, "/nas/nfsCidrs"),
     ],
 )
 def test_schema_rejects_bad_values(
@@ -76,6 +89,15 @@ def test_schema_requires_the_main_sections(validator: jsonschema.Draft7Validator
     for section in ("config", "executor", "nas", "apiToken"):
         values = {k: v for k, v in defaults.items() if k != section}
         assert any(section in e for e in errors(validator, values)), section
+
+
+def test_datasync_executor_may_scale(validator: jsonschema.Draft7Validator, defaults: dict[str, Any]) -> None:
+    arns = {"sequencers": "arn:aws:datasync:eu-west-1:123456789012:task/task-0123456789abcdef0"}
+    values = deep_merge(
+        defaults,
+        {"executor": {"backend": "datasync", "datasyncTaskArns": arns, "replicaCount": 3}},
+    )
+    assert errors(validator, values) == []
 
 
 def test_datasync_without_the_executor_needs_no_task(

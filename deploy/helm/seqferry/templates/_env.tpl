@@ -29,10 +29,6 @@ Environment of each service beyond the shared ConfigMap: "seqferry.env.<componen
 - name: SEQFERRY_DATASYNC_TASK_ARNS
   value: {{ join "," $pairs | quote }}
 {{- end }}
-{{- with $svc.datasyncEndpointUrl }}
-- name: SEQFERRY_DATASYNC_ENDPOINT_URL
-  value: {{ . | quote }}
-{{- end }}
 - name: SEQFERRY_LOCAL__INDEX_PATH
   value: /var/lib/seqferry/local-index.sqlite
 - name: SEQFERRY_LOCAL__QUIET_PERIOD_S

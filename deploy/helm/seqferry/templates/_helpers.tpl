@@ -97,12 +97,28 @@ annotations:
 {{- $repository = printf "%s/%s" (trimSuffix "/" .) $repository }}
 {{- end }}
 {{- end }}
+{{- if $svc.image.digest }}
+{{- printf "%s@%s" $repository $svc.image.digest }}
+{{- else }}
 {{- $tag := $svc.image.tag | default $values.image.tag | default .root.Chart.AppVersion }}
 {{- printf "%s:%s" $repository $tag }}
+{{- end }}
 {{- end }}
 
 {{- define "seqferry.apiTokenSecretName" -}}
 {{- default (printf "%s-api-token" (include "seqferry.fullname" .)) .Values.apiToken.existingSecret }}
+{{- end }}
+
+{{/*
+Pod annotation that changes whenever the token does: the chart's own Secret is hashed; an existing Secret is
+outside the chart, so its name and key are (rotate its value with `kubectl rollout restart`).
+*/}}
+{{- define "seqferry.apiTokenChecksum" -}}
+{{- if .Values.apiToken.existingSecret }}
+{{- printf "%s/%s" .Values.apiToken.existingSecret .Values.apiToken.existingSecretKey | sha256sum }}
+{{- else }}
+{{- include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- end }}
 {{- end }}
 
 {{- define "seqferry.apiTokenSecretKey" -}}
@@ -118,21 +134,45 @@ api-token
 {{- if or .Values.nas.existingClaim .Values.nas.nfs.server }}true{{ end }}
 {{- end }}
 
-{{/* Whether one service mounts the NAS: only the executor and the simulator ever do. */}}
+{{/*
+Whether one service mounts the NAS: the executor with the local backend (DataSync's agent reads the share for the
+datasync backend) and the simulator; no other pod ever does.
+*/}}
 {{- define "seqferry.mountsNas" -}}
-{{- if and (has .component (list "executor" "simulator")) (include "seqferry.nasConfigured" .root) }}true{{ end }}
+{{- $values := .root.Values }}
+{{- $reads := or (eq .component "simulator") (and (eq .component "executor") (eq $values.executor.backend "local")) }}
+{{- if and $reads (include "seqferry.nasConfigured" .root) }}true{{ end }}
 {{- end }}
 
-{{/* The NAS volume source. */}}
+{{/* "true" when the executor runs as a StatefulSet: the local backend, one replica with its own change index. */}}
+{{- define "seqferry.executorStateful" -}}
+{{- if eq .Values.executor.backend "local" }}true{{ end }}
+{{- end }}
+
+{{/*
+The NAS volume source of one service, read-only at the volume level for the executor: kubelet then never changes
+ownership on the share (fsGroup), whatever the volume plugin or CSI driver.
+*/}}
 {{- define "seqferry.nasVolume" -}}
-{{- if .Values.nas.existingClaim }}
+{{- $values := .root.Values }}
+{{- $readOnly := and (eq .component "executor") $values.executor.nasReadOnly }}
+{{- if $values.nas.existingClaim }}
 persistentVolumeClaim:
-  claimName: {{ .Values.nas.existingClaim }}
+  claimName: {{ $values.nas.existingClaim }}
+  readOnly: {{ $readOnly }}
 {{- else }}
 nfs:
-  server: {{ .Values.nas.nfs.server }}
-  path: {{ .Values.nas.nfs.path }}
+  server: {{ $values.nas.nfs.server }}
+  path: {{ $values.nas.nfs.path }}
+  readOnly: {{ $readOnly }}
 {{- end }}
+{{- end }}
+
+{{/* The port of the OTLP endpoint URL (4318 when the URL names none). */}}
+{{- define "seqferry.otlpPort" -}}
+{{- $url := urlParse .Values.telemetry.otlpEndpoint }}
+{{- $parts := splitList ":" $url.host }}
+{{- if gt (len $parts) 1 }}{{ last $parts }}{{ else if eq $url.scheme "https" }}443{{ else }}4318{{ end }}
 {{- end }}
 
 {{/* SQS queue of a consumer service: <prefix>-<component>, as the shared resource declaration names it. */}}
@@ -167,7 +207,13 @@ nfs:
 {{- if and $values.executor.enabled (eq $values.executor.backend "datasync") (empty $values.executor.datasyncTaskArns) }}
 {{- fail "executor.backend=datasync needs executor.datasyncTaskArns (task name -> DataSync task ARN)" }}
 {{- end }}
-{{- if and (eq $values.config.environment "prod") (not $values.apiToken.existingSecret) $values.apiToken.value (lt (len $values.apiToken.value) 16) }}
+{{- if not (or $values.apiToken.existingSecret $values.apiToken.value) }}
+{{- fail "the API token is required: set apiToken.existingSecret (a Secret you manage) or apiToken.value; the chart generates none, so every render is the same" }}
+{{- end }}
+{{- if and (eq $values.config.environment "prod") (not $values.apiToken.existingSecret) (lt (len $values.apiToken.value) 16) }}
 {{- fail "config.environment=prod needs an API token of at least 16 characters (apiToken.value)" }}
+{{- end }}
+{{- if and $values.executor.enabled (eq $values.executor.backend "local") (or $values.executor.autoscaling.enabled (gt (int $values.executor.replicaCount) 1)) }}
+{{- fail "executor.backend=local runs exactly one replica (a task's pass runs in one process with its own change index; a second replica would run the same pass again): set executor.replicaCount=1 and executor.autoscaling.enabled=false" }}
 {{- end }}
 {{- end }}
