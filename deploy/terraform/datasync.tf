@@ -1,13 +1,33 @@
-# AWS DataSync: the NAS (through an agent on the lab network) to the destination bucket, one task whose
-# executions the executor starts with include filters. Created only when agents are given.
+# AWS DataSync: the NAS (through an agent on the lab network, over NFS or SMB) to the destination bucket, one task
+# whose executions the executor starts with include filters. Created only when an agent is given.
 #
 # The options are the reference behaviour; the executor passes the same ones with every execution.
+
+# The agent: a VM (VMware, Hyper-V, KVM) or EC2 instance next to the NAS, deployed first, then activated here
+# with its activation key (or its IP address, which makes terraform fetch the key from the agent over port 80).
+# The key is single-use and expires after 30 minutes; later changes to it are ignored.
+resource "aws_datasync_agent" "nas" {
+  count = var.datasync_agent == null ? 0 : 1
+
+  name                  = var.datasync_agent.name
+  activation_key        = var.datasync_agent.activation_key
+  ip_address            = var.datasync_agent.ip_address
+  vpc_endpoint_id       = var.datasync_agent.vpc_endpoint_id
+  private_link_endpoint = var.datasync_agent.private_link_endpoint
+  subnet_arns           = var.datasync_agent.subnet_arns
+  security_group_arns   = var.datasync_agent.security_group_arns
+
+  lifecycle {
+    ignore_changes = [activation_key, ip_address]
+  }
+}
 
 resource "aws_cloudwatch_log_group" "datasync" {
   count = local.datasync_enabled ? 1 : 0
 
   name              = "/aws/datasync/${var.prefix}"
   retention_in_days = var.datasync_log_retention_days
+  kms_key_id        = aws_kms_key.main.arn
 }
 
 data "aws_iam_policy_document" "datasync_logs" {
@@ -105,13 +125,13 @@ resource "aws_iam_role_policy" "datasync" {
 }
 
 resource "aws_datasync_location_nfs" "nas" {
-  count = local.datasync_enabled ? 1 : 0
+  count = local.datasync_enabled && var.nas_protocol == "NFS" ? 1 : 0
 
   server_hostname = var.nas_server_hostname
   subdirectory    = var.nas_export_path
 
   on_prem_config {
-    agent_arns = var.datasync_agent_arns
+    agent_arns = local.datasync_agents
   }
 
   mount_options {
@@ -121,7 +141,30 @@ resource "aws_datasync_location_nfs" "nas" {
   lifecycle {
     precondition {
       condition     = var.nas_server_hostname != null
-      error_message = "nas_server_hostname is required when datasync_agent_arns is set."
+      error_message = "nas_server_hostname is required when DataSync is used."
+    }
+  }
+}
+
+# The same NAS root shared over SMB, for labs whose instruments write to a Windows share.
+resource "aws_datasync_location_smb" "nas" {
+  count = local.datasync_enabled && var.nas_protocol == "SMB" ? 1 : 0
+
+  server_hostname = var.nas_server_hostname
+  subdirectory    = var.nas_export_path
+  user            = var.smb_user
+  password        = var.smb_password
+  domain          = var.smb_domain
+  agent_arns      = local.datasync_agents
+
+  mount_options {
+    version = var.smb_version
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.nas_server_hostname != null && var.smb_user != null && var.smb_password != null
+      error_message = "nas_protocol = SMB needs nas_server_hostname, smb_user and smb_password."
     }
   }
 }
@@ -145,7 +188,7 @@ resource "aws_datasync_task" "sequencers" {
   count = local.datasync_enabled ? 1 : 0
 
   name                     = "${var.prefix}-sequencers"
-  source_location_arn      = aws_datasync_location_nfs.nas[0].arn
+  source_location_arn      = var.nas_protocol == "SMB" ? aws_datasync_location_smb.nas[0].arn : aws_datasync_location_nfs.nas[0].arn
   destination_location_arn = aws_datasync_location_s3.runs[0].arn
   cloudwatch_log_group_arn = aws_cloudwatch_log_group.datasync[0].arn
 

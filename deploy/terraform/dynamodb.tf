@@ -42,8 +42,10 @@ resource "aws_dynamodb_table" "state" {
     enabled = true
   }
 
-  # The AWS managed key for DynamoDB: callers need no KMS permissions of their own.
+  # The stack's customer managed key; the key policy lets this account's principals use it through DynamoDB
+  # only, so a service's table permissions stay the only thing that decides its access.
   server_side_encryption {
-    enabled = true
+    enabled     = true
+    kms_key_arn = aws_kms_key.main.arn
   }
 }

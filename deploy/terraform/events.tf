@@ -37,19 +37,30 @@ resource "aws_cloudwatch_event_target" "to_notifier" {
   arn            = aws_sqs_queue.work["notifier"].arn
 }
 
-# DataSync publishes its state changes on the account's default bus.
+# DataSync publishes its state changes on the account's default bus, for every task in the account. Only this
+# install's tasks are delivered (an event's resources hold the execution ARN, '<task ARN>/execution/exec-...'):
+# other tasks' events would only make the notifier describe executions its role may not read.
+locals {
+  datasync_task_arns = concat(local.datasync_enabled ? [aws_datasync_task.sequencers[0].arn] : [], var.additional_datasync_task_arns)
+}
+
 resource "aws_cloudwatch_event_rule" "datasync_to_notifier" {
+  count = length(local.datasync_task_arns) > 0 ? 1 : 0
+
   name           = local.rules.datasync_to_notifier
-  description    = "seqferry: deliver to ${local.queues.notifier}"
+  description    = "seqferry: deliver this install's DataSync task executions to ${local.queues.notifier}"
   event_bus_name = "default"
   event_pattern = jsonencode({
     source        = [local.datasync_source]
     "detail-type" = [local.datasync_detail_type]
+    resources     = [for arn in local.datasync_task_arns : { prefix = "${arn}/execution/" }]
   })
 }
 
 resource "aws_cloudwatch_event_target" "datasync_to_notifier" {
-  rule           = aws_cloudwatch_event_rule.datasync_to_notifier.name
+  count = length(aws_cloudwatch_event_rule.datasync_to_notifier)
+
+  rule           = aws_cloudwatch_event_rule.datasync_to_notifier[0].name
   event_bus_name = "default"
   target_id      = "queue"
   arn            = aws_sqs_queue.work["notifier"].arn

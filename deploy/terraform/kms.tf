@@ -1,6 +1,7 @@
-# One customer managed key for the destination bucket and the notification topic. Principals in this account
-# get access through their IAM policies (the first statement delegates to IAM); CloudWatch needs the key to
-# publish alarms to the encrypted topic.
+# One customer managed key for the destination bucket, the notification topic, the state table and the DataSync
+# log group. Principals in this account get access through their IAM policies (the first statement delegates to
+# IAM), and use it through DynamoDB without one (as with DynamoDB's own managed key); CloudWatch needs the key to
+# publish alarms to the encrypted topic, CloudWatch Logs to encrypt the DataSync log group.
 data "aws_iam_policy_document" "kms" {
   statement {
     sid       = "AccountAdministersThroughIam"
@@ -29,10 +30,63 @@ data "aws_iam_policy_document" "kms" {
       values   = [local.account_id]
     }
   }
+
+  statement {
+    sid = "StateTableThroughDynamoDb"
+    actions = [
+      "kms:Decrypt",
+      "kms:DescribeKey",
+      "kms:Encrypt",
+      "kms:GenerateDataKey*",
+      "kms:ReEncrypt*",
+      "kms:CreateGrant",
+    ]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:CallerAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid = "DataSyncLogGroup"
+    actions = [
+      "kms:Decrypt*",
+      "kms:Describe*",
+      "kms:Encrypt*",
+      "kms:GenerateDataKey*",
+      "kms:ReEncrypt*",
+    ]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/datasync/${var.prefix}"]
+    }
+  }
 }
 
 resource "aws_kms_key" "main" {
-  description             = "seqferry ${var.prefix}: destination bucket and notification topic"
+  description             = "seqferry ${var.prefix}: destination bucket, notification topic, state table, DataSync logs"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
   policy                  = data.aws_iam_policy_document.kms.json

@@ -34,7 +34,9 @@ locals {
   partition  = data.aws_partition.current.partition
   region     = var.aws_region
 
-  datasync_enabled = length(var.datasync_agent_arns) > 0
+  # Known at plan time (agents created here have no ARN yet): DataSync is used when an agent is given at all.
+  datasync_enabled = var.datasync_agent != null || length(var.datasync_agent_arns) > 0
+  datasync_agents  = concat(aws_datasync_agent.nas[*].arn, var.datasync_agent_arns)
 }
 
 data "aws_caller_identity" "current" {}

@@ -44,7 +44,7 @@ locals {
     }
     notifier = {
       service     = "events.amazonaws.com"
-      source_arns = [aws_cloudwatch_event_rule.to_notifier.arn, aws_cloudwatch_event_rule.datasync_to_notifier.arn]
+      source_arns = concat([aws_cloudwatch_event_rule.to_notifier.arn], aws_cloudwatch_event_rule.datasync_to_notifier[*].arn)
     }
     adhoc = {
       service     = "s3.amazonaws.com"

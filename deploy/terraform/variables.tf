@@ -119,20 +119,56 @@ variable "kms_deletion_window_days" {
 
 # -- DataSync ---------------------------------------------------------------------------------------------------
 
+variable "datasync_agent" {
+  description = "A DataSync agent deployed next to the NAS (VM or EC2) to activate and register here: its activation key (from the agent's local console or `http://<agent-ip>/?activationRegion=<region>`), or its IP address when the machine running terraform reaches the agent on port 80. Null: no agent is created (use datasync_agent_arns for agents activated elsewhere)."
+  type = object({
+    name                  = string
+    activation_key        = optional(string)
+    ip_address            = optional(string)
+    vpc_endpoint_id       = optional(string)
+    private_link_endpoint = optional(string)
+    subnet_arns           = optional(list(string))
+    security_group_arns   = optional(list(string))
+  })
+  default = null
+
+  validation {
+    condition     = var.datasync_agent == null || try((var.datasync_agent.activation_key == null) != (var.datasync_agent.ip_address == null), false)
+    error_message = "datasync_agent needs exactly one of activation_key or ip_address."
+  }
+}
+
 variable "datasync_agent_arns" {
-  description = "ARNs of activated DataSync agents next to the NAS; empty creates no DataSync location or task (local backend only)."
+  description = "ARNs of DataSync agents activated outside this stack; with datasync_agent, every agent serves the NAS location. Neither: no DataSync location or task (local backend only)."
   type        = list(string)
   default     = []
 }
 
+variable "additional_datasync_task_arns" {
+  description = "Other DataSync tasks of this install (the chart's executor.datasyncTaskArns beyond 'sequencers'): their state changes reach the notifier too. Grant the executor's and notifier's roles access to them separately."
+  type        = list(string)
+  default     = []
+}
+
+variable "nas_protocol" {
+  description = "How DataSync reads the NAS: NFS or SMB (instruments writing to a Windows share)."
+  type        = string
+  default     = "NFS"
+
+  validation {
+    condition     = contains(["NFS", "SMB"], var.nas_protocol)
+    error_message = "nas_protocol is NFS or SMB."
+  }
+}
+
 variable "nas_server_hostname" {
-  description = "NFS server of the NAS as the DataSync agent reaches it (required with datasync_agent_arns)."
+  description = "NFS or SMB server of the NAS as the DataSync agent reaches it (required when DataSync is used)."
   type        = string
   default     = null
 }
 
 variable "nas_export_path" {
-  description = "Exported path that is the NAS root; object keys are paths relative to it (the services' SEQFERRY_NAS_ROOT)."
+  description = "NFS export path, or SMB share path (e.g. /sequencing), that is the NAS root; object keys are paths relative to it (the services' SEQFERRY_NAS_ROOT)."
   type        = string
   default     = "/"
 }
@@ -143,10 +179,35 @@ variable "nfs_version" {
   default     = "AUTOMATIC"
 }
 
+variable "smb_user" {
+  description = "SMB user DataSync reads the share as (nas_protocol = SMB): read access to every run folder is enough."
+  type        = string
+  default     = null
+}
+
+variable "smb_password" {
+  description = "Password of smb_user (nas_protocol = SMB). Kept in the state: use an encrypted backend."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "smb_domain" {
+  description = "Windows domain of smb_user (null: none)."
+  type        = string
+  default     = null
+}
+
+variable "smb_version" {
+  description = "SMB version DataSync mounts with: AUTOMATIC, SMB1, SMB2_0, SMB2 or SMB3."
+  type        = string
+  default     = "AUTOMATIC"
+}
+
 variable "datasync_log_retention_days" {
-  description = "Days the DataSync task's transfer log is kept in CloudWatch Logs."
+  description = "Days the DataSync task's transfer log is kept in CloudWatch Logs (the reference design keeps 90)."
   type        = number
-  default     = 30
+  default     = 90
 }
 
 # -- EKS service accounts (IRSA) --------------------------------------------------------------------------------

@@ -23,8 +23,15 @@ from seqferry_shared.resources import ADHOC_PREFIX, STORAGE_CLASS_TAG, ResourceN
 TERRAFORM_DIR = REPO / "deploy" / "terraform"
 PLUGIN_DIR = Path(os.environ.get("SEQFERRY_TF_PLUGIN_DIR", "/opt/tf-plugins"))
 AWS_PROVIDER = PLUGIN_DIR / "registry.terraform.io" / "hashicorp" / "aws"
-RULE_RESOURCES = ("to_executor", "to_notifier", "datasync_to_notifier")
-RULE_VIEW = "{ bus = r.event_bus_name, pattern = jsondecode(r.event_pattern) }"
+# The DataSync rule exists once a task does; it is a counted resource (its one instance is [0]).
+RULE_RESOURCES = ("to_executor", "to_notifier", "datasync_to_notifier[0]")
+# Terraform narrows the DataSync rule to this install's tasks (`resources`), which bootstrap cannot know on an
+# emulator: the rest of every pattern must be the same.
+RULE_VIEW = (
+    '{ bus = r.event_bus_name, pattern = { for k, v in jsondecode(r.event_pattern) : k => v if k != "resources" } }'
+)
+AGENT_ARN = "arn:aws:datasync:eu-west-1:123456789012:agent/agent-0123456789abcdef0"
+TASK_ARN = "arn:aws:datasync:eu-west-1:123456789012:task/task-0123456789abcdef0"
 OIDC_PROVIDER = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE"
 
 
@@ -143,6 +150,7 @@ def names_run(label: str, names: ResourceNames, bucket: str | None) -> str:
     rules = {rule.name: {"bus": rule.bus, "pattern": rule.pattern} for rule in names.rules}
     tf_rules = ", ".join(f"aws_cloudwatch_event_rule.{r}" for r in RULE_RESOURCES)
     variables = f'    prefix = "{names.prefix}"\n'
+    variables += f'    datasync_agent_arns = ["{AGENT_ARN}"]\n    nas_server_hostname = "nas.lab.example.org"\n'
     if bucket is not None:
         variables += f'    bucket_name = "{bucket}"\n'
     body = [
@@ -154,6 +162,13 @@ def names_run(label: str, names: ResourceNames, bucket: str | None) -> str:
         assertion(
             same_json(f"{{ for r in [{tf_rules}] : r.name => {RULE_VIEW} }}", rules),
             "rules: names, buses and event patterns",
+        ),
+        assertion(
+            same_json(
+                "jsondecode(aws_cloudwatch_event_rule.datasync_to_notifier[0].event_pattern).resources",
+                [{"prefix": f"{TASK_ARN}/execution/"}],
+            ),
+            "the DataSync rule delivers this install's task only",
         ),
         assertion(
             f'one(aws_s3_bucket_notification.runs.queue).filter_prefix == "{ADHOC_PREFIX}"',

@@ -98,8 +98,8 @@ run "local_backend_only" {
   }
 
   assert {
-    condition     = aws_cloudwatch_event_rule.datasync_to_notifier.event_bus_name == "default"
-    error_message = "DataSync state changes arrive on the default bus."
+    condition     = length(aws_cloudwatch_event_rule.datasync_to_notifier) == 0
+    error_message = "Without a DataSync task no DataSync event (of other tasks in the account) reaches the notifier."
   }
 
   assert {
@@ -108,9 +108,10 @@ run "local_backend_only" {
       one(aws_dynamodb_table.state.ttl).attribute_name == "expires_at" &&
       one(aws_dynamodb_table.state.point_in_time_recovery).enabled &&
       one(aws_dynamodb_table.state.server_side_encryption).enabled &&
+      one(aws_dynamodb_table.state.server_side_encryption).kms_key_arn == aws_kms_key.main.arn &&
       one(aws_dynamodb_table.state.global_secondary_index).name == "gsi1"
     )
-    error_message = "State table: '<prefix>-state', gsi1, TTL on expires_at, PITR and SSE."
+    error_message = "State table: '<prefix>-state', gsi1, TTL on expires_at, PITR and SSE with the stack's key."
   }
 
   assert {
@@ -188,6 +189,31 @@ run "datasync_backend" {
   }
 
   assert {
+    condition     = aws_cloudwatch_event_rule.datasync_to_notifier[0].event_bus_name == "default"
+    error_message = "DataSync state changes arrive on the default bus."
+  }
+
+  assert {
+    condition = jsondecode(aws_cloudwatch_event_rule.datasync_to_notifier[0].event_pattern).resources == [
+      { prefix = "arn:aws:datasync:eu-west-1:123456789012:task/task-0123456789abcdef0/execution/" }
+    ]
+    error_message = "Only this install's task executions reach the notifier."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_log_group.datasync[0].retention_in_days == 90 &&
+      aws_cloudwatch_log_group.datasync[0].kms_key_id == aws_kms_key.main.arn
+    )
+    error_message = "The DataSync log is kept 90 days, encrypted with the stack's key."
+  }
+
+  assert {
+    condition     = length(aws_datasync_agent.nas) == 0 && length(aws_datasync_location_smb.nas) == 0
+    error_message = "An agent activated elsewhere is used as is; NFS is the default protocol."
+  }
+
+  assert {
     condition = [
       for s in jsondecode(aws_iam_role_policy.service["executor"].policy).Statement : s.Resource if s.Sid == "DataSyncTask"
     ] == ["arn:aws:datasync:eu-west-1:123456789012:task/task-0123456789abcdef0"]
@@ -216,5 +242,48 @@ run "datasync_backend" {
   assert {
     condition     = length(jsondecode(aws_iam_role.service["executor"].assume_role_policy).Statement) == 2 && length(jsondecode(aws_iam_role.service["scheduler"].assume_role_policy).Statement) == 1
     error_message = "Only the queue consumers trust the KEDA operator."
+  }
+}
+
+run "smb_share_with_an_agent_activated_here" {
+  command = apply
+
+  variables {
+    datasync_agent = {
+      name           = "lab-agent"
+      activation_key = "ABCDE-FGHIJ-KLMNO-PQRST-UVWXY"
+    }
+    nas_protocol                  = "SMB"
+    nas_server_hostname           = "fileserver.lab.example.org"
+    nas_export_path               = "/sequencing"
+    smb_user                      = "svc-datasync"
+    smb_password                  = "not-a-real-password"
+    smb_domain                    = "LAB"
+    additional_datasync_task_arns = ["arn:aws:datasync:eu-west-1:123456789012:task/task-0123456789abcdef9"]
+  }
+
+  assert {
+    condition     = aws_datasync_agent.nas[0].name == "lab-agent" && aws_datasync_agent.nas[0].activation_key == "ABCDE-FGHIJ-KLMNO-PQRST-UVWXY"
+    error_message = "The agent is activated with its key."
+  }
+
+  assert {
+    condition = (
+      length(aws_datasync_location_nfs.nas) == 0 &&
+      aws_datasync_location_smb.nas[0].subdirectory == "/sequencing" &&
+      aws_datasync_location_smb.nas[0].user == "svc-datasync" &&
+      aws_datasync_location_smb.nas[0].domain == "LAB" &&
+      aws_datasync_location_smb.nas[0].agent_arns == toset([aws_datasync_agent.nas[0].arn]) &&
+      aws_datasync_task.sequencers[0].source_location_arn == aws_datasync_location_smb.nas[0].arn
+    )
+    error_message = "With SMB the task reads the share through the agent activated here."
+  }
+
+  assert {
+    condition = jsondecode(aws_cloudwatch_event_rule.datasync_to_notifier[0].event_pattern).resources == [
+      { prefix = "arn:aws:datasync:eu-west-1:123456789012:task/task-0123456789abcdef0/execution/" },
+      { prefix = "arn:aws:datasync:eu-west-1:123456789012:task/task-0123456789abcdef9/execution/" },
+    ]
+    error_message = "Every task of this install, and only those, reach the notifier."
   }
 }

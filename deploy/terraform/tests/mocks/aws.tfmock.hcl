@@ -49,6 +49,14 @@ mock_resource "aws_datasync_location_nfs" {
   defaults = { arn = "arn:aws:datasync:eu-west-1:123456789012:location/loc-0123456789abcdef0" }
 }
 
+mock_resource "aws_datasync_location_smb" {
+  defaults = { arn = "arn:aws:datasync:eu-west-1:123456789012:location/loc-0123456789abcdef2" }
+}
+
+mock_resource "aws_datasync_agent" {
+  defaults = { arn = "arn:aws:datasync:eu-west-1:123456789012:agent/agent-0123456789abcdef3" }
+}
+
 mock_resource "aws_datasync_location_s3" {
   defaults = { arn = "arn:aws:datasync:eu-west-1:123456789012:location/loc-0123456789abcdef1" }
 }
