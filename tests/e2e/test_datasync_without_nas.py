@@ -9,9 +9,7 @@ no NAS path configured and a working directory that holds none.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +18,10 @@ import boto3
 import pytest
 
 from seqferry_executor.testing.datasync_agent import DataSyncAgent
-from seqferry_executor.testing.datasync_standin import DataSyncStandIn
+from seqferry_executor.testing.datasync_standin import DataSyncStandIn, running_standin
 from seqferry_shared.testing.bustap import BusTap
 from seqferry_shared.testing.motoserver import MotoServer
-from seqferry_shared.testing.stack import ServiceProcess, start_service
+from seqferry_shared.testing.stack import ServiceProcess, post_json, start_service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -33,24 +31,8 @@ TOKEN = "e2e-token-0123456789abcdef"
 
 @pytest.fixture
 def standin() -> Iterator[DataSyncStandIn]:
-    server = DataSyncStandIn().start()
-    try:
+    with running_standin() as server:
         yield server
-    finally:
-        server.stop()
-    assert server.violations == []
-
-
-def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(  # noqa: S310 - the service's loopback URL
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        result: dict[str, Any] = json.loads(response.read())
-        return result
 
 
 def test_datasync_runs_are_announced_once_without_a_nas_mount(
@@ -119,6 +101,7 @@ def test_datasync_runs_are_announced_once_without_a_nas_mount(
         run = post_json(
             services["simulator"].url("/runs"),
             {"instrument": "miseq", "cycles": "6,6", "flowcell": "v2-nano", "pace": "4", "seed": 5},
+            TOKEN,
         )
 
         # THEN the notifier announces it, found in the bucket after a DataSync execution succeeded

@@ -20,24 +20,12 @@ import pytest
 
 from seqferry_shared.testing.bustap import BusTap
 from seqferry_shared.testing.otlp import OtlpReceiver
-from seqferry_shared.testing.stack import leftover_processes, start_stack, stop_stack, wait_ready
+from seqferry_shared.testing.stack import leftover_processes, post_json, start_stack, stop_stack, wait_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "dev-token-change-me"
-
-
-def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        result: dict[str, Any] = json.loads(response.read())
-        return result
 
 
 def wait_for_object(s3: Any, bucket: str, key: str, timeout_s: float) -> dict[str, Any]:
@@ -81,10 +69,12 @@ def test_runs_reach_s3_and_are_announced(
         miseq = post_json(
             stack.url("simulator", "/runs"),
             {"instrument": "miseq", "cycles": "6,6", "flowcell": "v2-nano", "pace": "4", "seed": 3},
+            TOKEN,
         )
         novaseq = post_json(
             stack.url("simulator", "/runs"),
             {"instrument": "novaseq6000", "cycles": "4,4", "flowcell": "S1", "pace": "4", "seed": 4},
+            TOKEN,
         )
         runs = {miseq["run_id"], novaseq["run_id"]}
         # THEN the notifier announces both runs, once each

@@ -14,7 +14,7 @@ from seqferry_executor.backends.datasync import DataSyncBackend
 from seqferry_executor.orchestrator import Orchestrator
 from seqferry_executor.settings import ExecutorSettings
 from seqferry_executor.store import StateStore
-from seqferry_executor.testing.datasync_standin import DataSyncStandIn
+from seqferry_executor.testing.datasync_standin import DataSyncStandIn, running_standin
 from seqferry_shared.aws import ClientFactory
 from seqferry_shared.publisher import EventPublisher
 from seqferry_shared.telemetry import Telemetry, setup_telemetry
@@ -28,12 +28,8 @@ def telemetry() -> Telemetry:
 
 @pytest.fixture
 def standin() -> Iterator[DataSyncStandIn]:
-    server = DataSyncStandIn().start()
-    try:
+    with running_standin() as server:
         yield server
-    finally:
-        server.stop()
-    assert server.violations == [], "requests or responses that do not match botocore's DataSync model"
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
+from seqferry_shared.testing.datasync_events import datasync_state_change
 
 pytestmark = pytest.mark.integration
 
@@ -28,17 +28,7 @@ def start_execution(stack) -> str:
 
 def datasync_event(stack, arn: str, state: str) -> None:
     """What DataSync puts on the default bus (delivered to the notifier queue by the bootstrap rule)."""
-    response = stack.events.put_events(
-        Entries=[
-            {
-                "Source": "aws.datasync",
-                "DetailType": "DataSync Task Execution State Change",
-                "Resources": [arn],
-                "Detail": json.dumps({"State": state}),
-                "Time": datetime.now(UTC),
-            }
-        ]
-    )
+    response = stack.events.put_events(Entries=[datasync_state_change(arn, state)])
     assert response["FailedEntryCount"] == 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from seqferry_shared.testing.motoserver import free_port
 
@@ -29,6 +31,19 @@ class Stack:
 
     def log_tail(self, lines: int = 80) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def post_json(url: str, body: dict[str, Any], token: str) -> dict[str, Any]:
+    """POST ``body`` as JSON with a bearer token; the decoded JSON answer."""
+    request = urllib.request.Request(  # noqa: S310 - a test service's loopback URL
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        result: dict[str, Any] = json.loads(response.read())
+        return result
 
 
 def wait_ready(stack: Stack, timeout_s: float) -> dict[str, float]:

@@ -18,17 +18,16 @@ One phase per ``step_s``; it stops by itself with :meth:`stop`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from seqferry_executor.testing.datasync_standin import DataSyncStandIn
 from seqferry_shared.patterns import Matcher
+from seqferry_shared.testing.datasync_events import datasync_state_change
 
 log = logging.getLogger(__name__)
 
@@ -140,16 +139,5 @@ class DataSyncAgent:
         return files, size, failed
 
     def _emit(self, arn: str, state: str) -> None:
-        if self._events is None:
-            return
-        self._events.put_events(
-            Entries=[
-                {
-                    "Source": "aws.datasync",
-                    "DetailType": "DataSync Task Execution State Change",
-                    "Resources": [arn],
-                    "Detail": json.dumps({"State": state}),
-                    "Time": datetime.now(UTC),
-                }
-            ]
-        )
+        if self._events is not None:
+            self._events.put_events(Entries=[datasync_state_change(arn, state)])

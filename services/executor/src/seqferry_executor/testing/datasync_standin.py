@@ -26,6 +26,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -400,3 +401,14 @@ def _wire(value: Any) -> Any:
     if isinstance(value, list):
         return [_wire(v) for v in value]
     return value
+
+
+@contextmanager
+def running_standin() -> Iterator[DataSyncStandIn]:
+    """A started stand-in, stopped afterwards; fails if any request or response broke botocore's DataSync model."""
+    server = DataSyncStandIn().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert server.violations == [], "requests or responses that do not match botocore's DataSync model"

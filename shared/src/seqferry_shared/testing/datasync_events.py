@@ -1,0 +1,20 @@
+"""DataSync's own state-change event, as DataSync puts it on the account's default bus (for tests)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from seqferry_shared.resources import DATASYNC_DETAIL_TYPE, DATASYNC_SOURCE
+
+
+def datasync_state_change(execution_arn: str, state: str) -> dict[str, Any]:
+    """A PutEvents entry: ``source: aws.datasync``, the execution ARN in ``resources``, ``detail.State`` only."""
+    return {
+        "Source": DATASYNC_SOURCE,
+        "DetailType": DATASYNC_DETAIL_TYPE,
+        "Resources": [execution_arn],
+        "Detail": json.dumps({"State": state}),
+        "Time": datetime.now(UTC),
+    }
