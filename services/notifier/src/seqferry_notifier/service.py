@@ -178,6 +178,8 @@ class NotifierService:
                 await self._observe_run(run_id, record, summaries.get(run_id), observation.at)
         if record.needs_run_discovery:
             record = await self._discover_runs(record)
+        elif record.awaits_includes:
+            record = await self.reconcile(record)
         if result.became_terminal == TransferState.ERROR:
             await self._announce_execution_failure(record)
         return record

@@ -58,14 +58,16 @@ async def test_datasync_runs_are_found_in_s3_and_announced_once(
         stack.publish(first)
 
         # THEN the finished run is announced with what S3 holds, from the bucket alone
-        (detail,) = await wait_for(lambda: asyncio.sleep(0, completed(stack, seen)), what="Run Transfer Completed")
+        (detail,) = await wait_for(
+            lambda: asyncio.sleep(0, completed(stack, seen)), what="Run Transfer Completed", timeout=60
+        )
         assert detail["run_id"] == finished.run_id
         assert detail["files"] == len(finished.files)
         assert detail["bytes"] == sum(len(b) for b in finished.files.values())
         assert detail["completion_marker"] == "RTAComplete.txt"
         assert detail["executions"] == [first.execution_id.rsplit("/", 1)[1]]
         # AND the run still being written is tracked, waiting for its marker; the other date is not looked at
-        view = await wait_for(lambda: run_view(notifier, writing.run_id), what="run being written tracked")
+        view = await wait_for(lambda: run_view(notifier, writing.run_id), what="run being written tracked", timeout=60)
         assert view["status"] == "in_progress"
         assert any("RTAComplete.txt" in blocker for blocker in view["run"]["blockers"]), view
         assert await run_view(notifier, other.run_id) is None
@@ -80,7 +82,9 @@ async def test_datasync_runs_are_found_in_s3_and_announced_once(
 
         # THEN it is announced, and the first run is not announced again
         await wait_for(
-            lambda: asyncio.sleep(0, len(completed(stack, seen)) == 2 or None), what="second Run Transfer Completed"
+            lambda: asyncio.sleep(0, len(completed(stack, seen)) == 2 or None),
+            what="second Run Transfer Completed",
+            timeout=60,
         )
         await asyncio.sleep(2)
         assert sorted(d["run_id"] for d in completed(stack, seen)) == sorted([finished.run_id, writing.run_id])
@@ -98,7 +102,7 @@ async def test_objects_written_after_the_execution_ended_wait_for_a_later_execut
     async with start_notifier(notifier_settings()) as notifier:
         # WHEN that earlier execution's SUCCESS arrives
         stack.publish(datasync_success(executor_event, window, ended=datetime.now(UTC) - timedelta(minutes=10)))
-        view = await wait_for(lambda: run_view(notifier, run.run_id), what="run tracked")
+        view = await wait_for(lambda: run_view(notifier, run.run_id), what="run tracked", timeout=60)
 
         # THEN the run is not delivered on its account
         await asyncio.sleep(2)
@@ -109,5 +113,7 @@ async def test_objects_written_after_the_execution_ended_wait_for_a_later_execut
         stack.publish(datasync_success(executor_event, window))
 
         # THEN the run is delivered
-        (detail,) = await wait_for(lambda: asyncio.sleep(0, completed(stack, seen)), what="Run Transfer Completed")
+        (detail,) = await wait_for(
+            lambda: asyncio.sleep(0, completed(stack, seen)), what="Run Transfer Completed", timeout=60
+        )
         assert detail["run_id"] == run.run_id

@@ -119,3 +119,13 @@ def test_only_successful_datasync_executions_with_patterns_are_looked_up_once() 
     done = note_discovered(record(), ["a", "b"], END)
     assert not done.needs_run_discovery
     assert done.run_ids == ["a", "b"]
+
+
+def test_patterns_missing_from_the_event_are_asked_of_datasync_once() -> None:
+    arn = "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0/execution/exec-0123456789abcdef1"
+    cut = record(includes=[], arn=arn)
+    assert cut.awaits_includes
+    assert not cut.needs_run_discovery
+    described = cut.model_copy(update={"reconcile": cut.reconcile.model_copy(update={"describes": 1})})
+    assert not described.awaits_includes
+    assert not record(includes=[]).awaits_includes  # no ARN: nothing to ask

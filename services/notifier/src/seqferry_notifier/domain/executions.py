@@ -154,6 +154,19 @@ class ExecutionRecord(BaseModel):
         )
 
     @property
+    def awaits_includes(self) -> bool:
+        """A successful DataSync execution reported without its patterns (an executor event cut to fit the bus's
+        size limit): DescribeTaskExecution, once, gives them."""
+        return (
+            self.state == TransferState.SUCCESS
+            and self.backend == "datasync"
+            and not self.includes
+            and self.arn is not None
+            and self.runs_discovered_at is None
+            and self.reconcile.describes == 0
+        )
+
+    @property
     def pollable(self) -> bool:
         """A DataSync execution whose state only DescribeTaskExecution can settle."""
         return not self.terminal and self.arn is not None and not self.reconcile.unreconcilable
