@@ -24,6 +24,27 @@ from seqferry_shared.sequencers import (
 DEV_API_TOKEN = "dev-token-change-me"  # noqa: S105 - the documented dev default, refused outside dev
 
 
+def parse_roots(value: str, variable: str) -> list[str]:
+    """Comma-separated NAS-absolute folders (not patterns, not '/'); raises ValueError naming entry and variable."""
+    roots: list[str] = []
+    for position, raw in enumerate(value.split(","), start=1):
+        entry = raw.strip()
+        if not entry:
+            continue
+        try:
+            validate_pattern(entry)
+        except PatternError as exc:
+            raise ValueError(f"{variable} entry #{position}: {exc}") from exc
+        if entry.endswith("*"):
+            raise ValueError(f"{variable} entry #{position} must be a folder, not a pattern: {entry}")
+        root = entry.rstrip("/") or "/"
+        if root == "/":
+            raise ValueError(f"{variable} entry #{position} must not be '/': that would allow the whole NAS")
+        if root not in roots:
+            roots.append(root)
+    return roots
+
+
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SEQFERRY_", extra="ignore", populate_by_name=True)
 
@@ -69,6 +90,11 @@ class ServiceSettings(BaseSettings):
         default="UTC", description="IANA time zone of the lab; run-folder dates are computed in it."
     )
     adhoc_path: str = Field(default="/adhoc", description="NAS-absolute ad-hoc folder (always transferred).")
+    adhoc_extra_roots: str = Field(
+        default="",
+        description="Comma-separated NAS-absolute folders outside the sequencer paths that ad-hoc requests may name "
+        "(a one-off instrument, a re-analysis share); read by adhoc and the executor alike.",
+    )
     sqs_wait_time_s: int = Field(default=20, ge=0, le=20, description="SQS long-poll seconds.")
     sqs_visibility_timeout_s: int = Field(default=60, ge=1)
 
@@ -106,9 +132,26 @@ class ServiceSettings(BaseSettings):
             raise ValueError("adhoc path must be a folder, not a pattern")
         return value.rstrip("/") or "/"
 
+    @field_validator("adhoc_extra_roots")
+    @classmethod
+    def _extra_roots(cls, value: str) -> str:
+        roots = parse_roots(value, "SEQFERRY_ADHOC_EXTRA_ROOTS")
+        return ",".join(roots)
+
     @property
     def sequencers(self) -> list[SequencerPath]:
         return parse_sequencer_paths(self.sequencer_paths)
+
+    @property
+    def extra_roots(self) -> list[str]:
+        """Folders ad-hoc requests may name besides the sequencer paths."""
+        return parse_roots(self.adhoc_extra_roots, "SEQFERRY_ADHOC_EXTRA_ROOTS")
+
+    @property
+    def request_roots(self) -> list[str]:
+        """Where an ad-hoc request's paths may lie: the sequencer paths, then the extra roots."""
+        roots = [s.path for s in self.sequencers]
+        return roots + [root for root in self.extra_roots if root not in roots]
 
     @model_validator(mode="after")
     def _check_sequencer_paths(self) -> Self:

@@ -12,8 +12,8 @@ from seqferry_adhoc.domain.manifest import (
     DEFAULT_MAX_LINES,
     ManifestLimits,
 )
-from seqferry_shared.patterns import MAX_PATTERN_LENGTH, PatternError, validate_pattern
-from seqferry_shared.settings import ServiceSettings
+from seqferry_shared.patterns import MAX_PATTERN_LENGTH, is_under_roots
+from seqferry_shared.settings import ServiceSettings, parse_roots
 
 # A DynamoDB item holds at most 400 KB; an API request is stored whole, so its paths must fit with room to spare.
 MAX_REQUEST_BYTES_CEILING = 300_000
@@ -24,8 +24,9 @@ class AdhocSettings(ServiceSettings):
     adhoc_allowed_roots: str | None = Field(
         default=None,
         description=(
-            "Comma-separated NAS-absolute folders that ad-hoc paths must lie under (segment by segment). "
-            "Unset: the sequencer output paths (SEQFERRY_SEQUENCER_PATHS). '/' is refused."
+            "Comma-separated NAS-absolute folders that ad-hoc paths must lie under (segment by segment), to narrow "
+            "the default; each must lie under a sequencer path or an extra root, or the executor would refuse it. "
+            "Unset: the sequencer output paths and SEQFERRY_ADHOC_EXTRA_ROOTS. '/' is refused."
         ),
     )
     adhoc_max_manifest_bytes: int = Field(
@@ -59,8 +60,8 @@ class AdhocSettings(ServiceSettings):
     @property
     def allowed_roots(self) -> list[str]:
         if self.adhoc_allowed_roots is None:
-            return [s.path for s in self.sequencers]
-        return _parse_roots(self.adhoc_allowed_roots)
+            return self.request_roots
+        return parse_roots(self.adhoc_allowed_roots, "SEQFERRY_ADHOC_ALLOWED_ROOTS")
 
     @property
     def manifest_limits(self) -> ManifestLimits:
@@ -75,24 +76,11 @@ class AdhocSettings(ServiceSettings):
         roots = self.allowed_roots
         if not roots:
             raise ValueError("SEQFERRY_ADHOC_ALLOWED_ROOTS names no folder")
-        if "/" in roots:
-            raise ValueError("SEQFERRY_ADHOC_ALLOWED_ROOTS must not be '/': that would allow the whole NAS")
+        outside = [root for root in roots if not is_under_roots(root, self.request_roots)]
+        if outside:
+            raise ValueError(
+                f"SEQFERRY_ADHOC_ALLOWED_ROOTS: {', '.join(outside)} is not under a sequencer path or "
+                "SEQFERRY_ADHOC_EXTRA_ROOTS, so the executor would refuse its paths; "
+                "add it to SEQFERRY_ADHOC_EXTRA_ROOTS"
+            )
         return self
-
-
-def _parse_roots(value: str) -> list[str]:
-    roots: list[str] = []
-    for position, raw in enumerate(value.split(","), start=1):
-        entry = raw.strip()
-        if not entry:
-            continue
-        try:
-            validate_pattern(entry)
-        except PatternError as exc:
-            raise ValueError(f"allowed root #{position}: {exc}") from exc
-        if entry.endswith("*"):
-            raise ValueError(f"allowed root #{position} must be a folder, not a pattern: {entry}")
-        root = entry.rstrip("/") or "/"
-        if root not in roots:
-            roots.append(root)
-    return roots

@@ -71,8 +71,8 @@ class ExecutorSettings(ServiceSettings):
 
     @property
     def roots(self) -> list[str]:
-        """Where include patterns may point: the sequencer output paths and the ad-hoc folder."""
-        return [s.path for s in self.sequencers] + [self.adhoc_path]
+        """Where include patterns may point: the sequencer paths, the extra ad-hoc roots and the ad-hoc folder."""
+        return [*self.request_roots, self.adhoc_path]
 
     @field_validator("datasync_task_arns")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seqferry_executor.domain.validation import Accepted, Rejected, validate_transfer
+from seqferry_executor.settings import ExecutorSettings
 
 ROOTS = ["/sequencers/incoming/iseq", "/sequencers/incoming/miseq", "/adhoc"]
 
@@ -95,3 +96,23 @@ def test_task_names_are_checked_even_when_any_task_is_allowed(task: str):
 
     assert isinstance(verdict, Rejected)
     assert "task name" in verdict.message
+
+
+def test_extra_adhoc_roots_from_the_shared_setting_are_accepted(monkeypatch):
+    # GIVEN the one shared setting adhoc also reads
+    monkeypatch.setenv("SEQFERRY_SEQUENCER_PATHS", "/seq/miseq=miseq")
+    monkeypatch.setenv("SEQFERRY_ADHOC_EXTRA_ROOTS", "/one-off/hiseq")
+    settings = ExecutorSettings(environment="test")
+    assert settings.roots == ["/seq/miseq", "/one-off/hiseq", "/adhoc"]
+    # THEN a request for a path there is valid, one beside it is not
+    verdict = validate_transfer(
+        task=None,
+        includes=["/one-off/hiseq/170101_K00150_0123_BHJV2FBBXX", "/one-off/other"],
+        roots=settings.roots,
+        default_task="sequencers",
+        known_tasks=None,
+    )
+    assert isinstance(verdict, Rejected)
+    assert verdict.reasons == (
+        "include #2 '/one-off/other': path is outside the allowed roots /seq/miseq, /one-off/hiseq, /adhoc",
+    )

@@ -81,6 +81,21 @@ def test_markers_recognised_per_instrument_at_the_top_of_a_run_only() -> None:
     assert not is_marker("/adhoc/RTAComplete.txt", SEQUENCERS)
 
 
+def test_each_instrument_holds_back_its_own_last_marker() -> None:
+    sequencers = parse_sequencer_paths("/seq/m=miniseq,/seq/h=hiseq4000,/seq/n=nextseq2000")
+    miniseq, hiseq, nextseq = (
+        "/seq/m/251125_MN00302_0284_A000H2VKFF",
+        "/seq/h/251125_K00150_0123_BHJV2FBBXX",
+        "/seq/n/251125_VH00123_42_AAFKJ2NM5",
+    )
+    assert is_marker(f"{miniseq}/RunCompletionStatus.xml", sequencers)
+    assert not is_marker(f"{miniseq}/CopyComplete.txt", sequencers)
+    assert is_marker(f"{hiseq}/SequencingComplete.txt", sequencers)
+    assert not is_marker(f"{hiseq}/RTAComplete.txt", sequencers)
+    assert is_marker(f"{nextseq}/CopyComplete.txt", sequencers)
+    assert not is_marker(f"{nextseq}/RunCompletionStatus.xml", sequencers)
+
+
 def test_plan_sorts_files_and_holds_markers_for_last() -> None:
     files = [
         entry(f"{RUN}/RTAComplete.txt", size=0),

@@ -10,7 +10,7 @@ from seqferry_notifier.domain.runs import ObjectInfo
 from seqferry_shared.events.models import TransferState
 from seqferry_shared.sequencers import Instrument, SequencerPath, parse_sequencer_paths
 
-SEQUENCERS = parse_sequencer_paths("/sequencers/incoming/miseq=miseq,/sequencers/incoming/novaseq")
+SEQUENCERS = parse_sequencer_paths("/sequencers/incoming/miseq=miseq,/sequencers/incoming/novaseq=novaseq6000")
 MISEQ, NOVASEQ = SEQUENCERS
 END = datetime(2025, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -89,11 +89,12 @@ def test_markers_follow_the_instrument_of_the_folder() -> None:
     # a MiSeq folder's marker is RTAComplete.txt; a CopyComplete.txt there is just a file
     summary = summary_from_objects(MISEQ, "r", objects(prefix, "CopyComplete.txt"), until=END)
     assert summary.markers == []
-    untagged = SequencerPath(path="/sequencers/incoming/other")
-    summary = summary_from_objects(
-        untagged, "r", objects("sequencers/incoming/other/r/", "CopyComplete.txt", "x/RTAComplete.txt"), until=END
-    )
-    assert summary.markers == ["CopyComplete.txt"]
+    # a NovaSeq X folder's markers are the registry's (RTAComplete.txt, RunCompletionStatus.xml, CopyComplete.txt),
+    # and only at the top of the run folder
+    novaseqx = SequencerPath(path="/sequencers/incoming/x", instrument=Instrument.NOVASEQX)
+    listing = objects("sequencers/incoming/x/r/", "CopyComplete.txt", "RunCompletionStatus.xml", "x/RTAComplete.txt")
+    summary = summary_from_objects(novaseqx, "r", listing, until=END)
+    assert summary.markers == ["CopyComplete.txt", "RunCompletionStatus.xml"]
     assert NOVASEQ.instrument is Instrument.NOVASEQ6000
 
 

@@ -7,6 +7,7 @@ from seqferry_notifier.domain.runs import (
     Completion,
     ObjectInfo,
     RunStatus,
+    completion_marker,
     decide,
     identify_instrument,
     is_stalled,
@@ -187,17 +188,24 @@ def test_listing_due() -> None:
 
 
 def test_instrument_from_path_then_folder_name() -> None:
-    sequencers = parse_sequencer_paths("/seq/a=novaseqx,/seq/miseq,/seq/other")
+    sequencers = parse_sequencer_paths("/seq/a=novaseqx,/seq/miseq,/seq/m=miniseq,/seq/h=hiseq4000")
     assert (
         identify_instrument("/seq/a/20251125_LH00123_0001_A22ABCDEF3", "20251125_LH00123_0001_A22ABCDEF3", sequencers)
         == Instrument.NOVASEQX
     )
     assert identify_instrument(f"/seq/miseq/{RUN}", RUN, sequencers) == Instrument.MISEQ
+    # MiniSeq and HiSeq paths get their own instrument (and so their own marker), whatever the run is called
+    miniseq = identify_instrument("/seq/m/190715_MN00302_0284_A000H2VKFF", "190715_MN00302_0284_A000H2VKFF", sequencers)
+    assert miniseq == Instrument.MINISEQ
+    assert completion_marker(miniseq) == "RunCompletionStatus.xml"
+    hiseq = identify_instrument("/seq/h/170101_K00150_0123_BHJV2FBBXX", "170101_K00150_0123_BHJV2FBBXX", sequencers)
+    assert completion_marker(hiseq) == "SequencingComplete.txt"
+    # a run under an ad-hoc root (no sequencer path) is known by its folder name, when that is unambiguous
     assert (
-        identify_instrument("/seq/other/251125_A01934_0157_BHJF77DRX5", "251125_A01934_0157_BHJF77DRX5", sequencers)
+        identify_instrument("/extra/251125_A01934_0157_BHJF77DRX5", "251125_A01934_0157_BHJF77DRX5", sequencers)
         == Instrument.NOVASEQ6000
     )
-    assert identify_instrument("/seq/other/whatever", "whatever", sequencers) is None
+    assert identify_instrument("/extra/whatever", "whatever", sequencers) is None
 
 
 def test_unknown_instrument_waits_for_copycomplete() -> None:

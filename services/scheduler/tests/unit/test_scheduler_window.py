@@ -15,7 +15,7 @@ from seqferry_scheduler.domain.window import (
     tick_of,
     window_dates,
 )
-from seqferry_shared.patterns import Matcher, split_filter, validate_pattern
+from seqferry_shared.patterns import Matcher, match, split_filter, validate_pattern
 from seqferry_shared.sequencers import DEFAULT_SEQUENCER_PATHS, parse_sequencer_paths
 
 REFERENCE_PATHS = parse_sequencer_paths(DEFAULT_SEQUENCER_PATHS)
@@ -192,3 +192,24 @@ def test_tick_number_does_not_depend_on_the_offset_of_the_clock():
     assert tick_of(utc.astimezone(ZoneInfo("Australia/Brisbane")), TWENTY_MINUTES) == tick_of(utc, TWENTY_MINUTES)
     with pytest.raises(ValueError, match="timezone-aware"):
         tick_of(utc.replace(tzinfo=None), TWENTY_MINUTES)
+
+
+def test_miniseq_and_hiseq_paths_get_six_digit_windows():
+    # GIVEN the folders whose names once matched 'iseq' by substring (and got 8-digit dates)
+    paths = "/sequencers/incoming/miniseq,/sequencers/incoming/hiseq4000,/sequencers/incoming/hs=hiseq2500"
+
+    window = window_at(datetime(2025, 11, 25, 8, 0, tzinfo=UTC), days=2, paths=paths)
+
+    # THEN each is matched by its own instrument's 6-digit run-folder date
+    assert window.includes == (
+        "/sequencers/incoming/miniseq/251125*",
+        "/sequencers/incoming/miniseq/251124*",
+        "/sequencers/incoming/hiseq4000/251125*",
+        "/sequencers/incoming/hiseq4000/251124*",
+        "/sequencers/incoming/hs/251125*",
+        "/sequencers/incoming/hs/251124*",
+        "/adhoc",
+    )
+    # AND the patterns reach real run folders of those instruments started that day
+    assert match(window.includes[0], "/sequencers/incoming/miniseq/251125_MN00302_0284_A000H2VKFF")
+    assert match(window.includes[2], "/sequencers/incoming/hiseq4000/251125_K00150_0123_BHJV2FBBXX")

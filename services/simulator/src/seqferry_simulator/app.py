@@ -24,6 +24,7 @@ from seqferry_simulator.domain.manager import ManagerConfig, RunManager, RunRequ
 from seqferry_simulator.domain.pace import check_pace
 from seqferry_simulator.domain.plan import Phase
 from seqferry_simulator.domain.profiles import PROFILES
+from seqferry_simulator.domain.spec import CompletionStatus
 from seqferry_simulator.handlers import ParityCopier, RunEvents
 from seqferry_simulator.settings import SimulatorSettings
 
@@ -44,6 +45,12 @@ class RunIn(BaseModel):
     scale: float | None = Field(default=None, gt=0, le=1, description="File-size factor for this run.")
     seed: int | None = Field(default=None, ge=0, description="Seed of this run's contents.")
     pace: str | None = Field(default=None, description="'realistic' or cycles per second for this run.")
+    stop_after_cycle: int | None = Field(
+        default=None, ge=1, description="Make this a stopped run: it ends after this many cycles."
+    )
+    stop_status: CompletionStatus | None = Field(
+        default=None, description="How a stopped run ends (default UserEndedEarly; ExceptionEndedEarly: an error)."
+    )
 
     @field_validator("pace")
     @classmethod
@@ -72,6 +79,7 @@ class RunOut(BaseModel):
     files: int
     bytes: int
     markers: list[str]
+    completion_status: str | None = Field(description="CompletedAsPlanned, or how a stopped run ended.")
     scale: float | None
     seed: int | None
     started_at: AwareDatetime
@@ -97,6 +105,7 @@ class RunOut(BaseModel):
             files=r.files,
             bytes=r.bytes,
             markers=list(view.markers),
+            completion_status=r.completion_status,
             scale=r.scale,
             seed=r.seed,
             started_at=r.started_at,
@@ -145,6 +154,7 @@ def create_app(
         zone=settings.zone,
         run_cycles=settings.run_cycles,
         disk_budget_bytes=settings.disk_budget_bytes,
+        stopped_run_share=settings.stopped_run_share,
     )
 
     @asynccontextmanager
@@ -220,6 +230,8 @@ def create_app(
                 scale=body.scale,
                 seed=body.seed,
                 pace=body.pace,
+                stop_after_cycle=body.stop_after_cycle,
+                stop_status=body.stop_status,
             )
         )
         view = next(v for v in manager.views() if v.record.nas_path == record.nas_path)

@@ -50,6 +50,8 @@ class RunEvents:
                 instrument=record.instrument or "",
                 path=record.nas_path,
                 cycles=record.total_cycles,
+                cycles_completed=record.cycles_done,
+                completion_status=record.completion_status or "CompletedAsPlanned",
                 files=record.files,
                 bytes=record.bytes,
             )

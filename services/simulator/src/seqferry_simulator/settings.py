@@ -11,6 +11,7 @@ from seqferry_shared.sequencers import SequencerPath
 from seqferry_shared.settings import ServiceSettings
 from seqferry_simulator.domain.errors import SpecError
 from seqferry_simulator.domain.pace import check_pace
+from seqferry_simulator.domain.profiles import PROFILES
 from seqferry_simulator.domain.reads import ReadStructure
 from seqferry_simulator.domain.spec import MAX_CHUNKS, MAX_SCALE, MIN_SCALE
 
@@ -46,6 +47,13 @@ class SimulatorSettings(ServiceSettings):
     run_cycles: str | None = Field(
         default=None,
         description="Cycles per read of autonomous runs, e.g. '26' or '51,8,8,51'; unset: each instrument's default.",
+    )
+    stopped_run_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Share of autonomous runs that stop early (operator stop or instrument error), leaving the "
+        "markers and RunCompletionStatus.xml a real stopped run leaves.",
     )
     chunks_per_file: int = Field(
         default=4, ge=1, le=MAX_CHUNKS, description="Appends each base-call file is written in over its cycle."
@@ -88,12 +96,13 @@ class SimulatorSettings(ServiceSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
-    def _instruments_known(self) -> Self:
-        untagged = [s.path for s in self.sequencers if s.instrument is None]
-        if untagged:
+    def _instruments_simulated(self) -> Self:
+        unsupported = [f"{s.path}={s.instrument.value}" for s in self.sequencers if s.instrument not in PROFILES]
+        if unsupported:
             raise ValueError(
-                "SEQFERRY_SEQUENCER_PATHS: the simulator needs an instrument for every path; tag "
-                + ", ".join(f"'{p}=<instrument>'" for p in untagged)
+                "SEQFERRY_SEQUENCER_PATHS: the simulator does not write runs for "
+                + ", ".join(unsupported)
+                + f"; it simulates {', '.join(i.value for i in PROFILES)}"
             )
         return self
 

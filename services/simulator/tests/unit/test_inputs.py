@@ -91,7 +91,7 @@ def test_unknown_instrument_and_naive_time_are_refused() -> None:
     assert caught.value.field == "started_at"
 
 
-@pytest.mark.parametrize("instrument", list(Instrument))
+@pytest.mark.parametrize("instrument", list(PROFILES))
 def test_many_run_ids_all_match_the_shared_pattern(instrument: Instrument) -> None:
     for seed in range(50):
         spec = new_run_spec(instrument, seed=seed, started_at=STARTED)
@@ -100,8 +100,14 @@ def test_many_run_ids_all_match_the_shared_pattern(instrument: Instrument) -> No
 
 def test_profiles_end_with_the_shared_completion_marker() -> None:
     for instrument, profile in PROFILES.items():
+        assert profile.markers == instrument.markers
         assert profile.markers[-1] == instrument.completion_marker
-        assert profile.markers[0] == "RTAComplete.txt"
+        assert profile.basecalls.value == instrument.basecalls.value
+
+
+def test_instruments_it_cannot_write_are_refused_by_name() -> None:
+    with pytest.raises(ValidationError, match="does not write runs for /seq/h=hiseq4000"):
+        SimulatorSettings(environment="test", sequencer_paths="/seq/m=miseq,/seq/h=hiseq4000")
 
 
 def test_settings_defaults_and_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

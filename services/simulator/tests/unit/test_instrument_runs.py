@@ -1,4 +1,5 @@
-"""Every instrument: a small run written step by step, checked against its own RunInfo.xml and InterOp."""
+"""Every simulated instrument: a small run written step by step, checked against its own RunInfo.xml, the shared
+instrument registry and Illumina's InterOp library (Q tables, a realistic share of bases at or above Q30)."""
 
 from __future__ import annotations
 
@@ -16,36 +17,16 @@ import pytest
 
 from seqferry_shared.sequencers import Instrument
 from seqferry_simulator.domain.pace import Pace
+from seqferry_simulator.domain.profiles import PROFILES
 from seqferry_simulator.domain.spec import new_run_spec
 from seqferry_simulator.domain.writer import RunWriter
 
 STARTED = datetime(2025, 11, 25, 14, 3, 7, tzinfo=ZoneInfo("Europe/Berlin"))
 MARKER_NAMES = ("RTAComplete.txt", "SequenceComplete.txt", "RunCompletionStatus.xml", "CopyComplete.txt")
-# the smallest flow cell of each family keeps the suite fast
-SMALL = {
-    Instrument.MISEQ: "v2-nano",
-    Instrument.ISEQ100: "i1",
-    Instrument.NEXTSEQ500: "high",
-    Instrument.NEXTSEQ2000: "P3",
-    Instrument.NOVASEQ6000: "S1",
-    Instrument.NOVASEQX: "10B",
-}
-GENERATION = {
-    Instrument.MISEQ: "bcl",
-    Instrument.ISEQ100: "bgzf",
-    Instrument.NEXTSEQ500: "bgzf",
-    Instrument.NEXTSEQ2000: "cbcl",
-    Instrument.NOVASEQ6000: "cbcl",
-    Instrument.NOVASEQX: "cbcl",
-}
-EXPECTED_MARKERS = {
-    Instrument.MISEQ: ["RTAComplete.txt"],
-    Instrument.ISEQ100: ["RTAComplete.txt", "RunCompletionStatus.xml", "CopyComplete.txt"],
-    Instrument.NEXTSEQ500: ["RTAComplete.txt", "RunCompletionStatus.xml"],
-    Instrument.NEXTSEQ2000: ["RTAComplete.txt", "RunCompletionStatus.xml", "CopyComplete.txt"],
-    Instrument.NOVASEQ6000: ["RTAComplete.txt", "SequenceComplete.txt", "CopyComplete.txt"],
-    Instrument.NOVASEQX: ["RTAComplete.txt", "RunCompletionStatus.xml", "CopyComplete.txt"],
-}
+# the smallest flow cell of each instrument keeps the suite fast
+SMALL = {instrument: min(p.flowcells.values(), key=lambda f: f.tile_count).name for instrument, p in PROFILES.items()}
+GENERATION = {instrument: instrument.basecalls.value for instrument in PROFILES}
+EXPECTED_MARKERS = {instrument: list(instrument.markers) for instrument in PROFILES}
 
 
 @dataclass
@@ -57,7 +38,7 @@ class Observed:
     data_at_end: dict[str, int] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module", params=list(Instrument), ids=lambda i: i.value)
+@pytest.fixture(scope="module", params=list(PROFILES), ids=lambda i: i.value)
 def observed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sizes_of: Any) -> Observed:
     instrument: Instrument = request.param
     spec = new_run_spec(

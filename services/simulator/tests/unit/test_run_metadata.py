@@ -15,6 +15,7 @@ import pytest
 
 from seqferry_shared.sequencers import Instrument
 from seqferry_simulator.domain.markers import marker_content
+from seqferry_simulator.domain.profiles import PROFILES
 from seqferry_simulator.domain.runinfo import run_info_xml
 from seqferry_simulator.domain.runparams import run_parameters_xml
 from seqferry_simulator.domain.samplesheet import sample_sheet
@@ -124,11 +125,11 @@ def test_nextseq2000_rewrites_run_parameters_at_the_end() -> None:
     assert "<CompletedCycles>\n    <Read1>26</Read1>" in at_end
 
 
-@pytest.mark.parametrize("instrument", list(Instrument))
+@pytest.mark.parametrize("instrument", list(PROFILES))
 def test_sample_sheet_version_and_indexes(instrument: Instrument) -> None:
     spec = new_run_spec(instrument, seed=9, started_at=STARTED, reads="51,8,10,51")
     text = sample_sheet(spec).decode()
-    v2 = instrument in (Instrument.NEXTSEQ2000, Instrument.NOVASEQX)
+    v2 = spec.family in (Instrument.NEXTSEQ2000, Instrument.NOVASEQX)
     if v2:
         assert "FileFormatVersion,2" in text
         data = text.split("[BCLConvert_Data]\n", 1)[1]

@@ -137,6 +137,7 @@ def examples() -> dict[type[EventDetail], EventDetail]:
             instrument="novaseq6000",
             path=_RUN_PATH,
             cycles=318,
+            cycles_completed=318,
             files=1514,
             bytes=1_234_567,
         ),

@@ -173,8 +173,23 @@ class RunTransferCompleted(EventDetail):
     executions: list[str] = Field(default_factory=list)
 
 
+class SequencingOutcome(BaseModel):
+    """How the instrument ended a run that did not complete as planned."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str = Field(
+        description="RunCompletionStatus.xml's CompletionStatus (UserEndedEarly, ExceptionEndedEarly, ...), or "
+        "'Incomplete' when the instrument wrote its completion marker without every cycle RunInfo.xml declares."
+    )
+    cycles_planned: int | None = Field(default=None, description="Cycles RunInfo.xml declares.")
+    cycles_completed: int | None = Field(default=None, description="Cycles sequenced (per lane, the fewest).")
+    detail: str = Field(default="", description="The instrument's error description, or what is missing.")
+
+
 class RunTransferFailed(EventDetail):
-    """A run could not be delivered: an execution failed or the run stalled past its deadline."""
+    """A run could not be delivered whole: an execution failed, the run stalled past its deadline, or the
+    instrument ended it early (the files it did write are in S3, listed in the checksum manifest)."""
 
     DETAIL_TYPE: ClassVar[str] = "Run Transfer Failed"
     SOURCE: ClassVar[str] = "seqferry.notifier"
@@ -183,10 +198,16 @@ class RunTransferFailed(EventDetail):
     instrument: str
     nas_path: str
     s3_uri: str
-    reason: Literal["execution_error", "stalled"]
+    reason: Literal["execution_error", "stalled", "sequencing_incomplete"]
     error: ErrorInfo | None = None
+    sequencing: SequencingOutcome | None = Field(
+        default=None, description="Set when reason is sequencing_incomplete: how the run ended."
+    )
     files: int = 0
     bytes: int = 0
+    checksum_manifest: str | None = Field(
+        default=None, description="S3 URI of the manifest of what was delivered (sequencing_incomplete only)."
+    )
     executions: list[str] = Field(default_factory=list)
 
 
@@ -234,7 +255,12 @@ class SequencingRunCompleted(EventDetail):
     run_id: str
     instrument: str
     path: str
-    cycles: int = 0
+    cycles: int = Field(default=0, description="Cycles planned.")
+    cycles_completed: int | None = Field(default=None, description="Cycles sequenced (fewer when stopped early).")
+    completion_status: str = Field(
+        default="CompletedAsPlanned",
+        description="As RunCompletionStatus.xml says it: CompletedAsPlanned, UserEndedEarly or ExceptionEndedEarly.",
+    )
     files: int = 0
     bytes: int = 0
 

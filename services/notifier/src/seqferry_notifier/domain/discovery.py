@@ -24,9 +24,7 @@ from datetime import datetime
 
 from seqferry_notifier.domain.runs import ObjectInfo
 from seqferry_shared.events.models import RunSummary
-from seqferry_shared.sequencers import COMPLETION_MARKERS, SequencerPath, run_of
-
-MARKER_NAMES = frozenset(COMPLETION_MARKERS.values())
+from seqferry_shared.sequencers import SequencerPath, run_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +93,7 @@ def summary_from_objects(
     """What S3 held of one run folder when the execution ended (``until``): files, bytes, completion markers."""
     nas_path = f"{root.path.rstrip('/')}/{run_id}"
     prefix = f"{root_key(root)}{run_id}/"
-    markers = {root.instrument.completion_marker} if root.instrument is not None else MARKER_NAMES
+    markers = frozenset(root.instrument.markers)
     summary = RunSummary(run_id=run_id, nas_path=nas_path, s3_prefix=prefix)
     for obj in objects:
         if not obj.key.startswith(prefix):

@@ -13,11 +13,10 @@ from defusedxml.ElementTree import fromstring
 from seqferry_shared.sequencers import Instrument
 
 BASECALLS = "Data/Intensities/BaseCalls/"
-# MiSeq, NovaSeq 6000/X and NextSeq 1000/2000: one folder per lane and cycle (``L001/C12.1/``).
+# BCL and CBCL layouts (MiSeq, HiSeq, NovaSeq, NextSeq 1000/2000): one folder per lane and cycle (``L001/C12.1/``).
 _CYCLE_FOLDER = re.compile(r"^Data/Intensities/BaseCalls/L(\d{3})/C(\d+)\.1/")
-# NextSeq 500/550 and iSeq 100: one file per lane and cycle (``L001/0012.bcl.bgzf``).
+# BGZF layout (NextSeq 500/550, MiniSeq, iSeq 100): one file per lane and cycle (``L001/0012.bcl.bgzf``).
 _CYCLE_FILE = re.compile(r"^Data/Intensities/BaseCalls/L(\d{3})/(\d{4})\.bcl\.bgzf$")
-_FILE_LAYOUT = frozenset({Instrument.NEXTSEQ500, Instrument.ISEQ100})
 MAX_RUNINFO_BYTES = 4 * 1024 * 1024
 
 
@@ -83,9 +82,10 @@ def parse_run_info(data: bytes) -> RunInfo:
 
 
 def _cycles_by_lane(relative_keys: Iterable[str], instrument: Instrument | None) -> dict[int, set[int]]:
-    patterns = [_CYCLE_FILE] if instrument in _FILE_LAYOUT else [_CYCLE_FOLDER]
     if instrument is None:
         patterns = [_CYCLE_FOLDER, _CYCLE_FILE]
+    else:
+        patterns = [_CYCLE_FOLDER] if instrument.basecalls.cycle_per_folder else [_CYCLE_FILE]
     lanes: dict[int, set[int]] = {}
     for key in relative_keys:
         if not key.startswith(BASECALLS):

@@ -24,11 +24,11 @@ from pydantic import BaseModel, Field
 
 from seqferry_notifier.domain.runinfo import RunInfo, cycle_blockers
 from seqferry_shared.events.models import RunSummary, TransferState
-from seqferry_shared.sequencers import RUN_FOLDER_PATTERNS, Instrument, SequencerPath, run_of
+from seqferry_shared.sequencers import COPY_COMPLETE, Instrument, SequencerPath, instrument_of_run_folder, run_of
 
 EXECUTIONS_LIMIT = 60
 # An unidentified instrument waits for the marker written last by the instruments that write it, never earlier.
-FALLBACK_MARKER = "CopyComplete.txt"
+FALLBACK_MARKER = COPY_COMPLETE
 
 
 class RunStatus(StrEnum):
@@ -122,14 +122,11 @@ class RunRecord(BaseModel):
 
 
 def identify_instrument(nas_path: str, run_id: str, sequencers: Sequence[SequencerPath]) -> Instrument | None:
-    """The run's instrument from its configured sequencer path, else from the run folder's name."""
-    found = run_of(nas_path.rstrip("/") + "/", list(sequencers))
-    if found is not None and found[0].instrument is not None:
+    """The run's instrument from its configured sequencer path, else (an ad-hoc root) from the run folder's name."""
+    found = run_of(nas_path.rstrip("/") + "/", sequencers)
+    if found is not None:
         return found[0].instrument
-    for instrument, pattern in RUN_FOLDER_PATTERNS.items():
-        if pattern.match(run_id):
-            return instrument
-    return None
+    return instrument_of_run_folder(run_id)
 
 
 def completion_marker(instrument: Instrument | None) -> str:

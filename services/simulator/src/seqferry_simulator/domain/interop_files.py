@@ -19,9 +19,15 @@ from seqferry_simulator.domain.spec import RunSpec, seeded
 _DOTNET_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 _DOTNET_UTC_KIND = 1 << 62
 
-# (lower, upper, value) of each quality bin
+# (lower, upper, value) of each quality bin. RTA 3's three bins are those of the reference NovaSeq 6000
+# QMetricsOut.bin (240802_A01934_0156_AHJF77DRX5, header 07 14 01 03 | 02 11 0b | 12 1d 19 | 1e 28 25).
 Q_BINS_RTA2 = ((2, 9, 6), (10, 19, 15), (20, 24, 22), (25, 29, 27), (30, 34, 33), (35, 39, 37), (40, 41, 40))
 Q_BINS_RTA3 = ((2, 17, 11), (18, 29, 25), (30, 40, 37))
+# RTA 1 writes an unbinned histogram of Q1..Q50. Relative weights of the scores below and at/above Q30, taken from
+# the reference MiSeq run (140211_M00612_0148_000000000-A7M8N, all cycles): InterOp treats a histogram with more
+# than seven distinct scores as unbinned (logic/metric/q_metric.h, count_legacy_q_score_bins), so it needs many.
+Q_LOW_RTA1 = {12: 1, 13: 1, 14: 18, 15: 61, 16: 369, 17: 46, 18: 90, 19: 30, 20: 36, 21: 3, 26: 1, 27: 1, 29: 120}
+Q_HIGH_RTA1 = {30: 39, 31: 23, 32: 568, 33: 776, 34: 875, 35: 306, 36: 289, 37: 1768, 38: 2769, 39: 3239}
 
 EXTRACTION = "ExtractionMetricsOut.bin"
 CORRECTED = "CorrectedIntMetricsOut.bin"
@@ -87,9 +93,12 @@ class InteropMetrics:
                 return struct.pack("<BB", 4, 206)
             bins = Q_BINS_RTA3 if rta3 else Q_BINS_RTA2
             size = (8 if rta3 else 6) + 4 * len(bins)
-            return struct.pack("<BBBB", 7 if rta3 else 6, size, 1, len(bins)) + bytes(
-                [b[0] for b in bins] + [b[1] for b in bins] + [b[2] for b in bins]
-            )
+            head = struct.pack("<BBBB", 7 if rta3 else 6, size, 1, len(bins))
+            if rta3:
+                # Version 7: (low, high, value) per bin (InterOp model/metrics/q_metric.cpp, q_score_bin_layout).
+                return head + bytes(b for low_high_value in bins for b in low_high_value)
+            # Version 6: all lows, then all highs, then all values.
+            return head + bytes([b[0] for b in bins] + [b[1] for b in bins] + [b[2] for b in bins])
         raise ValueError(f"no per-cycle InterOp file {name}")
 
     # ----- per-cycle records
@@ -179,18 +188,24 @@ class InteropMetrics:
 
     def _quality(self, cycle: int) -> bytes:
         total = self.spec.total_cycles
-        q30 = np.clip(0.93 - 0.12 * cycle / total - 0.03 * self._jitter(cycle, 3), 0.5, 0.99)
+        # Quality falls over the run; the mean over all cycles is about the instrument's q30_share.
+        target = self.spec.profile.q30_share
+        q30 = np.clip(target + 0.075 - 0.12 * cycle / total - 0.03 * self._jitter(cycle, 3), 0.5, 0.99)
+        weights: dict[int, float]
         if self.rta is Rta.RTA1:
-            # unbinned histogram of Q1..Q50 with the mass on a few typical scores
-            scores: tuple[int, ...] = (14, 22, 30, 35, 38)
+            scores: tuple[int, ...] = (*Q_LOW_RTA1, *Q_HIGH_RTA1)
+            weights = {**Q_LOW_RTA1, **Q_HIGH_RTA1}
             width = 50
         else:
             bins = Q_BINS_RTA3 if self.rta is Rta.RTA3 else Q_BINS_RTA2
             scores = tuple(b[2] for b in bins)
+            weights = dict.fromkeys(scores, 1.0)
             width = len(bins)
-        high = [q >= 30 for q in scores]
-        n_high, n_low = sum(high), len(scores) - sum(high)
-        fractions = np.stack([q30 / n_high if h else (1 - q30) / n_low for h in high], axis=1)
+        low_total = sum(w for q, w in weights.items() if q < 30)
+        high_total = sum(w for q, w in weights.items() if q >= 30)
+        fractions = np.stack(
+            [q30 * weights[q] / high_total if q >= 30 else (1 - q30) * weights[q] / low_total for q in scores], axis=1
+        )
         # cumulative rounding keeps every tile's histogram summing to its PF clusters, even for tiny runs
         bounds = np.rint(self.pf[:, None] * np.cumsum(fractions, axis=1)).astype(np.int64)
         counts = np.diff(bounds, axis=1, prepend=0)

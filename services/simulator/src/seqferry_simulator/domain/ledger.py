@@ -47,6 +47,9 @@ class RunRecord(BaseModel):
     files: int = 0
     bytes: int = 0
     markers: list[str] = Field(default_factory=list, description="Completion markers written, in order.")
+    completion_status: str | None = Field(
+        default=None, description="How the run ends (RunCompletionStatus.xml): CompletedAsPlanned or ...EndedEarly."
+    )
     error: str | None = None
 
 

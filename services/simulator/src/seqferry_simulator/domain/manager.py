@@ -10,7 +10,7 @@ import logging
 import re
 import shutil
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from seqferry_simulator.domain.naming import serial_for
 from seqferry_simulator.domain.pace import Pace
 from seqferry_simulator.domain.plan import Phase
 from seqferry_simulator.domain.profiles import profile_of
-from seqferry_simulator.domain.spec import derive_seed, new_run_spec, seeded
+from seqferry_simulator.domain.spec import CompletionStatus, RunSpec, RunStop, derive_seed, new_run_spec, seeded
 from seqferry_simulator.domain.writer import RunWriter, drive
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ class RunRequest:
     scale: float | None = None
     seed: int | None = None
     pace: str | None = None
+    stop_after_cycle: int | None = None
+    stop_status: CompletionStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class ManagerConfig:
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     run_cycles: str | None = None
     disk_budget_bytes: int | None = None
+    stopped_run_share: float = 0.0
 
 
 @dataclass(slots=True)
@@ -89,8 +92,7 @@ class RunManager:
         now: Callable[[], datetime] = _now,
     ) -> None:
         for seq in config.sequencers:
-            if seq.instrument is None:
-                raise SpecError("sequencer_paths", f"{seq.path} has no instrument; tag it as '{seq.path}=<instrument>'")
+            profile_of(seq.instrument)  # refuses, naming it, an instrument the simulator does not write
         self.config = config
         self.ledger = ledger
         self._on_started = on_started
@@ -125,7 +127,6 @@ class RunManager:
     # ----- choosing where a run goes
 
     def _capacity(self, seq: SequencerPath) -> int:
-        assert seq.instrument is not None
         return max(1, len(profile_of(seq.instrument).sides))
 
     def _busy_sides(self, seq: SequencerPath) -> set[str]:
@@ -162,7 +163,6 @@ class RunManager:
         return seq
 
     def _serial(self, seq: SequencerPath) -> str:
-        assert seq.instrument is not None
         return serial_for(profile_of(seq.instrument), seeded("serial", self.config.seed, seq.path))
 
     def _run_number(self, seq: SequencerPath, serial: str) -> int:
@@ -170,7 +170,6 @@ class RunManager:
 
         Only a run that actually starts uses its number up (see :meth:`start`).
         """
-        assert seq.instrument is not None
         profile = profile_of(seq.instrument)
         limit = 10**profile.run_number_digits - 1 if profile.run_number_digits else 99999
         current = self._next_number.get(seq.path)
@@ -190,7 +189,6 @@ class RunManager:
         if len(self._active) >= self.config.max_parallel_runs:
             raise CapacityError(f"{len(self._active)} runs in flight, the configured maximum")
         seq = self._choose(request)
-        assert seq.instrument is not None
         profile = profile_of(seq.instrument)
         pace = Pace.of(request.pace or self.config.pace, profile.cadence)
         serial = self._serial(seq)
@@ -212,6 +210,7 @@ class RunManager:
             side=side,
             chunks=self.config.chunks,
         )
+        spec = self._maybe_stopped(spec, request)
         parent = self.config.nas_root / seq.path.lstrip("/")
         writer = RunWriter(spec, parent, pace)
         nas_path = f"{seq.path.rstrip('/')}/{spec.run_id}"
@@ -228,6 +227,7 @@ class RunManager:
             scale=spec.scale,
             seed=spec.seed,
             started_at=started_at,
+            completion_status=spec.completion_status.value,
         )
         active = ActiveRun(record=record, writer=writer, side=side)
         self._active[nas_path] = active
@@ -244,6 +244,23 @@ class RunManager:
         self._tasks.add(active.task)
         active.task.add_done_callback(self._tasks.discard)
         return record
+
+    def _maybe_stopped(self, spec: RunSpec, request: RunRequest) -> RunSpec:
+        """The run as requested, or (with ``stopped_run_share``, decided from the seed) one that ends early."""
+        if request.stop_after_cycle is not None:
+            stop = RunStop(request.stop_after_cycle, request.stop_status or CompletionStatus.USER_ENDED_EARLY)
+        else:
+            rng = seeded("stop", spec.seed)
+            if spec.total_cycles < 2 or rng.random() >= self.config.stopped_run_share:
+                return spec
+            status = rng.choice([CompletionStatus.USER_ENDED_EARLY, CompletionStatus.EXCEPTION_ENDED_EARLY])
+            stop = RunStop(rng.randint(1, spec.total_cycles - 1), status)
+        if not 1 <= stop.after_cycle < spec.total_cycles:
+            raise SpecError(
+                "stop_after_cycle",
+                f"must be between 1 and {spec.total_cycles - 1} for this run, got {stop.after_cycle}",
+            )
+        return replace(spec, stop=stop)
 
     async def _run(self, active: ActiveRun) -> None:
         record = active.record

@@ -1,9 +1,16 @@
-"""Completion markers: what each instrument writes when RTA, sequencing and copying finish."""
+"""Completion markers: what each instrument writes when RTA, sequencing and copying finish.
+
+A stopped run (an operator's stop, or an instrument error) still ends with RTA finishing the cycles it has
+(``RTAComplete.txt``), ``RunCompletionStatus.xml`` saying how it ended and how many cycles were sequenced, and
+the copy service's ``CopyComplete.txt`` where the instrument writes it; only the flags that mean "sequencing
+completed" (``SequenceComplete.txt``, ``SequencingComplete.txt``) are missing.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from seqferry_shared.sequencers import SEQUENCE_COMPLETE, SEQUENCING_COMPLETE
 from seqferry_simulator.domain.profiles import Rta
 from seqferry_simulator.domain.runinfo import CRLF, iso_utc, us_datetime
 from seqferry_simulator.domain.spec import RunSpec
@@ -23,41 +30,52 @@ def rta_complete(spec: RunSpec, at: datetime) -> bytes:
     return f"RTA {version} completed on {us_datetime(at)}{newline}".encode()
 
 
+def written_markers(spec: RunSpec) -> tuple[str, ...]:
+    """The markers this run leaves, in order (a stopped run has no 'sequencing complete' flag)."""
+    if spec.stop is None:
+        return spec.profile.markers
+    return tuple(m for m in spec.profile.markers if m not in (SEQUENCE_COMPLETE, SEQUENCING_COMPLETE))
+
+
 def run_completion_status(spec: RunSpec, at: datetime) -> bytes:
     r1, r2, i1, i2 = spec.planned_cycles
+    c1, c2, ci1, ci2 = spec.completed_cycles
+    status = spec.completion_status.value
+    error = spec.stop.error_description if spec.stop is not None else "None"
     if spec.profile.rta is Rta.RTA2:
         pf = 0.85
         density = spec.clusters_per_tile / spec.profile.tile_area_mm2 / 1000
-        yield_gb = spec.clusters_per_tile * spec.flowcell.tile_count * pf * spec.total_cycles / 1e9
+        yield_gb = spec.clusters_per_tile * spec.flowcell.tile_count * pf * spec.cycles_written / 1e9
         root = el(
             "RunCompletionStatus",
             None,
             el("Version", 1),
-            el("CompletionStatus", "CompletedAsPlanned"),
+            el("CompletionStatus", status),
             el("RunId", spec.run_id),
             el("PlannedRead1Cycles", r1),
             el("PlannedRead2Cycles", r2),
             el("PlannedIndex1ReadCycles", i1),
             el("PlannedIndex2ReadCycles", i2),
-            el("CompletedRead1Cycles", r1),
-            el("CompletedRead2Cycles", r2),
-            el("CompletedIndex1ReadCycles", i1),
-            el("CompletedIndex2ReadCycles", i2),
+            el("CompletedRead1Cycles", c1),
+            el("CompletedRead2Cycles", c2),
+            el("CompletedIndex1ReadCycles", ci1),
+            el("CompletedIndex2ReadCycles", ci2),
             el("ClusterDensity", f"{density:.6f}"),
             el("ClustersPassingFilter", f"{pf * 100:.5f}"),
             el("EstimatedYield", f"{yield_gb:.5f}"),
-            el("ErrorDescription", "None"),
+            el("ErrorDescription", error),
         )
         return render(root, NEXTSEQ_STYLE)
     root = el_attrs(
         "RunCompletionStatus",
         list(XSI_FIRST),
-        el("RunStatus", "RunCompleted"),
+        el("RunStatus", "RunCompleted" if spec.stop is None else "RunStopped"),
+        el("CompletionStatus", status),
         el("RunId", spec.run_id),
         el("CompletionTime", iso_utc(at)),
         el("NumCyclesPlanned", spec.total_cycles),
-        el("NumCyclesCompleted", spec.total_cycles),
-        el("ErrorDescription"),
+        el("NumCyclesCompleted", spec.cycles_written),
+        el("ErrorDescription", None if spec.stop is None else error),
     )
     return render(root, LINUX_STYLE)
 

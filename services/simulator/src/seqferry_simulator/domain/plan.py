@@ -28,7 +28,7 @@ from seqferry_simulator.domain.basecalls import (
 )
 from seqferry_simulator.domain.content import ContentPool
 from seqferry_simulator.domain.interop_files import TILE, InteropMetrics
-from seqferry_simulator.domain.markers import marker_content
+from seqferry_simulator.domain.markers import marker_content, written_markers
 from seqferry_simulator.domain.pace import Pace
 from seqferry_simulator.domain.profiles import BasecallFormat, Rta
 from seqferry_simulator.domain.runinfo import run_info_xml
@@ -125,12 +125,12 @@ class RunPlan:
             ]
         if spec.profile.basecalls is BasecallFormat.BGZF:
             jobs: list[FileJob] = []
-            if spec.instrument is Instrument.ISEQ100:
+            if spec.family is Instrument.ISEQ100:
                 # patterned flow cell: one s.locs for the whole flow cell
                 jobs.append(LocsJob(f"{INTENSITIES}/s.locs", clusters, k))
             for lane in range(1, fc.lanes + 1):
                 tiles = fc.tiles(lane)
-                if spec.instrument is not Instrument.ISEQ100:
+                if spec.family is not Instrument.ISEQ100:
                     jobs.append(LocsJob(f"{INTENSITIES}/L{lane:03d}/s_{lane}.locs", clusters * len(tiles), k))
                 # the base-call index is written with the lane's first base-call file
                 jobs.append(StaticJob(f"{self._lane_dir(lane)}/s_{lane}.bci", bci_bytes(tiles, clusters)))
@@ -176,7 +176,7 @@ class RunPlan:
         return LazyJob(relpath, partial(self.metrics.tile_metrics, complete=complete))
 
     def _merged(self, name: str) -> bytes:
-        records = (self._cycle_records(name, c, False) for c in range(1, self.spec.total_cycles + 1))
+        records = (self._cycle_records(name, c, False) for c in range(1, self.spec.cycles_written + 1))
         return self.metrics.header(name) + b"".join(records)
 
     def consolidated_interop_jobs(self) -> list[FileJob]:
@@ -203,7 +203,7 @@ class RunPlan:
             early = self.tile_metrics_job(f"InterOp/{TILE}", complete=False)
             yield Slot(pace.clustering_s, tuple(_all(early)), Phase.SEQUENCING, 0)
 
-        total = spec.total_cycles
+        total = spec.cycles_written  # all planned cycles, or those before the run was stopped
         for cycle in range(1, total + 1):
             start = self.cycle_end(cycle - 1)
             jobs = self.basecall_jobs(cycle)
@@ -231,11 +231,11 @@ class RunPlan:
             for index in range(k):
                 at = end + finish * 0.2 * (index + 1) / k
                 yield Slot(at, tuple(Action(j, index) for j in merged if index < j.portions), Phase.FINISHING, total)
-        if spec.instrument is Instrument.NEXTSEQ2000:
+        if spec.family is Instrument.NEXTSEQ2000:
             at = end + finish * 0.25
             rewritten = StaticJob(spec.profile.run_parameters_file, run_parameters_xml(spec, ended_at=self.moment(at)))
             yield Slot(at, tuple(_all(rewritten)), Phase.FINISHING, total)
-        markers = spec.profile.markers
+        markers = written_markers(spec)
         for number, name in enumerate(markers, start=1):
             at = end + finish * (0.3 + 0.7 * number / len(markers))
             job = StaticJob(name, marker_content(spec, name, self.moment(at)))

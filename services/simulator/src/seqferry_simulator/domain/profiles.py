@@ -6,7 +6,7 @@ others, from public RunInfo/RunParameters examples and Illumina's output-file do
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from seqferry_shared.sequencers import Instrument
@@ -127,9 +127,19 @@ class InstrumentProfile:
     index2_reverse_complement: bool
     sample_sheet_version: int
     run_parameters_file: str
-    markers: tuple[str, ...]  # in the order the instrument writes them; the last one completes the run
     cadence: Cadence
     tile_area_mm2: float
+    q30_share: float = 0.85  # mean share of base calls at or above Q30 (Illumina's 2x150 specs are 75-90 %)
+    shapes_of: Instrument | None = None  # whose RunInfo/RunParameters shapes this model writes (default: its own)
+
+    @property
+    def family(self) -> Instrument:
+        return self.shapes_of or self.instrument
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        """The registry's markers, in the order the instrument writes them; the last one completes the run."""
+        return self.instrument.markers
 
     def flowcell(self, name: str | None) -> FlowcellType:
         chosen = name or self.default_flowcell
@@ -178,7 +188,6 @@ def _miseq() -> InstrumentProfile:
         index2_reverse_complement=False,
         sample_sheet_version=1,
         run_parameters_file="runParameters.xml",
-        markers=("RTAComplete.txt",),
         cadence=Cadence(clustering_s=6300, seconds_per_cycle=240, finish_s=600),
         tile_area_mm2=0.8,
     )
@@ -216,7 +225,6 @@ def _iseq() -> InstrumentProfile:
         index2_reverse_complement=False,
         sample_sheet_version=1,
         run_parameters_file="RunParameters.xml",
-        markers=("RTAComplete.txt", "RunCompletionStatus.xml", "CopyComplete.txt"),
         cadence=Cadence(clustering_s=3600, seconds_per_cycle=170, finish_s=900),
         tile_area_mm2=0.55,
     )
@@ -225,7 +233,7 @@ def _iseq() -> InstrumentProfile:
 def _nextseq500() -> InstrumentProfile:
     return InstrumentProfile(
         instrument=Instrument.NEXTSEQ500,
-        label="NextSeq 500/550",
+        label="NextSeq 500",
         serial_prefix="NB",
         serial_digits=6,
         run_number_digits=4,
@@ -257,9 +265,9 @@ def _nextseq500() -> InstrumentProfile:
         index2_reverse_complement=False,
         sample_sheet_version=1,
         run_parameters_file="RunParameters.xml",
-        markers=("RTAComplete.txt", "RunCompletionStatus.xml"),
         cadence=Cadence(clustering_s=5400, seconds_per_cycle=300, finish_s=900),
         tile_area_mm2=2.8,
+        q30_share=0.80,
     )
 
 
@@ -295,9 +303,9 @@ def _nextseq2000() -> InstrumentProfile:
         index2_reverse_complement=True,
         sample_sheet_version=2,
         run_parameters_file="RunParameters.xml",
-        markers=("RTAComplete.txt", "RunCompletionStatus.xml", "CopyComplete.txt"),
         cadence=Cadence(clustering_s=7200, seconds_per_cycle=450, finish_s=1800),
         tile_area_mm2=1.2,
+        q30_share=0.88,
     )
 
 
@@ -335,9 +343,9 @@ def _novaseq6000() -> InstrumentProfile:
         index2_reverse_complement=False,
         sample_sheet_version=1,
         run_parameters_file="RunParameters.xml",
-        markers=("RTAComplete.txt", "SequenceComplete.txt", "CopyComplete.txt"),
         cadence=Cadence(clustering_s=7200, seconds_per_cycle=470, finish_s=3600),
         tile_area_mm2=1.3818,
+        q30_share=0.88,
     )
 
 
@@ -373,20 +381,97 @@ def _novaseqx() -> InstrumentProfile:
         index2_reverse_complement=True,
         sample_sheet_version=2,
         run_parameters_file="RunParameters.xml",
-        markers=("RTAComplete.txt", "RunCompletionStatus.xml", "CopyComplete.txt"),
         cadence=Cadence(clustering_s=7200, seconds_per_cycle=250, finish_s=3600),
         tile_area_mm2=1.2,
+        q30_share=0.90,
+    )
+
+
+def _nextseq550() -> InstrumentProfile:
+    # Same control software, RTA and flow cells as the NextSeq 500; NB55 serials.
+    return replace(
+        _nextseq500(),
+        instrument=Instrument.NEXTSEQ550,
+        label="NextSeq 550",
+        serial_prefix="NB55",
+        serial_digits=4,
+        shapes_of=Instrument.NEXTSEQ500,
+    )
+
+
+def _nextseq1000() -> InstrumentProfile:
+    # The NextSeq 2000's software and file shapes on P1/P2 flow cells (one lane each); VH serials as well.
+    p2 = FlowcellType(
+        name="P2",
+        lanes=1,
+        surfaces=2,
+        swaths=4,
+        tiles_per_swath=16,
+        clusters_per_tile=3_600_000,
+        id_template="AAA????M5",
+    )
+    return replace(
+        _nextseq2000(),
+        instrument=Instrument.NEXTSEQ1000,
+        label="NextSeq 1000",
+        flowcells={"P2": p2},
+        default_flowcell="P2",
+        shapes_of=Instrument.NEXTSEQ2000,
+    )
+
+
+def _miniseq() -> InstrumentProfile:
+    # RTA 2 like the NextSeq 500 (the same file shapes); one lane, A000H##### flow cells, MN serials.
+    # Geometry is best effort: no public MiniSeq RunInfo.xml was available as a reference.
+    return replace(
+        _nextseq500(),
+        instrument=Instrument.MINISEQ,
+        label="MiniSeq",
+        serial_prefix="MN",
+        serial_digits=5,
+        application="MiniSeq Control Software",
+        application_version="2.2.0",
+        flowcells={
+            "high": FlowcellType(
+                name="high",
+                lanes=1,
+                surfaces=2,
+                swaths=3,
+                tiles_per_swath=11,
+                clusters_per_tile=700_000,
+                id_template="000H#####",
+            )
+        },
+        default_flowcell="high",
+        default_reads=(151, 8, 8, 151),
+        cadence=Cadence(clustering_s=3600, seconds_per_cycle=180, finish_s=900),
+        tile_area_mm2=1.4,
+        shapes_of=Instrument.NEXTSEQ500,
     )
 
 
 PROFILES: dict[Instrument, InstrumentProfile] = {
-    p.instrument: p for p in (_miseq(), _iseq(), _nextseq500(), _nextseq2000(), _novaseq6000(), _novaseqx())
+    p.instrument: p
+    for p in (
+        _miseq(),
+        _iseq(),
+        _miniseq(),
+        _nextseq500(),
+        _nextseq550(),
+        _nextseq1000(),
+        _nextseq2000(),
+        _novaseq6000(),
+        _novaseqx(),
+    )
 }
+"""Instruments the simulator writes runs for; the others in the registry (HiSeq, MiSeq i100) it refuses by name."""
 
 
 def profile_of(instrument: Instrument | str) -> InstrumentProfile:
+    known = ", ".join(i.value for i in PROFILES)
     try:
         return PROFILES[Instrument(instrument)]
     except ValueError:
-        known = ", ".join(i.value for i in Instrument)
-        raise SpecError("instrument", f"unknown instrument {instrument!r} (known: {known})") from None
+        raise SpecError("instrument", f"unknown instrument {instrument!r} (simulated: {known})") from None
+    except KeyError:
+        raise SpecError("instrument", f"the simulator does not write {instrument} runs (simulated: {known})") from None

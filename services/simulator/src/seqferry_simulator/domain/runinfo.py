@@ -52,7 +52,7 @@ def _layout(spec: RunSpec) -> El:
         return el("FlowcellLayout", **base)
     if fc.naming is TileNaming.FIVE:
         base |= {"SectionPerLane": fc.sections_per_lane, "LanePerSection": fc.lanes_per_section}
-    if spec.instrument is Instrument.NOVASEQ6000:
+    if spec.family is Instrument.NOVASEQ6000:
         base["FlowcellSide"] = 1 if spec.identity.side == "A" else 2
     tiles = el("Tiles", None, *(el("Tile", name) for name in fc.run_info_tiles()))
     return el("FlowcellLayout", None, el("TileSet", None, tiles, TileNamingConvention=fc.naming.value), **base)
@@ -89,7 +89,7 @@ def run_info_xml(spec: RunSpec) -> bytes:
     if profile.run_info_version == 2:
         root = el_attrs("RunInfo", [*XSI_XSD, ("Version", 2)], run)
         return render(root, MISEQ_STYLE)
-    if spec.instrument is Instrument.NOVASEQ6000:
+    if spec.family is Instrument.NOVASEQ6000:
         run.add(el("AlignToPhiX"))
     if profile.image_dimensions:
         width, height = profile.image_dimensions
@@ -101,5 +101,5 @@ def run_info_xml(spec: RunSpec) -> bytes:
         Instrument.ISEQ100: NEXTSEQ_STYLE,
         Instrument.NOVASEQ6000: NOVASEQ_STYLE,
         Instrument.NOVASEQX: NOVASEQX_STYLE,
-    }.get(spec.instrument, V6_STYLE)
+    }.get(spec.family, V6_STYLE)
     return render(root, style)

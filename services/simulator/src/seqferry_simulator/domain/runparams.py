@@ -527,7 +527,7 @@ def _novaseqx(spec: RunSpec, c: _Consumables) -> bytes:
 def run_parameters_xml(spec: RunSpec, *, ended_at: datetime | None = None) -> bytes:
     """RunParameters as written at run start, or (NextSeq 1000/2000) as rewritten when the run ends."""
     consumables = _Consumables(spec)
-    match spec.instrument:
+    match spec.family:
         case Instrument.MISEQ:
             return _miseq(spec, consumables)
         case Instrument.NEXTSEQ500:
@@ -540,3 +540,5 @@ def run_parameters_xml(spec: RunSpec, *, ended_at: datetime | None = None) -> by
             return _nextseq2000(spec, consumables, ended_at)
         case Instrument.NOVASEQX:
             return _novaseqx(spec, consumables)
+        case _:
+            raise ValueError(f"no RunParameters shape for {spec.family}")

@@ -13,19 +13,35 @@ _PLATFORM_V2 = {
 ADAPTER_R1 = "CTGTCTCTTATACACATCT"
 
 
+# BCL Convert (and bcl2fastq) allow one mismatch per index by default, so any two samples' indexes must differ in
+# at least three positions, or a read could match both and the sample sheet is rejected.
+MIN_INDEX_DISTANCE = 3
+_DRAWS_PER_SAMPLE = 200
+
+
+def hamming(a: str, b: str) -> int:
+    return sum(x != y for x, y in zip(a, b, strict=True))
+
+
+def required_distance(length: int) -> int:
+    """Index reads shorter than three cycles cannot be three apart; they must still all differ."""
+    return min(MIN_INDEX_DISTANCE, length)
+
+
 def _samples(spec: RunSpec) -> list[tuple[str, str, str]]:
-    """(sample id, index, index2) with distinct, reproducible index sequences."""
+    """(sample id, index, index2): reproducible, each index read at least ``MIN_INDEX_DISTANCE`` apart pairwise."""
     rng = seeded("samples", spec.seed)
     _, _, i1, i2 = spec.planned_cycles
     count = rng.randint(4, 24) if i1 else 1
-    seen: set[tuple[str, str]] = set()
+    need1, need2 = required_distance(i1), required_distance(i2)
     samples: list[tuple[str, str, str]] = []
-    while len(samples) < count:
+    for _ in range(count * _DRAWS_PER_SAMPLE):
+        if len(samples) == count:
+            break
         index = "".join(rng.choice("ACGT") for _ in range(i1))
         index2 = "".join(rng.choice("ACGT") for _ in range(i2))
-        if (index, index2) in seen:
-            continue
-        seen.add((index, index2))
+        if any(hamming(index, s[1]) < need1 or hamming(index2, s[2]) < need2 for s in samples):
+            continue  # too close to a sample already on the sheet
         samples.append((f"S{len(samples) + 1:03d}-{spec.identity.flowcell_id[-5:]}", index, index2))
     return samples
 
@@ -82,7 +98,7 @@ def sample_sheet_v1(spec: RunSpec) -> bytes:
 
 def sample_sheet_v2(spec: RunSpec) -> bytes:
     r1, r2, i1, i2 = spec.planned_cycles
-    platform, kind = _PLATFORM_V2.get(spec.instrument, ("NovaSeqXSeries", "NovaSeqXPlus"))
+    platform, kind = _PLATFORM_V2.get(spec.family, ("NovaSeqXSeries", "NovaSeqXPlus"))
     lines = [
         "[Header]",
         "FileFormatVersion,2",

@@ -7,6 +7,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from seqferry_shared.sequencers import Instrument
 from seqferry_simulator.domain.errors import SpecError
@@ -30,6 +31,32 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
+class CompletionStatus(StrEnum):
+    """``RunCompletionStatus.xml``'s CompletionStatus values (RTA 2 and later)."""
+
+    COMPLETED_AS_PLANNED = "CompletedAsPlanned"
+    USER_ENDED_EARLY = "UserEndedEarly"  # an operator stopped the run
+    EXCEPTION_ENDED_EARLY = "ExceptionEndedEarly"  # the instrument aborted it (fluidics, imaging, ...)
+
+
+ERROR_DESCRIPTIONS = {
+    CompletionStatus.USER_ENDED_EARLY: "Run stopped by the user",
+    CompletionStatus.EXCEPTION_ENDED_EARLY: "Fluidics error: flow check failed during chemistry",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RunStop:
+    """A run that ends before its planned cycles: after ``after_cycle`` cycles, for ``status``."""
+
+    after_cycle: int
+    status: CompletionStatus
+
+    @property
+    def error_description(self) -> str:
+        return ERROR_DESCRIPTIONS.get(self.status, "None")
+
+
 @dataclass(frozen=True, slots=True)
 class RunSpec:
     profile: InstrumentProfile
@@ -40,10 +67,35 @@ class RunSpec:
     started_at: datetime
     identity: RunIdentity
     chunks: int = 4
+    stop: RunStop | None = None
+
+    @property
+    def cycles_written(self) -> int:
+        """Cycles the instrument writes: all of them, or those before it stopped."""
+        return self.stop.after_cycle if self.stop is not None else self.total_cycles
+
+    @property
+    def completion_status(self) -> CompletionStatus:
+        return self.stop.status if self.stop is not None else CompletionStatus.COMPLETED_AS_PLANNED
+
+    @property
+    def completed_cycles(self) -> tuple[int, int, int, int]:
+        """Read 1, read 2, index 1 and index 2 cycles actually sequenced (RunCompletionStatus' Completed*)."""
+        done = {read.number: 0 for read in self.reads.reads}
+        for cycle in range(1, self.cycles_written + 1):
+            done[self.reads.read_of_cycle(cycle).number] += 1
+        seq = [done[r.number] for r in self.reads.sequencing_reads] + [0, 0]
+        idx = [done[r.number] for r in self.reads.index_reads] + [0, 0]
+        return seq[0], seq[1], idx[0], idx[1]
 
     @property
     def instrument(self) -> Instrument:
         return self.profile.instrument
+
+    @property
+    def family(self) -> Instrument:
+        """The instrument whose file shapes this one shares (NextSeq 550 writes what NextSeq 500 writes)."""
+        return self.profile.family
 
     @property
     def run_id(self) -> str:
@@ -83,6 +135,7 @@ def new_run_spec(
     run_number: int | None = None,
     side: str | None = None,
     chunks: int = 4,
+    stop: RunStop | None = None,
 ) -> RunSpec:
     """Fill every unspecified detail from ``seed``; raise :class:`SpecError` naming the bad field."""
     profile = profile_of(instrument)
@@ -106,6 +159,12 @@ def new_run_spec(
         flowcell_id=flowcell_id_for(fc, rng),
         side=side if side is not None else (rng.choice(profile.sides) if profile.sides else ""),
     )
+    if stop is not None and not 1 <= stop.after_cycle < structure.total_cycles:
+        raise SpecError(
+            "stop_after_cycle",
+            f"must be between 1 and {structure.total_cycles - 1} (the run has "
+            f"{structure.total_cycles} cycles), got {stop.after_cycle}",
+        )
     return RunSpec(
         profile=profile,
         flowcell=fc,
@@ -115,4 +174,5 @@ def new_run_spec(
         started_at=started_at,
         identity=ident,
         chunks=chunks,
+        stop=stop,
     )

@@ -18,9 +18,8 @@ from enum import StrEnum
 from seqferry_executor.backends.local.index import IndexedFile
 from seqferry_executor.backends.local.scan import FileEntry, ScanFailure
 from seqferry_shared.events.models import RunSummary
-from seqferry_shared.sequencers import COMPLETION_MARKERS, SequencerPath, run_of
+from seqferry_shared.sequencers import SequencerPath, run_of
 
-MARKER_NAMES = frozenset(COMPLETION_MARKERS.values())
 # A timestamp this far in the future means the NAS clock runs ahead: watch the file instead of trusting it.
 FUTURE_TOLERANCE_NS = 1_000_000_000
 
@@ -86,9 +85,7 @@ def is_marker(nas_path: str, sequencers: Sequence[SequencerPath]) -> bool:
     name = rest.lstrip("/")
     if "/" in name or not name:
         return False
-    if root.instrument is not None:
-        return name == root.instrument.completion_marker
-    return name in MARKER_NAMES
+    return name == root.instrument.completion_marker
 
 
 @dataclass(slots=True)
@@ -156,8 +153,7 @@ class RunBook:
             folder = f"{root.path.rstrip('/')}/{run_id}"
             if folder not in self._runs:
                 self._runs[folder] = RunSummary(run_id=run_id, nas_path=folder, s3_prefix=folder.lstrip("/") + "/")
-                names = (root.instrument.completion_marker,) if root.instrument else tuple(MARKER_NAMES)
-                self._markers[folder] = frozenset(names)
+                self._markers[folder] = frozenset(root.instrument.markers)
         self._cache[parent] = folder
         return folder
 
