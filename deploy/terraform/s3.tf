@@ -147,6 +147,25 @@ resource "aws_s3_bucket_lifecycle_configuration" "runs" {
     }
   }
 
+  # Everything else in a run folder (InterOp, XML, sample sheets, logs): the reference moved all data to Glacier
+  # after 30 days; Glacier Instant Retrieval keeps these small files readable in milliseconds.
+  rule {
+    id     = "run-data-to-glacier-ir"
+    status = "Enabled"
+
+    filter {
+      tag {
+        key   = local.storage_class_tag
+        value = "run"
+      }
+    }
+
+    transition {
+      days          = var.run_data_to_glacier_ir_days
+      storage_class = "GLACIER_IR"
+    }
+  }
+
   dynamic "rule" {
     for_each = var.reads_expire_days == null ? [] : [var.reads_expire_days]
 

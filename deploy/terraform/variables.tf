@@ -29,8 +29,10 @@ variable "tags" {
 }
 
 # -- Bucket lifecycle -----------------------------------------------------------------------------------------
-# Rules match the 'seqferry-class' object tag that seqferry sets from the file suffix; objects without the tag
-# (ad-hoc manifests and their results under adhoc/, run metadata) stay in STANDARD.
+# Rules match the 'seqferry-class' object tag that seqferry sets on every object it delivers, from the file suffix
+# (the local engine when it uploads, the DataSync backend after each execution): basecalls, alignments, variants,
+# reads, 'run' for the rest of a run folder, and 'adhoc' for adhoc/, which no rule archives. Untagged objects (the
+# checksum manifests next to each run, ad-hoc results) stay in STANDARD.
 
 variable "basecalls_to_deep_archive_days" {
   description = "Days before objects tagged seqferry-class=basecalls (BCL, CBCL, filter, locs) move to DEEP_ARCHIVE."
@@ -53,6 +55,12 @@ variable "variants_to_standard_ia_days" {
     condition     = var.variants_to_standard_ia_days >= 30
     error_message = "S3 moves objects to STANDARD_IA no earlier than 30 days after creation."
   }
+}
+
+variable "run_data_to_glacier_ir_days" {
+  description = "Days before objects tagged seqferry-class=run (InterOp, XML, sample sheets, logs) move to GLACIER_IR."
+  type        = number
+  default     = 30
 }
 
 variable "reads_expire_days" {

@@ -52,8 +52,9 @@ run "local_backend_only" {
       "basecalls-to-deep-archive"  = ["DEEP_ARCHIVE@30"]
       "alignments-to-deep-archive" = ["DEEP_ARCHIVE@90"]
       "variants-to-standard-ia"    = ["STANDARD_IA@30"]
+      "run-data-to-glacier-ir"     = ["GLACIER_IR@30"]
     }
-    error_message = "Lifecycle transitions: basecalls and alignments to Deep Archive, variants to Standard-IA."
+    error_message = "Lifecycle transitions: basecalls and alignments to Deep Archive, variants to Standard-IA, other run data to Glacier IR."
   }
 
   assert {
@@ -61,7 +62,15 @@ run "local_backend_only" {
       for rule in aws_s3_bucket_lifecycle_configuration.runs.rule : one(one(rule.filter).tag).key == "seqferry-class"
       if length(rule.transition) > 0
     ])
-    error_message = "Transitions select objects by the seqferry-class tag only, so untagged adhoc/ objects are never archived."
+    error_message = "Transitions select objects by the seqferry-class tag only; no rule archives the adhoc class."
+  }
+
+  assert {
+    condition = !contains([
+      for rule in aws_s3_bucket_lifecycle_configuration.runs.rule : one(one(rule.filter).tag).value
+      if length(rule.transition) > 0 || length(rule.expiration) > 0
+    ], "adhoc")
+    error_message = "No rule moves or expires objects of the adhoc class: adhoc/ is never archived."
   }
 
   assert {

@@ -16,7 +16,12 @@ from botocore.exceptions import ClientError
 from seqferry_shared.aws import sync_client
 from seqferry_shared.resources import (
     ADHOC_PREFIX,
+    ALIGNMENTS,
+    BASECALLS,
+    READS,
+    RUN_DATA,
     STORAGE_CLASS_TAG,
+    VARIANTS,
     QueueSpec,
     ResourceNames,
 )
@@ -276,7 +281,7 @@ def lifecycle_rules(names: ResourceNames) -> list[dict[str, Any]]:
         {
             "ID": "basecalls-to-deep-archive",
             "Status": "Enabled",
-            "Filter": tagged("basecalls"),
+            "Filter": tagged(BASECALLS),
             "Transitions": [
                 {
                     "Days": spec.basecalls_to_deep_archive_days,
@@ -287,7 +292,7 @@ def lifecycle_rules(names: ResourceNames) -> list[dict[str, Any]]:
         {
             "ID": "alignments-to-deep-archive",
             "Status": "Enabled",
-            "Filter": tagged("alignments"),
+            "Filter": tagged(ALIGNMENTS),
             "Transitions": [
                 {
                     "Days": spec.alignments_to_deep_archive_days,
@@ -298,11 +303,22 @@ def lifecycle_rules(names: ResourceNames) -> list[dict[str, Any]]:
         {
             "ID": "variants-to-standard-ia",
             "Status": "Enabled",
-            "Filter": tagged("variants"),
+            "Filter": tagged(VARIANTS),
             "Transitions": [
                 {
                     "Days": spec.variants_to_standard_ia_days,
                     "StorageClass": "STANDARD_IA",
+                }
+            ],
+        },
+        {
+            "ID": "run-data-to-glacier-ir",
+            "Status": "Enabled",
+            "Filter": tagged(RUN_DATA),
+            "Transitions": [
+                {
+                    "Days": spec.run_data_to_glacier_ir_days,
+                    "StorageClass": "GLACIER_IR",
                 }
             ],
         },
@@ -319,7 +335,7 @@ def lifecycle_rules(names: ResourceNames) -> list[dict[str, Any]]:
             {
                 "ID": "reads-expiry",
                 "Status": "Enabled",
-                "Filter": tagged("reads"),
+                "Filter": tagged(READS),
                 "Expiration": {"Days": spec.reads_expire_days},
             }
         )

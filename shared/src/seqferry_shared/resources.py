@@ -20,7 +20,16 @@ ADHOC_PREFIX = "adhoc/"
 ADHOC_RESULTS_PREFIX = "adhoc/results/"
 STORAGE_CLASS_TAG = "seqferry-class"
 
-# Object tags drive lifecycle, since S3 lifecycle filters cannot match file suffixes.
+# Lifecycle classes (values of the STORAGE_CLASS_TAG object tag). S3 lifecycle filters cannot match file suffixes,
+# so every object seqferry delivers, whichever backend wrote it, is tagged with one of these (the local engine when
+# it uploads, the DataSync backend after each execution); lifecycle rules match the tag.
+BASECALLS = "basecalls"
+ALIGNMENTS = "alignments"
+VARIANTS = "variants"
+READS = "reads"
+RUN_DATA = "run"  # everything else in a run folder: InterOp, XML, sample sheets, logs, thumbnails
+ADHOC = "adhoc"  # ad-hoc manifests, their results and the NAS ad-hoc folder: never archived
+
 _SUFFIX_CLASSES: tuple[tuple[tuple[str, ...], str], ...] = (
     (
         (
@@ -34,21 +43,30 @@ _SUFFIX_CLASSES: tuple[tuple[tuple[str, ...], str], ...] = (
             ".clocs",
             ".stats",
         ),
-        "basecalls",
+        BASECALLS,
     ),
-    ((".bam", ".bai", ".cram", ".crai"), "alignments"),
-    ((".vcf", ".vcf.gz", ".g.vcf.gz", ".bcf"), "variants"),
-    ((".fastq", ".fastq.gz", ".fq", ".fq.gz", ".ora"), "reads"),
+    ((".bam", ".bai", ".cram", ".crai"), ALIGNMENTS),
+    ((".vcf", ".vcf.gz", ".g.vcf.gz", ".bcf"), VARIANTS),
+    ((".fastq", ".fastq.gz", ".fq", ".fq.gz", ".ora"), READS),
 )
 
 
-def object_class(key: str) -> str | None:
-    """Lifecycle class of an object key from its suffix, or None (kept in Standard)."""
+def object_class(key: str, adhoc_prefixes: tuple[str, ...] = (ADHOC_PREFIX,)) -> str:
+    """Lifecycle class of an object key: ``adhoc`` under an ad-hoc prefix (never archived, whatever the file),
+    else from its suffix, else ``run``."""
+    if key.startswith(adhoc_prefixes):
+        return ADHOC
     lower = key.lower()
     for suffixes, klass in _SUFFIX_CLASSES:
         if lower.endswith(suffixes):
             return klass
-    return None
+    return RUN_DATA
+
+
+def adhoc_prefixes(adhoc_path: str) -> tuple[str, ...]:
+    """Key prefixes that are never archived: the bucket's ``adhoc/`` and the NAS ad-hoc folder's keys."""
+    folder = adhoc_path.strip("/")
+    return tuple(dict.fromkeys((ADHOC_PREFIX, f"{folder}/" if folder else ADHOC_PREFIX)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,7 @@ class LifecycleSpec:
     basecalls_to_deep_archive_days: int = 30
     alignments_to_deep_archive_days: int = 90
     variants_to_standard_ia_days: int = 30
+    run_data_to_glacier_ir_days: int = 30
     reads_expire_days: int | None = None
     noncurrent_expire_days: int = 30
     abort_multipart_days: int = 7

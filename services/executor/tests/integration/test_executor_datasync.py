@@ -14,8 +14,10 @@ import pytest
 
 from seqferry_executor.backends.datasync import OVERRIDE_OPTIONS
 from seqferry_executor.testing.datasync_standin import DataSyncStandIn
+from seqferry_shared.aws import sync_client
 from seqferry_shared.events.models import Meta, TransferRequested, TransferWindowOpened
 from seqferry_shared.patterns import FILTER_VALUE_LIMIT
+from seqferry_shared.testing.lifecycle import object_outcome
 
 pytestmark = pytest.mark.integration
 
@@ -358,3 +360,43 @@ async def test_two_replicas_share_the_queue_without_double_starts(
 
         details = unique(await tap.await_for(lambda d: tap.states(unique(d)).count("SUCCESS") == items))
         assert sorted(tap.states(details)) == ["LAUNCHING"] * items + ["SUCCESS"] * items
+
+
+async def test_objects_an_execution_wrote_get_their_lifecycle_class_before_it_is_reported(
+    harness: Any, standin: DataSyncStandIn, task_arn: str, tap: Any
+):
+    run = "/sequencers/incoming/miseq/241125_M00123_0007_000000000-ABCDE"
+    async with harness as h:
+        s3 = sync_client("s3", h.settings)
+        bucket = h.settings.names.bucket
+        # GIVEN an object of a run no execution includes (it must stay as it is)
+        s3.put_object(Bucket=bucket, Key="sequencers/incoming/miseq/other/RunInfo.xml", Body=b"x")
+        # AND an execution for the run and the ad-hoc folder
+        await h.orchestrator.submit_request(request("r-classes", [f"{run}/", "/adhoc"]))
+        (execution,) = standin.executions_of(task_arn)
+        standin.advance(execution.arn, "TRANSFERRING")
+        await h.orchestrator.poll_once()
+        # WHEN DataSync writes the run's files into the bucket (untagged, as it writes from NFS) and succeeds
+        written = {
+            f"{run}/RunInfo.xml": (("GLACIER_IR", 30),),
+            f"{run}/Data/Intensities/BaseCalls/L001/C1.1/s_1_1101.bcl": (("DEEP_ARCHIVE", 30),),
+            f"{run}/Data/Intensities/BaseCalls/L001/s_1_1101.filter": (("DEEP_ARCHIVE", 30),),
+            f"{run}/InterOp/QMetricsOut.bin": (("GLACIER_IR", 30),),
+            f"{run}/RTAComplete.txt": (("GLACIER_IR", 30),),
+            "/adhoc/old-run/sample.bam": (),  # never archived
+        }
+        for nas_path in written:
+            s3.put_object(
+                Bucket=bucket, Key=nas_path.lstrip("/"), Body=b"data", Metadata={"user-agent": "aws-datasync"}
+            )
+        assert s3.get_object_tagging(Bucket=bucket, Key=f"{run}/RunInfo.xml"[1:])["TagSet"] == []
+        standin.advance(execution.arn, "SUCCESS", FilesTransferred=len(written), FilesVerified=len(written))
+        await h.orchestrator.poll_once()
+
+        # THEN the SUCCESS is reported, and by then every object it wrote carries its class: the bucket's
+        # lifecycle configuration (read back from the emulator) moves each where the README says
+        await tap.await_for(lambda d: "SUCCESS" in tap.states(d))
+        assert {p: object_outcome(s3, bucket, p.lstrip("/")).transitions for p in written} == written
+        # ... and nothing outside the execution's include patterns was touched
+        untouched = s3.get_object_tagging(Bucket=bucket, Key="sequencers/incoming/miseq/other/RunInfo.xml")
+        assert untouched["TagSet"] == []

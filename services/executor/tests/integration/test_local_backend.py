@@ -32,6 +32,7 @@ from seqferry_executor.settings import ExecutorSettings
 from seqferry_shared.aws import ClientFactory, sync_client
 from seqferry_shared.events.models import TransferState
 from seqferry_shared.settings import ServiceSettings
+from seqferry_shared.testing.lifecycle import object_outcome
 from seqferry_shared.testing.motoserver import MotoServer
 
 pytestmark = pytest.mark.integration
@@ -247,10 +248,12 @@ async def test_transfer_verify_no_change_pass_and_changed_file(
         assert obj["Body"].read() == data, key
         expected = composite_crc32c(data, 5 * MIB) if len(data) > 5 * MIB else crc32c_of(data)
         assert obj["ChecksumCRC32C"].split("-")[0] == expected, key
-        assert obj["Metadata"]["mtime-ns"] == str((nas / key).stat().st_mtime_ns)
+        assert obj["Metadata"]["file-mtime"] == f"{(nas / key).stat().st_mtime_ns}ns"
     tags = s3.get_object_tagging(Bucket=bucket, Key=f"{RUN}/Data/Intensities/BaseCalls/L001/C1.1/L001_1.cbcl"[1:])
     assert tags["TagSet"] == [{"Key": "seqferry-class", "Value": "basecalls"}]
-    assert s3.get_object_tagging(Bucket=bucket, Key=f"{RUN}/RunInfo.xml"[1:])["TagSet"] == []
+    assert s3.get_object_tagging(Bucket=bucket, Key=f"{RUN}/RunInfo.xml"[1:])["TagSet"] == [
+        {"Key": "seqferry-class", "Value": "run"}
+    ]
     # ... and the completion marker was the last object written
     puts = [p for m, p in proxy.writes() if m == "PUT" and "partNumber" not in p]
     assert puts[-1].endswith("/RTAComplete.txt")
@@ -607,3 +610,117 @@ async def test_refreshable_credentials_are_read_at_signing_time(
     status = await run_pass(backend, ["/adhoc"])
     assert (status.state, status.counters.files_verified) == (TransferState.SUCCESS, 1)
     assert asked
+
+
+# -- side by side with DataSync: the same object metadata, a lifecycle class on everything ----------------------
+
+
+def datasync_metadata(path: Path) -> dict[str, str]:
+    """What DataSync stores as S3 user metadata for a file it copies from NFS (its user guide: modification and
+    access times, UID, GID and POSIX permissions, in the keys and formats S3 File Gateway and FSx for Lustre use)."""
+    st = path.stat()
+    return {
+        "file-mtime": f"{st.st_mtime_ns}ns",
+        "file-atime": f"{st.st_atime_ns}ns",
+        "file-owner": str(st.st_uid),
+        "file-group": str(st.st_gid),
+        "file-permissions": f"0{st.st_mode:o}",
+        "user-agent": "aws-datasync",
+    }
+
+
+def run_folder(nas: Path) -> dict[str, Path]:
+    files = {
+        f"{RUN}/RunInfo.xml": b"<RunInfo/>",
+        f"{RUN}/Data/Intensities/BaseCalls/L001/C1.1/s_1_1101.bcl": os.urandom(20_000),
+        f"{RUN}/InterOp/QMetricsOut.bin": os.urandom(3000),
+        f"{RUN}/Analysis/1/sample.bam": os.urandom(2000),
+        f"{RUN}/RTAComplete.txt": b"",
+        "/adhoc/old-run/sample.bam": os.urandom(1500),
+    }
+    paths = {nas_path: write(nas, nas_path, data) for nas_path, data in files.items()}
+    age(*paths.values())
+    return paths
+
+
+async def test_a_local_pass_over_objects_datasync_wrote_uploads_nothing(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN a run folder that DataSync already copied: objects with DataSync's metadata, no seqferry index
+    nas = tmp_path / "nas"
+    paths = run_folder(nas)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url)
+    s3 = sync_client("s3", settings)
+    bucket = settings.names.bucket
+    for nas_path, path in paths.items():
+        s3.put_object(Bucket=bucket, Key=nas_path.lstrip("/"), Body=path.read_bytes(), Metadata=datasync_metadata(path))
+    # ... and one file changed on the NAS since DataSync copied it (same size, newer mtime)
+    changed = paths[f"{RUN}/InterOp/QMetricsOut.bin"]
+    changed.write_bytes(os.urandom(3000))
+    age(changed, seconds=30)
+    await settle()
+
+    # WHEN the local engine takes over (its index rebuilt from the bucket) and runs a pass
+    proxy.requests.clear()
+    backend = await factory(settings)
+    status = await run_pass(backend, [f"{SEQ}/2511*", "/adhoc"])
+
+    # THEN it recognises DataSync's objects: only the changed file is uploaded, the rest cost one HEAD each
+    assert status.state is TransferState.SUCCESS, status.error
+    assert (status.counters.files_transferred, status.counters.files_skipped) == (1, len(paths) - 1)
+    writes = proxy.writes()
+    assert [m for m, _ in writes] == ["PUT"]
+    assert writes[0][1].endswith("/InterOp/QMetricsOut.bin")
+    assert s3.get_object(Bucket=bucket, Key=changed.relative_to(nas).as_posix())["Body"].read() == changed.read_bytes()
+
+
+async def test_the_local_engine_writes_the_metadata_datasync_compares(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN a run folder, and the metadata DataSync would store for each file (taken before any read)
+    nas = tmp_path / "nas"
+    paths = run_folder(nas)
+    os.chmod(paths[f"{RUN}/RunInfo.xml"], 0o640)
+    expected = {nas_path: datasync_metadata(path) for nas_path, path in paths.items()}
+    settings = make_settings(tmp_path, resource_prefix, proxy.url)
+    backend = await factory(settings)
+    await settle()
+
+    # WHEN the local engine ships it
+    status = await run_pass(backend, [f"{SEQ}/2511*", "/adhoc"])
+    assert status.state is TransferState.SUCCESS, status.error
+
+    # THEN every object carries exactly DataSync's fields and values (only the writer's name differs), so a
+    # DataSync task in TransferMode CHANGED finds nothing to copy or to update
+    s3 = sync_client("s3", settings)
+    for nas_path, want in expected.items():
+        got = s3.head_object(Bucket=settings.names.bucket, Key=nas_path.lstrip("/"))["Metadata"]
+        assert got.pop("user-agent") == "seqferry"
+        want.pop("user-agent")
+        assert got == want, nas_path
+
+
+async def test_everything_the_local_engine_writes_has_its_lifecycle_rule(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN a run folder and an ad-hoc folder shipped by the local engine
+    nas = tmp_path / "nas"
+    paths = run_folder(nas)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url)
+    backend = await factory(settings)
+    await settle()
+    assert (await run_pass(backend, [f"{SEQ}/2511*", "/adhoc"])).counters.files_verified == len(paths)
+
+    # THEN the bucket's lifecycle configuration (read back from the emulator) moves each object as documented
+    s3 = sync_client("s3", settings)
+    where = {
+        nas_path: object_outcome(s3, settings.names.bucket, nas_path.lstrip("/")).transitions for nas_path in paths
+    }
+    assert where == {
+        f"{RUN}/RunInfo.xml": (("GLACIER_IR", 30),),
+        f"{RUN}/Data/Intensities/BaseCalls/L001/C1.1/s_1_1101.bcl": (("DEEP_ARCHIVE", 30),),
+        f"{RUN}/InterOp/QMetricsOut.bin": (("GLACIER_IR", 30),),
+        f"{RUN}/Analysis/1/sample.bam": (("DEEP_ARCHIVE", 90),),
+        f"{RUN}/RTAComplete.txt": (("GLACIER_IR", 30),),
+        "/adhoc/old-run/sample.bam": (),  # adhoc/ is never archived
+    }

@@ -8,15 +8,19 @@ executor has already split the patterns so the ``|``-joined value fits 102,400 c
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from seqferry_executor.backends.base import BackendError, ExecutionStatus, TransferBackend
+from seqferry_executor.backends.classify import classify_written
 from seqferry_shared.aws import ClientFactory
 from seqferry_shared.events.models import Counters, ErrorInfo, TransferState
 from seqferry_shared.patterns import FILTER_VALUE_LIMIT, join_filter
+from seqferry_shared.resources import ADHOC_PREFIX, adhoc_prefixes
 
 if TYPE_CHECKING:
     from seqferry_executor.settings import ExecutorSettings
@@ -44,6 +48,8 @@ RETRYABLE_CODES = frozenset(
         "ServiceUnavailableException",
     }
 )
+
+CLASSIFIED_KEPT = 256
 
 # Statuses outside DataSync's documented set that emulators report; mapped to the nearest documented one.
 STATUS_ALIASES: dict[str, TransferState] = {"INITIALIZING": TransferState.LAUNCHING}
@@ -107,15 +113,29 @@ class DataSyncBackend(TransferBackend):
         task_arns: Mapping[str, str],
         *,
         options: Mapping[str, str] = OVERRIDE_OPTIONS,
+        s3: Any = None,
+        bucket: str | None = None,
+        never_archived: tuple[str, ...] = (ADHOC_PREFIX,),
     ) -> None:
         self._client = client
         self._task_arns = dict(task_arns)
         self._options = dict(options)
+        # DataSync sets no object tags: the executor tags what each execution wrote (see backends.classify).
+        self._s3 = s3
+        self._bucket = bucket
+        self._never_archived = never_archived
+        self._classified: OrderedDict[str, int] = OrderedDict()
 
     @classmethod
     async def create(cls, *, settings: ExecutorSettings, clients: ClientFactory) -> DataSyncBackend:
         # The client factory points DataSync at SEQFERRY_DATASYNC_ENDPOINT_URL when it is set.
-        return cls(await clients.get("datasync"), settings.datasync_task_arns)
+        return cls(
+            await clients.get("datasync"),
+            settings.datasync_task_arns,
+            s3=await clients.get("s3"),
+            bucket=settings.names.bucket,
+            never_archived=adhoc_prefixes(settings.adhoc_path),
+        )
 
     @property
     def tasks(self) -> frozenset[str]:
@@ -155,7 +175,32 @@ class DataSyncBackend(TransferBackend):
             raise backend_error(exc) from exc
         except BotoCoreError as exc:
             raise BackendError(type(exc).__name__, str(exc), retryable=True) from exc
-        return status_of(response)
+        status = status_of(response)
+        if status.state.terminal:
+            # An ended execution is reported only once what it wrote carries its lifecycle class.
+            await self._classify(execution_id, response)
+        return status
+
+    async def _classify(self, execution_id: str, response: Mapping[str, Any]) -> None:
+        """Tag what the execution wrote, once (its include patterns and start time are in its description)."""
+        if self._s3 is None or self._bucket is None or execution_id in self._classified:
+            return
+        includes = [p for rule in response.get("Includes") or () for p in str(rule.get("Value", "")).split("|") if p]
+        started = response.get("StartTime")
+        since = started if isinstance(started, datetime) else datetime.now(UTC) - timedelta(days=1)
+        try:
+            tagged = await classify_written(
+                self._s3, self._bucket, includes, since=since, adhoc_prefixes=self._never_archived
+            )
+        except ClientError as exc:
+            raise BackendError(
+                "ClassifyFailed", f"tagging objects of {execution_id} failed: {exc}", retryable=True
+            ) from exc
+        except BotoCoreError as exc:
+            raise BackendError("ClassifyFailed", str(exc), retryable=True) from exc
+        self._classified[execution_id] = tagged
+        while len(self._classified) > CLASSIFIED_KEPT:
+            self._classified.popitem(last=False)
 
     async def ping(self) -> None:
         """Readiness: DataSync answers and every configured task exists."""

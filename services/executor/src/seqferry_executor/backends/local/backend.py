@@ -27,6 +27,7 @@ from seqferry_executor.backends.local.scan import Scanner
 from seqferry_executor.backends.local.uploader import CrtUploader, Endpoint
 from seqferry_shared.events.models import Counters, ErrorInfo, TransferState
 from seqferry_shared.patterns import PatternError, validate_pattern
+from seqferry_shared.resources import adhoc_prefixes
 from seqferry_shared.sequencers import SequencerPath
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class LocalSettings(Protocol):
     def aws_region(self) -> str: ...
     @property
     def adhoc_path(self) -> str: ...
+    @property
+    def request_roots(self) -> list[str]: ...
     @property
     def local(self) -> LocalBackendConfig: ...
 
@@ -114,11 +117,12 @@ class LocalBackend(TransferBackend):
             s3=s3,
             bucket=bucket,
             sequencers=sequencers,
+            adhoc_prefixes=adhoc_prefixes(settings.adhoc_path),
         )
         backend = cls(engine=engine, uploader=uploader, index=index, config=config)
         rebuild = config.rebuild_index == "always" or (config.rebuild_index == "if-missing" and index.rebuild_needed)
         adhoc = settings.adhoc_path.strip("/")
-        prefixes = [seq.path.strip("/") + "/" for seq in sequencers] + [f"{adhoc}/" if adhoc else ""]
+        prefixes = [root.strip("/") + "/" for root in settings.request_roots] + [f"{adhoc}/" if adhoc else ""]
         backend._rebuild = rebuild
         backend._prefixes = prefixes
         backend._ensure_ready()

@@ -21,16 +21,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from seqferry_executor.backends.local.config import LocalBackendConfig
 from seqferry_executor.backends.local.index import ChangeIndex, IndexedFile
 from seqferry_executor.backends.local.plan import Plan, RunBook, StabilityTracker, make_plan
+from seqferry_executor.backends.local.posix_metadata import metadata_for, mtime_ns_of
 from seqferry_executor.backends.local.scan import FileEntry, Scanner, ScanResult, describe_os_error
 from seqferry_executor.backends.local.uploader import CrtUploader, UploadError
 from seqferry_shared.events.models import Counters, ErrorInfo, RunSummary, TransferState
 from seqferry_shared.patterns import Matcher
-from seqferry_shared.resources import STORAGE_CLASS_TAG, object_class
+from seqferry_shared.resources import ADHOC_PREFIX, STORAGE_CLASS_TAG, object_class
 from seqferry_shared.sequencers import SequencerPath
 
 log = logging.getLogger(__name__)
 
-MTIME_METADATA = "mtime-ns"
 FLUSH_EVERY_S = 1.0
 FLUSH_EVERY_ROWS = 1000
 
@@ -67,6 +67,7 @@ class Engine:
         s3: Any,
         bucket: str,
         sequencers: Sequence[SequencerPath],
+        adhoc_prefixes: tuple[str, ...] = (ADHOC_PREFIX,),
     ) -> None:
         self._config = config
         self._scanner = scanner
@@ -75,6 +76,7 @@ class Engine:
         self._s3 = s3
         self._bucket = bucket
         self._sequencers = list(sequencers)
+        self._adhoc_prefixes = adhoc_prefixes
         self._tracker = StabilityTracker()
         self._busy: set[str] = set()
         self._last_flush = time.monotonic()
@@ -193,9 +195,9 @@ class Engine:
                 except ClientError:
                     to_ship.append(entry)
                     return
-            same = head.get("ContentLength") == entry.size and head.get("Metadata", {}).get(MTIME_METADATA) == str(
-                entry.mtime_ns
-            )
+            # The object holds this very file if it records the same size and modification time, whether the
+            # local engine or DataSync wrote it (see posix_metadata).
+            same = head.get("ContentLength") == entry.size and mtime_ns_of(head.get("Metadata", {})) == entry.mtime_ns
             if not same:
                 to_ship.append(entry)
                 return
@@ -239,7 +241,7 @@ class Engine:
             sent += amount
             counters.bytes_transferred += amount
 
-        klass = object_class(entry.key)
+        klass = object_class(entry.key, self._adhoc_prefixes)
         try:
             if multipart:
                 self._index.mark_inflight(entry.key)
@@ -247,8 +249,8 @@ class Engine:
                 path=entry.path,
                 key=entry.key,
                 size=entry.size,
-                metadata={MTIME_METADATA: str(entry.mtime_ns)},
-                tags={STORAGE_CLASS_TAG: klass} if klass else {},
+                metadata=metadata_for(entry),
+                tags={STORAGE_CLASS_TAG: klass},
                 on_progress=progress if multipart else None,
             )
             etag, checksum = result.etag, result.checksum

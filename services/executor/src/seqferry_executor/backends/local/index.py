@@ -7,7 +7,8 @@ only means those files are uploaded once more. Multipart uploads in progress are
 
 When the index is missing (or belongs to another bucket) it is rebuilt from a listing of the bucket: the
 listing gives sizes but not source mtimes, so rebuilt rows carry ``mtime_ns = None`` and a pass confirms such a
-file with one HeadObject (metadata ``mtime-ns``) the first time it sees it.
+file with one HeadObject (its recorded modification time, ``file-mtime`` as DataSync writes it) the first time it
+sees it.
 """
 
 from __future__ import annotations

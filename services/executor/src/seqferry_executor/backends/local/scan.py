@@ -28,6 +28,10 @@ class FileEntry(NamedTuple):
     mtime_ns: int
     ctime_ns: int
     ino: int
+    mode: int = 0o100644
+    uid: int = 0
+    gid: int = 0
+    atime_ns: int = 0
 
     @property
     def key(self) -> str:
@@ -58,7 +62,18 @@ class ScanResult:
 
 
 def entry_from_stat(nas_path: str, path: str, st: os.stat_result) -> FileEntry:
-    return FileEntry(nas_path, path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return FileEntry(
+        nas_path,
+        path,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        st.st_ino,
+        st.st_mode,
+        st.st_uid,
+        st.st_gid,
+        st.st_atime_ns,
+    )
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -114,7 +129,7 @@ class _Walk:
                     except OSError as exc:
                         self.result.failures.append(ScanFailure(nas_path, describe_os_error(exc)))
                         continue
-                    files.append(FileEntry(nas_path, entry.path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+                    files.append(entry_from_stat(nas_path, entry.path, st))
                     continue
                 self.visit(entry, nas_path, all_in)
         self.result.files.sort()
