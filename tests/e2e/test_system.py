@@ -2,8 +2,10 @@
 
 The simulator writes a small MiSeq run and a small NovaSeq 6000 run; the notifier must announce both as
 `Run Transfer Completed`, every object must equal its source file byte for byte, and one trace must run from a
-scheduler tick through the executor to the notifier. Then an ad-hoc manifest uploaded to `adhoc/` re-transfers
-the MiSeq run: the adhoc service validates it, writes its result object, and the executor runs the request.
+scheduler tick through the executor to the notifier. A third run, a NextSeq 2000 run the operator stops early,
+must end reported as `Run Transfer Failed` (sequencing_incomplete), not pending. Then an ad-hoc manifest uploaded
+to `adhoc/` re-transfers the MiSeq run: the adhoc service validates it, writes its result object, and the executor
+runs the request.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def test_runs_reach_s3_and_are_announced(
             "SEQFERRY_LOCAL__INDEX_PATH": str(tmp_path / "state" / "index.sqlite"),
             "SEQFERRY_STATE_DIR": str(tmp_path / "state" / "simulator"),
             "SEQFERRY_POLL_INTERVAL_S": "0.5",
+            "SEQFERRY_MAX_PARALLEL_RUNS": "3",
         },
     )
     for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
@@ -76,19 +79,33 @@ def test_runs_reach_s3_and_are_announced(
             {"instrument": "novaseq6000", "cycles": "4,4", "flowcell": "S1", "pace": "4", "seed": 4},
             TOKEN,
         )
+        # ... and a NextSeq 2000 run that the operator stops after 5 of its 8 cycles
+        stopped = post_json(
+            stack.url("simulator", "/runs"),
+            {"instrument": "nextseq2000", "cycles": "4,4", "pace": "4", "seed": 5, "stop_after_cycle": 5},
+            TOKEN,
+        )
         runs = {miseq["run_id"], novaseq["run_id"]}
-        # THEN the notifier announces both runs, once each
+        # THEN the notifier announces both runs, once each, and reports the stopped one as incomplete
         deadline = time.monotonic() + 360
         completed: dict[str, dict[str, Any]] = {}
-        while time.monotonic() < deadline and set(completed) != runs:
+        failed: dict[str, dict[str, Any]] = {}
+        while time.monotonic() < deadline and (set(completed) != runs or stopped["run_id"] not in failed):
             for event in observer.drain():
                 if event["detail-type"] == "Run Transfer Completed":
                     completed[event["detail"]["run_id"]] = event["detail"]
-                assert event["detail-type"] != "Run Transfer Failed", event
+                if event["detail-type"] == "Run Transfer Failed":
+                    assert event["detail"]["run_id"] == stopped["run_id"], event
+                    failed[event["detail"]["run_id"]] = event["detail"]
             if stack.process.poll() is not None:
                 pytest.fail(f"stack exited:\n{stack.log_tail()}")
             time.sleep(1)
         assert set(completed) == runs, f"completed: {sorted(completed)}\n{stack.log_tail(120)}"
+        assert stopped["run_id"] in failed, f"failed: {sorted(failed)}\n{stack.log_tail(120)}"
+        incomplete = failed[stopped["run_id"]]
+        assert incomplete["reason"] == "sequencing_incomplete"
+        assert incomplete["sequencing"]["status"] == "UserEndedEarly"
+        assert (incomplete["sequencing"]["cycles_planned"], incomplete["sequencing"]["cycles_completed"]) == (8, 5)
         announcements = [e for e in observer.drain() if e["detail-type"] == "Run Transfer Completed"]
         assert len(announcements) == 2
         # AND every file of each run folder is in S3 with the same bytes

@@ -33,6 +33,7 @@ from seqferry_notifier.domain.notices import Notice, new_notice
 from seqferry_notifier.domain.runinfo import MAX_RUNINFO_BYTES, RunInfo, RunInfoError, parse_run_info
 from seqferry_notifier.domain.runs import (
     Completion,
+    Incompletion,
     ObjectInfo,
     RunRecord,
     Verdict,
@@ -44,10 +45,17 @@ from seqferry_notifier.domain.runs import (
     manifest_key,
     mark_completed,
     mark_failed_execution,
+    mark_incomplete,
     mark_stalled,
     new_run,
     observe_execution,
     record_listing,
+)
+from seqferry_notifier.domain.runstatus import (
+    MAX_STATUS_BYTES,
+    RunCompletion,
+    RunStatusError,
+    parse_run_completion,
 )
 from seqferry_notifier.metrics import Metrics
 from seqferry_notifier.outbox import Outbox
@@ -62,12 +70,13 @@ from seqferry_shared.events.models import (
     TransferExecutionStateChanged,
     TransferState,
 )
-from seqferry_shared.sequencers import SequencerPath
+from seqferry_shared.sequencers import RUN_COMPLETION_STATUS, SequencerPath
 
 log = logging.getLogger(__name__)
 
 COMPLETED_SK = "notice#completed"
-FailureReason = Literal["execution_error", "stalled"]
+INCOMPLETE_SK = "notice#failed#incomplete"
+FailureReason = Literal["execution_error", "stalled", "sequencing_incomplete"]
 
 
 def utc_now() -> datetime:
@@ -264,20 +273,42 @@ class NotifierService:
         except RunInfoError as exc:
             return None, str(exc)
 
+    async def _read_completion(self, run: RunRecord, keys: set[str]) -> RunCompletion | None:
+        key = f"{run.s3_prefix}{RUN_COMPLETION_STATUS}"
+        if key not in keys:
+            return None
+        data = await self._storage.read(key, max_bytes=MAX_STATUS_BYTES)
+        if data is None:
+            return None
+        try:
+            return parse_run_completion(data)
+        except RunStatusError as exc:
+            log.warning("run %s: %s; judged by its cycles instead", run.run_id, exc)
+            return None
+
     async def evaluate_run(self, run: RunRecord) -> Verdict | None:
         """Apply the delivery rule; list S3 only when delivery is possible or the progress figures are due."""
-        if run.completion is not None:
+        if run.completion is not None or run.incomplete is not None:
             return None
         now = self._clock()
         candidate = not candidate_blockers(run)
         if not candidate and not listing_due(run, now, timedelta(seconds=self._settings.listing_min_interval_s)):
             return None
         objects = await self._storage.list_run(run.s3_prefix)
-        run_info, run_info_error = None, None
-        if candidate and self._settings.check_cycles:
-            run_info, run_info_error = await self._read_run_info(run, {o.key for o in objects})
+        run_info, run_info_error, completion = None, None, None
+        if candidate:
+            keys = {o.key for o in objects}
+            completion = await self._read_completion(run, keys)
+            if self._settings.check_cycles:
+                run_info, run_info_error = await self._read_run_info(run, keys)
         verdict = decide(
-            run, objects, run_info, run_info_error=run_info_error, check_cycles=self._settings.check_cycles
+            run,
+            objects,
+            run_info,
+            run_info_error=run_info_error,
+            check_cycles=self._settings.check_cycles,
+            completion=completion,
+            quiet=now - run.last_progress_at >= timedelta(seconds=self._settings.incomplete_grace_s),
         )
         self._metrics.listings.add(1, {"verdict": "complete" if verdict.complete else "incomplete"})
         stored, _ = await self._runs.mutate(
@@ -290,6 +321,9 @@ class NotifierService:
         )
         if verdict.complete and stored is not None:
             await self._deliver_run(stored, verdict, objects)
+        elif verdict.incomplete is not None and stored is not None:
+            async with self._delivering[run.run_id]:
+                await self._report_incomplete(stored, verdict, objects)
         elif candidate:
             log.info("run %s not delivered yet: %s", run.run_id, "; ".join(verdict.blockers))
         return verdict
@@ -304,16 +338,11 @@ class NotifierService:
         if existing is not None:
             await self._mark_completed(run, existing)
             return
-        entries = await self._storage.manifest_entries([o.key for o in objects])
-        listed = {o.key: o.size for o in objects}
-        if any(listed.get(e.key) != e.size for e in entries):
-            log.info("run %s: objects changed while the manifest was built; deciding again later", run.run_id)
-            return
         now = self._clock()
-        key = manifest_key(run, self._settings.manifest_name)
+        manifest = await self._manifest(run, verdict, objects, now)
+        if manifest is None:
+            return
         executions = [e.execution_id for e in sorted(run.executions.values(), key=lambda e: e.started_at)]
-        body = build_manifest(run, entries, marker=verdict.marker, generated_at=now, executions=executions)
-        await self._storage.put_json(key, body)
         detail = RunTransferCompleted(
             meta=Meta(correlation_id=run.correlation_ids[0] if run.correlation_ids else None),
             run_id=run.run_id,
@@ -323,7 +352,7 @@ class NotifierService:
             files=verdict.files,
             bytes=verdict.bytes,
             completion_marker=verdict.marker,
-            checksum_manifest=f"s3://{self._storage.bucket}/{key}",
+            checksum_manifest=manifest,
             executions=executions,
         )
         notice = self._notice(pk, COMPLETED_SK, notifications.run_completed(detail), detail, now)
@@ -336,6 +365,71 @@ class NotifierService:
             winner = await self._outbox.existing(pk, COMPLETED_SK)
             if winner is not None:
                 await self._mark_completed(run, winner)
+
+    async def _manifest(self, run: RunRecord, verdict: Verdict, objects: list[ObjectInfo], now: datetime) -> str | None:
+        """Write the run's checksum manifest; None when objects changed while it was built (decide again later)."""
+        entries = await self._storage.manifest_entries([o.key for o in objects])
+        listed = {o.key: o.size for o in objects}
+        if any(listed.get(e.key) != e.size for e in entries):
+            log.info("run %s: objects changed while the manifest was built; deciding again later", run.run_id)
+            return None
+        key = manifest_key(run, self._settings.manifest_name)
+        executions = [e.execution_id for e in sorted(run.executions.values(), key=lambda e: e.started_at)]
+        body = build_manifest(run, entries, marker=verdict.marker, generated_at=now, executions=executions)
+        await self._storage.put_json(key, body)
+        return f"s3://{self._storage.bucket}/{key}"
+
+    async def _report_incomplete(self, run: RunRecord, verdict: Verdict, objects: list[ObjectInfo]) -> None:
+        """The instrument ended the run early: say so once, with a manifest of what was delivered."""
+        assert verdict.incomplete is not None
+        pk = run_pk(run.run_id)
+        notice = await self._outbox.existing(pk, INCOMPLETE_SK)
+        if notice is None:
+            now = self._clock()
+            manifest = await self._manifest(run, verdict, objects, now)
+            if manifest is None:
+                return
+            executions = [e.execution_id for e in sorted(run.executions.values(), key=lambda e: e.started_at)]
+            detail = self._failed_detail(run, "sequencing_incomplete").model_copy(
+                update={
+                    "sequencing": verdict.incomplete,
+                    "files": verdict.files,
+                    "bytes": verdict.bytes,
+                    "checksum_manifest": manifest,
+                    "executions": executions,
+                }
+            )
+            candidate = self._notice(pk, INCOMPLETE_SK, notifications.run_failed(detail), detail, now)
+            if await self._outbox.open(candidate):
+                self._metrics.runs_failed.add(1, {"reason": "sequencing_incomplete"})
+                log.warning(
+                    "run %s ended early (%s): %d files delivered", run.run_id, verdict.incomplete.status, verdict.files
+                )
+                await self._mark_incomplete(run, candidate)
+                await self._outbox.deliver(candidate)
+                return
+            notice = await self._outbox.existing(pk, INCOMPLETE_SK)
+            if notice is None:
+                return
+        await self._mark_incomplete(run, notice)
+
+    async def _mark_incomplete(self, run: RunRecord, notice: Notice) -> None:
+        event = RunTransferFailed.model_validate(notice.event)
+        if event.sequencing is None:
+            return
+        incompletion = Incompletion(
+            at=notice.created_at,
+            outcome=event.sequencing,
+            files=event.files,
+            bytes=event.bytes,
+            manifest_uri=event.checksum_manifest or "",
+            event_id=str(event.meta.event_id),
+        )
+        await self._runs.mutate(
+            run_pk(run.run_id),
+            "run",
+            lambda current: (mark_incomplete(current, incompletion) if current else None, None),
+        )
 
     async def _mark_completed(self, run: RunRecord, notice: Notice) -> None:
         event = RunTransferCompleted.model_validate(notice.event)

@@ -37,6 +37,13 @@ class NotifierSettings(ServiceSettings):
         gt=0,
         description="Runs whose executions are done but whose S3 objects did not match are listed again this often.",
     )
+    incomplete_grace_s: float = Field(
+        default=1800.0,
+        ge=0,
+        description="A run whose completion marker and every file are in S3 but whose RunInfo.xml cycles are not "
+        "all there (and that wrote no RunCompletionStatus.xml saying so) is reported incomplete after this long "
+        "without progress.",
+    )
     check_cycles: bool = Field(
         default=True, description="Require the base-call cycles in S3 to match RunInfo.xml before delivery."
     )

@@ -224,7 +224,8 @@ def run_records(ddb: Any, table: str) -> Records[RunRecord]:
         return {
             "gsi1pk": _s(RUNS),
             "gsi1sk": _s(f"{iso(record.last_progress_at)}#{record.run_id}"),
-            "delivered": _bool(record.completion is not None),
+            # settled: delivered whole, or reported incomplete; neither is watched for stalls any more
+            "delivered": _bool(record.completion is not None or record.incomplete is not None),
             "stalled": _bool(record.stalled_since is not None),
             "run_status": _s(record.status.value),
         }

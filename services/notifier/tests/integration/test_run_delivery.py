@@ -284,3 +284,64 @@ async def test_objects_landing_after_the_last_report_are_found_by_the_sweeper(
 
 async def _is(probe: Any, expected: str) -> bool:
     return bool(await probe() == expected)
+
+
+STOPPED = (
+    b'<?xml version="1.0"?>\r\n<RunCompletionStatus>\r\n    <Version>1</Version>\r\n'
+    b"    <CompletionStatus>UserEndedEarly</CompletionStatus>\r\n"
+    b"    <ErrorDescription>Run stopped by the user</ErrorDescription>\r\n</RunCompletionStatus>\r\n"
+)
+
+
+@pytest.mark.parametrize("explicit", [True, False], ids=["status-file", "cycles-missing"])
+async def test_a_stopped_run_ends_reported_not_pending(
+    explicit: bool, stack, notifier_settings, start_notifier, wait_for, make_run, executor_event
+) -> None:
+    # GIVEN a run the operator stopped after 3 of its 5 cycles: the marker was written and every file the
+    # instrument wrote is in S3, with RunCompletionStatus.xml saying so (or, on instruments without one, not)
+    run = make_run()
+    for cycle in (4, 5):
+        for suffix in ("bcl", "stats"):
+            del run.files[f"Data/Intensities/BaseCalls/L001/C{cycle}.1/s_1_1101.{suffix}"]
+    if explicit:
+        run.files["RunCompletionStatus.xml"] = STOPPED
+    run.upload(stack.s3, stack.bucket)
+    async with start_notifier(notifier_settings(incomplete_grace_s=0 if not explicit else 3600)) as notifier:
+        # WHEN the executor reports the finished folder
+        markers = ("RTAComplete.txt", "RunCompletionStatus.xml") if explicit else ("RTAComplete.txt",)
+        stack.publish(executor_event("local-stop", TransferState.SUCCESS, [run.summary(markers=markers)]))
+
+        async def settled() -> dict[str, Any] | None:
+            response = await notifier.http.get(f"/runs/{run.run_id}")
+            body = response.json() if response.status_code == 200 else None
+            return body if body and body["status"] == "incomplete" else None
+
+        # THEN the run is settled as incomplete, not left pending until the stall deadline
+        view = await wait_for(settled, what="run reported incomplete")
+        outcome = view["run"]["incomplete"]["outcome"]
+        assert outcome["status"] == ("UserEndedEarly" if explicit else "Incomplete")
+        assert (outcome["cycles_planned"], outcome["cycles_completed"]) == (5, 3)
+        # AND exactly one Run Transfer Failed says why, with a manifest of what was delivered
+        seen: list[dict[str, Any]] = []
+
+        async def failed() -> list[dict[str, Any]]:
+            seen.extend(stack.drain(stack.bus_queue_url))
+            return [e for e in seen if e["detail-type"] == "Run Transfer Failed"]
+
+        (event,) = await wait_for(failed, what="Run Transfer Failed")
+        detail = event["detail"]
+        assert detail["reason"] == "sequencing_incomplete"
+        assert detail["sequencing"]["status"] == outcome["status"]
+        assert detail["files"] == len(run.files)
+        manifest_key = detail["checksum_manifest"].removeprefix(f"s3://{stack.bucket}/")
+        manifest = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=manifest_key)["Body"].read())
+        assert manifest["files"] == len(run.files)
+        # ... never a Run Transfer Completed, and nothing more on a redelivery
+        stack.publish(executor_event("local-stop-2", TransferState.SUCCESS, [run.summary(markers=markers)]))
+        await wait_for(lambda: _exists(notifier, "local-stop-2"), what="second execution recorded")
+        await asyncio.sleep(1.0)
+        assert [e for e in await failed() if e["detail-type"] != "Run Transfer Failed"] == []
+        assert len(await failed()) == 1
+        assert not any(e["detail-type"] == "Run Transfer Completed" for e in seen)
+        notes = await wait_for(lambda: asyncio.sleep(0, stack.drain(stack.sns_queue_url)), what="SNS message")
+        assert "ended the run early" in json.loads(notes[0]["Message"])["text"]

@@ -1,12 +1,15 @@
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from seqferry_notifier.domain.runinfo import Read, RunInfo
 from seqferry_notifier.domain.runs import (
     Completion,
+    Incompletion,
     ObjectInfo,
     RunStatus,
+    candidate_blockers,
     completion_marker,
     decide,
     identify_instrument,
@@ -14,11 +17,13 @@ from seqferry_notifier.domain.runs import (
     listing_due,
     manifest_key,
     mark_completed,
+    mark_incomplete,
     mark_stalled,
     new_run,
     observe_execution,
     record_listing,
 )
+from seqferry_notifier.domain.runstatus import RunStatusError, parse_run_completion
 from seqferry_shared.events.models import RunSummary, TransferState
 from seqferry_shared.sequencers import Instrument, parse_sequencer_paths
 
@@ -222,3 +227,114 @@ def test_manifest_sits_next_to_the_run_folder() -> None:
         manifest_key(run, "{run_id}.seqferry-manifest.json")
         == f"sequencers/incoming/miseq/{RUN}.seqferry-manifest.json"
     )
+
+
+# -- runs the instrument ended early ----------------------------------------------------------------------------
+
+STOPPED_NEXTSEQ = b"""<?xml version="1.0"?>
+<RunCompletionStatus>
+    <Version>1</Version>
+    <CompletionStatus>UserEndedEarly</CompletionStatus>
+    <RunId>251125_NB551168_0163_AHF727BGX7</RunId>
+    <PlannedRead1Cycles>3</PlannedRead1Cycles>
+    <PlannedRead2Cycles>0</PlannedRead2Cycles>
+    <PlannedIndex1ReadCycles>2</PlannedIndex1ReadCycles>
+    <PlannedIndex2ReadCycles>0</PlannedIndex2ReadCycles>
+    <CompletedRead1Cycles>3</CompletedRead1Cycles>
+    <CompletedRead2Cycles>0</CompletedRead2Cycles>
+    <CompletedIndex1ReadCycles>0</CompletedIndex1ReadCycles>
+    <CompletedIndex2ReadCycles>0</CompletedIndex2ReadCycles>
+    <ErrorDescription>Run stopped by the user</ErrorDescription>
+</RunCompletionStatus>"""
+
+
+def test_run_completion_status_of_both_shapes() -> None:
+    reference = Path(__file__).parents[4] / "tests/reference/illumina/nextseq500_160404_NS500318_0141_AHW37NBGXX"
+    done = parse_run_completion((reference / "RunCompletionStatus.xml").read_bytes())
+    assert (done.status, done.completed, done.cycles_planned, done.cycles_completed, done.error) == (
+        "CompletedAsPlanned",
+        True,
+        87,
+        87,
+        "",
+    )
+    stopped = parse_run_completion(STOPPED_NEXTSEQ)
+    assert (stopped.status, stopped.completed, stopped.cycles_planned, stopped.cycles_completed) == (
+        "UserEndedEarly",
+        False,
+        5,
+        3,
+    )
+    rta3 = parse_run_completion(
+        b"<RunCompletionStatus><RunStatus>RunStopped</RunStatus><CompletionStatus>ExceptionEndedEarly"
+        b"</CompletionStatus><NumCyclesPlanned>318</NumCyclesPlanned><NumCyclesCompleted>40</NumCyclesCompleted>"
+        b"<ErrorDescription>Fluidics error</ErrorDescription></RunCompletionStatus>"
+    )
+    assert (rta3.status, rta3.cycles_planned, rta3.cycles_completed, rta3.error) == (
+        "ExceptionEndedEarly",
+        318,
+        40,
+        "Fluidics error",
+    )
+    for bad in (b"<x/>", b"not xml", b"<RunCompletionStatus><RunId>x</RunId></RunCompletionStatus>"):
+        with pytest.raises(RunStatusError):
+            parse_run_completion(bad)
+
+
+def test_a_run_the_instrument_says_it_stopped_is_settled_incomplete_at_once() -> None:
+    # GIVEN a run stopped after 3 of 5 cycles: marker written, everything on the NAS in S3
+    objects = run_objects(cycles=3)
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    stopped = parse_run_completion(STOPPED_NEXTSEQ)
+    # THEN it is not complete, and it is incomplete without waiting for a grace period
+    verdict = decide(run, objects, INFO, completion=stopped, quiet=False)
+    assert not verdict.complete
+    assert verdict.incomplete is not None
+    assert (verdict.incomplete.status, verdict.incomplete.cycles_planned, verdict.incomplete.cycles_completed) == (
+        "UserEndedEarly",
+        5,
+        3,
+    )
+    assert verdict.incomplete.detail == "Run stopped by the user"
+
+
+def test_missing_cycles_without_a_status_file_are_incomplete_only_once_nothing_moves() -> None:
+    objects = run_objects(cycles=3)
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    # WHILE the run may still be catching up: blocked, not settled
+    waiting = decide(run, objects, INFO, quiet=False)
+    assert waiting.incomplete is None
+    assert any("missing cycle(s) 4, 5" in b for b in waiting.blockers)
+    # ONCE nothing changed for the grace period: incomplete
+    settled = decide(run, objects, INFO, quiet=True)
+    assert settled.incomplete is not None
+    assert (settled.incomplete.status, settled.incomplete.cycles_completed) == ("Incomplete", 3)
+
+
+def test_nothing_is_settled_incomplete_while_files_are_still_missing_in_s3() -> None:
+    objects = run_objects(cycles=3)
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    partial = objects[:-2] + objects[-1:]
+    verdict = decide(run, partial, INFO, completion=parse_run_completion(STOPPED_NEXTSEQ), quiet=True)
+    assert verdict.incomplete is None
+    assert not verdict.complete
+
+
+def test_a_completed_as_planned_status_never_makes_a_run_incomplete() -> None:
+    objects = run_objects(cycles=3)
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    done = parse_run_completion(STOPPED_NEXTSEQ.replace(b"UserEndedEarly", b"CompletedAsPlanned"))
+    assert decide(run, objects, INFO, completion=done, quiet=True).incomplete is None
+
+
+def test_an_incomplete_run_is_settled_and_never_stalls() -> None:
+    objects = run_objects(cycles=3)
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    outcome = decide(run, objects, INFO, quiet=True).incomplete
+    assert outcome is not None
+    done = mark_incomplete(
+        run, Incompletion(at=at(10), outcome=outcome, files=5, bytes=50, manifest_uri="s3://b/m.json", event_id="e")
+    )
+    assert done.status is RunStatus.INCOMPLETE
+    assert candidate_blockers(done) == ["already reported incomplete"]
+    assert not is_stalled(done, at(10**6), timedelta(hours=6))

@@ -77,7 +77,11 @@ def run_completed(detail: RunTransferCompleted) -> Notification:
     )
 
 
-_REASONS = {"execution_error": "a transfer execution failed", "stalled": "no progress before the deadline"}
+_REASONS = {
+    "execution_error": "a transfer execution failed",
+    "stalled": "no progress before the deadline",
+    "sequencing_incomplete": "the instrument ended the run early",
+}
 
 
 def run_failed(detail: RunTransferFailed) -> Notification:
@@ -91,11 +95,19 @@ def run_failed(detail: RunTransferFailed) -> Notification:
         "files": detail.files,
         "bytes": detail.bytes,
         "s3_uri": detail.s3_uri,
+        "checksum_manifest": detail.checksum_manifest,
+        "sequencing_status": detail.sequencing.status if detail.sequencing else None,
+        "cycles_planned": detail.sequencing.cycles_planned if detail.sequencing else None,
+        "cycles_completed": detail.sequencing.cycles_completed if detail.sequencing else None,
         "executions": detail.executions[-5:],
         "event_id": str(detail.meta.event_id),
         "correlation_id": detail.meta.correlation_id,
     }
     suffix = f" ({code})" if code else ""
+    if detail.sequencing is not None:
+        done, planned = detail.sequencing.cycles_completed, detail.sequencing.cycles_planned
+        cycles = f", {done} of {planned} cycles" if done is not None and planned is not None else ""
+        suffix = f" ({detail.sequencing.status}{cycles})"
     return Notification(
         kind=NoticeKind.RUN_FAILED,
         subject=_subject(f"seqferry: run {detail.run_id} transfer failed: {reason}"),

@@ -98,6 +98,13 @@ def _cycles_by_lane(relative_keys: Iterable[str], instrument: Instrument | None)
     return lanes
 
 
+def cycles_present(run_info: RunInfo, relative_keys: Iterable[str], instrument: Instrument | None) -> int:
+    """Cycles of RunInfo.xml's present in every lane (the fewest any lane has)."""
+    expected = set(range(1, run_info.total_cycles + 1))
+    lanes = _cycles_by_lane(relative_keys, instrument)
+    return min((len(lanes.get(lane, set()) & expected) for lane in range(1, run_info.lane_count + 1)), default=0)
+
+
 def _ranges(numbers: list[int], limit: int = 5) -> str:
     shown = ", ".join(str(n) for n in numbers[:limit])
     return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")

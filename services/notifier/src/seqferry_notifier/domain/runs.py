@@ -9,6 +9,12 @@ A run is delivered when all of these hold:
 3. RunInfo.xml is in S3 and every lane it declares has exactly its cycles' base-call folders/files
    (``L00n/C{c}.1/`` or ``L00n/{c:04d}.bcl.bgzf`` by instrument).
 
+A run is *incomplete* when rules 1 and 2 hold (the instrument wrote its completion marker and everything on the
+NAS is in S3) but the instrument ended it early: its ``RunCompletionStatus.xml`` says ``UserEndedEarly`` or
+``ExceptionEndedEarly``, or (instruments that write no such file) cycles RunInfo.xml declares are missing and
+nothing changed for a grace period. It is reported as ``Run Transfer Failed`` (reason ``sequencing_incomplete``)
+with a manifest of what was delivered, instead of waiting for cycles that will never come.
+
 A run stalls when nothing about it grew (files and bytes seen on the NAS, objects in S3, files transferred) for the
 configured deadline while it is not delivered.
 """
@@ -22,8 +28,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from seqferry_notifier.domain.runinfo import RunInfo, cycle_blockers
-from seqferry_shared.events.models import RunSummary, TransferState
+from seqferry_notifier.domain.runinfo import RunInfo, cycle_blockers, cycles_present
+from seqferry_notifier.domain.runstatus import RunCompletion
+from seqferry_shared.events.models import RunSummary, SequencingOutcome, TransferState
 from seqferry_shared.sequencers import COPY_COMPLETE, Instrument, SequencerPath, instrument_of_run_folder, run_of
 
 EXECUTIONS_LIMIT = 60
@@ -34,6 +41,7 @@ FALLBACK_MARKER = COPY_COMPLETE
 class RunStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
+    INCOMPLETE = "incomplete"
     FAILED = "failed"
     STALLED = "stalled"
 
@@ -55,6 +63,17 @@ class Completion(BaseModel):
     event_id: str
 
 
+class Incompletion(BaseModel):
+    """A run the instrument ended early, reported once with what was delivered."""
+
+    at: datetime
+    outcome: SequencingOutcome
+    files: int
+    bytes: int
+    manifest_uri: str
+    event_id: str
+
+
 class RunRecord(BaseModel):
     run_id: str
     instrument: Instrument | None = None
@@ -70,6 +89,7 @@ class RunRecord(BaseModel):
     listed_at: datetime | None = None
     blockers: list[str] = Field(default_factory=list)
     completion: Completion | None = None
+    incomplete: Incompletion | None = None
     failed_executions: list[str] = Field(default_factory=list)
     stalled_since: datetime | None = None
     correlation_ids: list[str] = Field(default_factory=list)
@@ -101,6 +121,8 @@ class RunRecord(BaseModel):
     def status(self) -> RunStatus:
         if self.completion is not None:
             return RunStatus.COMPLETED
+        if self.incomplete is not None:
+            return RunStatus.INCOMPLETE
         if self.stalled_since is not None:
             return RunStatus.STALLED
         latest = self.latest
@@ -232,12 +254,16 @@ class Verdict:
     files: int
     bytes: int
     marker: str
+    incomplete: SequencingOutcome | None = None
+    """Set when the run is settled as ended early (see the module docstring)."""
 
 
 def candidate_blockers(run: RunRecord) -> list[str]:
     """What keeps the executions' side of the rule (1.) from holding, without looking at S3."""
     if run.completion is not None:
         return ["already delivered"]
+    if run.incomplete is not None:
+        return ["already reported incomplete"]
     latest = run.latest
     if latest is None:
         return ["no execution has scanned the run folder yet"]
@@ -265,8 +291,14 @@ def decide(
     *,
     run_info_error: str | None = None,
     check_cycles: bool = True,
+    completion: RunCompletion | None = None,
+    quiet: bool = False,
 ) -> Verdict:
-    """Apply the whole delivery rule to the run and a listing of its S3 prefix."""
+    """Apply the whole delivery rule to the run and a listing of its S3 prefix.
+
+    ``completion`` is the run's RunCompletionStatus.xml when it is in S3; ``quiet`` says the run showed no progress
+    for the grace period after which missing cycles mean the run ended early.
+    """
     files = len(objects)
     total_bytes = sum(o.size for o in objects)
     blockers = candidate_blockers(run)
@@ -280,6 +312,9 @@ def decide(
     keys = {o.key for o in objects}
     if f"{run.s3_prefix}{run.marker}" not in keys:
         blockers.append(f"{run.marker} is not in S3 yet")
+    settled = not blockers  # the instrument is done and everything it wrote is in S3
+    missing: list[str] = []
+    present: int | None = None
     if check_cycles:
         if run_info_error is not None:
             blockers.append(run_info_error)
@@ -287,8 +322,34 @@ def decide(
             blockers.append("RunInfo.xml is not in S3 yet")
         else:
             relative = [k[len(run.s3_prefix) :] for k in keys if k.startswith(run.s3_prefix)]
-            blockers.extend(cycle_blockers(run_info, relative, run.instrument))
-    return Verdict(complete=not blockers, blockers=tuple(blockers), files=files, bytes=total_bytes, marker=run.marker)
+            missing = cycle_blockers(run_info, relative, run.instrument)
+            present = cycles_present(run_info, relative, run.instrument)
+            blockers.extend(missing)
+    outcome = None
+    if settled and completion is not None and not completion.completed:
+        # The instrument says it ended the run early.
+        outcome = SequencingOutcome(
+            status=completion.status,
+            cycles_planned=completion.cycles_planned if run_info is None else run_info.total_cycles,
+            cycles_completed=completion.cycles_completed if present is None else present,
+            detail=completion.error or "; ".join(missing),
+        )
+    elif settled and missing and completion is None and quiet:
+        # Completion marker written, every file in S3, cycles missing, nothing moving: the run ended early.
+        outcome = SequencingOutcome(
+            status="Incomplete",
+            cycles_planned=run_info.total_cycles if run_info is not None else None,
+            cycles_completed=present,
+            detail="; ".join(missing),
+        )
+    return Verdict(
+        complete=not blockers,
+        blockers=tuple(blockers),
+        files=files,
+        bytes=total_bytes,
+        marker=run.marker,
+        incomplete=outcome,
+    )
 
 
 def mark_completed(run: RunRecord, completion: Completion) -> RunRecord:
@@ -309,8 +370,23 @@ def mark_failed_execution(run: RunRecord, execution_id: str, at: datetime) -> Ru
     return run
 
 
+def mark_incomplete(run: RunRecord, incompletion: Incompletion) -> RunRecord:
+    run = run.model_copy(deep=True)
+    if run.incomplete is None and run.completion is None:
+        run.incomplete = incompletion
+        run.blockers = []
+        run.stalled_since = None
+    run.updated_at = max(run.updated_at, incompletion.at)
+    return run
+
+
 def is_stalled(run: RunRecord, now: datetime, deadline: timedelta) -> bool:
-    return run.completion is None and run.stalled_since is None and now - run.last_progress_at > deadline
+    return (
+        run.completion is None
+        and run.incomplete is None
+        and run.stalled_since is None
+        and now - run.last_progress_at > deadline
+    )
 
 
 def mark_stalled(run: RunRecord, now: datetime) -> RunRecord:
