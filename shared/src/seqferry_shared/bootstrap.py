@@ -21,6 +21,7 @@ from seqferry_shared.resources import (
     READS,
     RUN_DATA,
     STORAGE_CLASS_TAG,
+    TRANSFER_LOG_RETENTION_DAYS,
     VARIANTS,
     QueueSpec,
     ResourceNames,
@@ -44,6 +45,7 @@ class Bootstrapper:
         self.ddb = sync_client("dynamodb", settings)
         self.sns = sync_client("sns", settings)
         self.sts = sync_client("sts", settings)
+        self.logs = sync_client("logs", settings)
         self.queue_urls: dict[str, str] = {}
         self.queue_arns: dict[str, str] = {}
         endpoint = settings.aws_endpoint_url or ""
@@ -61,12 +63,14 @@ class Bootstrapper:
             self.queue(spec)
         self.bus_and_rules()
         self.buckets()
+        self.transfer_log()
         topic_arn = self.sns.create_topic(Name=self.names.topic)["TopicArn"]
         return {
             "bus": self.names.bus,
             "bucket": self.names.bucket,
             "table": self.names.table,
             "topic": topic_arn,
+            "transfer_log_group": self.names.transfer_log_group,
             "queues": dict(self.queue_urls),
         }
 
@@ -181,6 +185,16 @@ class Bootstrapper:
                 EventBusName=rule.bus,
                 Targets=[{"Id": "queue", "Arn": self.queue_arns[rule.queue]}],
             )
+
+    # -- CloudWatch Logs ------------------------------------------------------------------------------------
+    def transfer_log(self) -> None:
+        group = self.names.transfer_log_group
+        try:
+            self.logs.create_log_group(logGroupName=group)
+        except ClientError as exc:
+            if _code(exc) != "ResourceAlreadyExistsException":
+                raise
+        self.logs.put_retention_policy(logGroupName=group, retentionInDays=TRANSFER_LOG_RETENTION_DAYS)
 
     # -- S3 ---------------------------------------------------------------------------------------------------
     def _create_bucket(self, name: str, *, log_delivery: bool = False) -> None:

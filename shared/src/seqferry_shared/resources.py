@@ -97,6 +97,10 @@ class LifecycleSpec:
     abort_multipart_days: int = 7
 
 
+# Days the local engine's per-file transfer log is kept (the reference kept DataSync's for 90).
+TRANSFER_LOG_RETENTION_DAYS = 90
+
+
 @dataclass(frozen=True, slots=True)
 class ResourceNames:
     prefix: str
@@ -105,6 +109,8 @@ class ResourceNames:
     log_bucket: str
     table: str
     topic: str
+    transfer_log_group: str
+    metrics_namespace: str
     executor_queue: QueueSpec
     adhoc_queue: QueueSpec
     notifier_queue: QueueSpec
@@ -122,6 +128,8 @@ class ResourceNames:
             log_bucket=f"{bucket or prefix + '-runs'}-logs",
             table=f"{prefix}-state",
             topic=f"{prefix}-notifications",
+            transfer_log_group=f"/seqferry/{prefix}/transfers",
+            metrics_namespace=prefix,
             executor_queue=queue("executor"),
             adhoc_queue=queue("adhoc"),
             notifier_queue=queue("notifier"),

@@ -18,7 +18,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from seqferry_shared.aws import ClientFactory
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+
+from seqferry_shared.aws import ClientFactory, sync_client
+from seqferry_shared.cloudwatch_metrics import CloudWatchMetricExporter
 from seqferry_shared.consumer import Router, SqsConsumer
 from seqferry_shared.idempotency import IdempotencyStore
 from seqferry_shared.publisher import EventPublisher
@@ -29,6 +32,18 @@ from seqferry_shared.telemetry import Telemetry, setup_telemetry
 log = logging.getLogger(__name__)
 
 Check = Callable[[], Awaitable[object]]
+
+
+def cloudwatch_readers(settings: ServiceSettings, service: str) -> list[MetricReader]:
+    """The CloudWatch metric exporter's reader, when the settings turn it on."""
+    if not settings.cloudwatch_metrics:
+        return []
+    exporter = CloudWatchMetricExporter(
+        lambda: sync_client("cloudwatch", settings), settings.names.metrics_namespace, service
+    )
+    return [
+        PeriodicExportingMetricReader(exporter, export_interval_millis=settings.cloudwatch_metrics_interval_s * 1000)
+    ]
 
 
 def configure_logging(settings: ServiceSettings, service: str) -> None:
@@ -53,7 +68,7 @@ class ServiceRuntime:
         self.settings = settings
         self.service = service
         self.names: ResourceNames = settings.names
-        self.telemetry = telemetry or setup_telemetry(service)
+        self.telemetry = telemetry or setup_telemetry(service, readers=cloudwatch_readers(settings, service))
         self.clients = ClientFactory(settings)
         self._publisher: EventPublisher | None = None
         self._idempotency: IdempotencyStore | None = None

@@ -95,6 +95,12 @@ class ServiceSettings(BaseSettings):
         description="Comma-separated NAS-absolute folders outside the sequencer paths that ad-hoc requests may name "
         "(a one-off instrument, a re-analysis share); read by adhoc and the executor alike.",
     )
+    cloudwatch_metrics: bool = Field(
+        default=False, description="Push the service's metrics to CloudWatch (namespace: the prefix) for the dashboard."
+    )
+    cloudwatch_metrics_interval_s: float = Field(
+        default=60.0, ge=1, description="Seconds between two CloudWatch metric exports."
+    )
     sqs_wait_time_s: int = Field(default=20, ge=0, le=20, description="SQS long-poll seconds.")
     sqs_visibility_timeout_s: int = Field(default=60, ge=1)
 

@@ -8,7 +8,7 @@ always readable at ``/metrics`` in Prometheus text format and also pushed over O
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import context as otel_context
@@ -57,17 +57,18 @@ class Telemetry:
         self.meter_provider.shutdown()
 
 
-def setup_telemetry(service_name: str, *, set_global: bool = True) -> Telemetry:
-    """Build tracer and meter providers for this process; call once, at start."""
+def setup_telemetry(service_name: str, *, set_global: bool = True, readers: Sequence[MetricReader] = ()) -> Telemetry:
+    """Build tracer and meter providers for this process; call once, at start. ``readers`` are extra metric
+    readers (the CloudWatch exporter)."""
     resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", f"seqferry-{service_name}")})
     tracer_provider = TracerProvider(resource=resource)
     if _otlp_enabled("traces"):
         tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(), schedule_delay_millis=500))
     registry = CollectorRegistry(auto_describe=True)
-    readers: list[MetricReader] = [PrometheusBridge(registry)]
+    all_readers: list[MetricReader] = [PrometheusBridge(registry), *readers]
     if _otlp_enabled("metrics"):
-        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        all_readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+    meter_provider = MeterProvider(resource=resource, metric_readers=all_readers)
     if set_global:
         # Libraries (and the propagator) look up the global provider; a second setup in one process (tests)
         # keeps the first global and uses its own providers explicitly.

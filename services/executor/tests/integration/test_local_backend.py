@@ -114,7 +114,15 @@ class CountingProxy:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def writes(self) -> list[tuple[str, str]]:
-        return [(m, p) for m, p in self.requests if m in ("PUT", "POST", "DELETE")]
+        """Writes to S3 (every S3 request names the bucket in its path; CloudWatch Logs calls POST to '/')."""
+        return [(m, p) for m, p in self.requests if m in ("PUT", "POST", "DELETE") and not self.is_logs(p)]
+
+    def log_calls(self) -> list[tuple[str, str]]:
+        return [(m, p) for m, p in self.requests if self.is_logs(p)]
+
+    @staticmethod
+    def is_logs(path: str) -> bool:
+        return path == "/" or path.startswith("/?")
 
     def close(self) -> None:
         self._server.shutdown()
@@ -724,3 +732,44 @@ async def test_everything_the_local_engine_writes_has_its_lifecycle_rule(
         f"{RUN}/RTAComplete.txt": (("GLACIER_IR", 30),),
         "/adhoc/old-run/sample.bam": (),  # adhoc/ is never archived
     }
+
+
+async def test_each_file_is_in_the_transfer_log_as_datasync_logs_it(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN a run folder with three good files and one that cannot be read
+    nas = tmp_path / "nas"
+    good = {f"{RUN}/Data/ok{i}.cbcl": os.urandom(1000 + i) for i in range(3)}
+    age(*(write(nas, p, data) for p, data in good.items()))
+    (nas / RUN.lstrip("/") / "loop").symlink_to(nas / RUN.lstrip("/") / "loop")
+    settings = make_settings(tmp_path, resource_prefix, proxy.url)
+    backend = await factory(settings)
+    await settle()
+    # WHEN a pass runs
+    execution_id = await backend.start("t", [RUN])
+    status = await wait_for(backend, execution_id)
+    assert status.state is TransferState.ERROR
+
+    # THEN its stream in the transfer log group (named after the execution) holds one line per file and result
+    logs = sync_client("logs", settings)
+    group = settings.names.transfer_log_group
+    events = logs.get_log_events(logGroupName=group, logStreamName=execution_id, startFromHead=True)["events"]
+    lines = [e["message"] for e in events]
+    s3 = sync_client("s3", settings)
+    for nas_path, data in good.items():
+        assert f"[NOTICE] Transferred file {nas_path}, {len(data)} bytes" in lines
+        checksum = s3.head_object(Bucket=settings.names.bucket, Key=nas_path.lstrip("/"), ChecksumMode="ENABLED")[
+            "ChecksumCRC32C"
+        ]
+        assert f"[NOTICE] Verified file {nas_path}, {len(data)} bytes, crc32c {checksum}" in lines
+    assert [line for line in lines if line.startswith("[ERROR]")] == [
+        f"[ERROR] Failed file {RUN}/loop: symlink unresolvable: Too many levels of symbolic links (ELOOP)"
+    ]
+    assert len(lines) == 7
+    # ... each stamped when it happened, during the pass
+    assert all(abs(e["timestamp"] / 1000 - time.time()) < 120 for e in events)
+    # AND a pass with nothing to do writes no log at all
+    proxy.requests.clear()
+    quiet = await run_pass(backend, [f"{RUN}/Data/"])
+    assert quiet.counters.files_skipped == 3
+    assert proxy.log_calls() == []

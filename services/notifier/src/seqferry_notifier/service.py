@@ -39,6 +39,7 @@ from seqferry_notifier.domain.runs import (
     Verdict,
     candidate_blockers,
     decide,
+    delivery_latency,
     identify_instrument,
     is_stalled,
     listing_due,
@@ -357,7 +358,11 @@ class NotifierService:
         )
         notice = self._notice(pk, COMPLETED_SK, notifications.run_completed(detail), detail, now)
         if await self._outbox.open(notice):
-            self._metrics.runs_completed.add(1)
+            instrument = {"instrument": detail.instrument}
+            self._metrics.runs_completed.add(1, instrument)
+            latency = delivery_latency(run, now)
+            if latency is not None:
+                self._metrics.delivery_latency.record(latency, instrument)
             log.info("run %s delivered: %d files, %d bytes", run.run_id, verdict.files, verdict.bytes)
             await self._mark_completed(run, notice)
             await self._outbox.deliver(notice)
@@ -401,7 +406,7 @@ class NotifierService:
             )
             candidate = self._notice(pk, INCOMPLETE_SK, notifications.run_failed(detail), detail, now)
             if await self._outbox.open(candidate):
-                self._metrics.runs_failed.add(1, {"reason": "sequencing_incomplete"})
+                self._metrics.runs_failed.add(1, {"reason": "sequencing_incomplete", "instrument": detail.instrument})
                 log.warning(
                     "run %s ended early (%s): %d files delivered", run.run_id, verdict.incomplete.status, verdict.files
                 )
@@ -490,7 +495,7 @@ class NotifierService:
         notice = self._notice(run_pk(run.run_id), sk, notifications.run_failed(detail), detail, now)
         if not await self._outbox.open(notice):
             return
-        self._metrics.runs_failed.add(1, {"reason": "execution_error"})
+        self._metrics.runs_failed.add(1, {"reason": "execution_error", "instrument": detail.instrument})
         log.warning("run %s: execution %s failed", run.run_id, execution.execution_id)
         await self._runs.mutate(
             run_pk(run.run_id),
@@ -527,7 +532,7 @@ class NotifierService:
             run_pk(run.run_id), f"notice#failed#stalled#{episode}", notifications.run_failed(detail), detail, now
         )
         if await self._outbox.open(notice):
-            self._metrics.runs_failed.add(1, {"reason": "stalled"})
+            self._metrics.runs_failed.add(1, {"reason": "stalled", "instrument": detail.instrument})
             log.warning("run %s stalled: no progress since %s", run.run_id, episode)
             await self._outbox.deliver(notice)
 

@@ -90,7 +90,8 @@ async def test_complete_run_is_delivered_once_with_manifest_and_notifications(
         assert len(completed_events(stack, seen)) == 1
         assert stack.drain(stack.sns_queue_url) == []
         metrics = (await notifier.http.get("/metrics")).text
-        assert "seqferry_notifier_runs_completed_total 1.0" in metrics
+        assert 'seqferry_notifier_runs_completed_total{instrument="miseq"} 1.0' in metrics
+        assert 'seqferry_notifier_delivery_latency_count{instrument="miseq"} 1.0' in metrics
 
 
 async def _exists(notifier: Any, execution_id: str) -> bool:

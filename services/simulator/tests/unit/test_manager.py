@@ -213,3 +213,27 @@ async def test_refused_requests_do_not_use_up_run_numbers(tmp_path: Path) -> Non
     b = await manager.start(RunRequest(instrument=Instrument.MISEQ, flowcell="v2-nano"))
     await _settle(manager)
     assert int(b.run_id.split("_")[2]) == int(a.run_id.split("_")[2]) + 1
+
+
+async def test_a_share_of_autonomous_runs_stop_early_requested_ones_only_when_asked(tmp_path: Path) -> None:
+    # GIVEN every autonomous run set to stop early
+    recorder = Recorder()
+    manager = _manager(tmp_path, recorder, stopped_run_share=1.0, run_cycles="6,6")
+    # WHEN one run is requested and one starts on the schedule
+    requested = await manager.start(RunRequest(instrument=Instrument.MISEQ, flowcell="v2-nano"))
+    autonomous = await manager.autostart()
+    await _settle(manager)
+    assert autonomous is not None
+    done = {r.run_id: r for kind, r in recorder.events if kind == "completed"}
+    # THEN the requested run completes as planned and the autonomous one ends early, saying how
+    assert done[requested.run_id].completion_status == "CompletedAsPlanned"
+    assert done[requested.run_id].cycles_done == 12
+    stopped = done[autonomous.run_id]
+    assert stopped.completion_status in ("UserEndedEarly", "ExceptionEndedEarly")
+    assert 1 <= stopped.cycles_done < 12
+    # AND a requested stop is honoured, a stop outside the run refused naming the field
+    asked = await manager.start(RunRequest(instrument=Instrument.MISEQ, flowcell="v2-nano", stop_after_cycle=3))
+    await _settle(manager)
+    assert {r.run_id: r for kind, r in recorder.events if kind == "completed"}[asked.run_id].cycles_done == 3
+    with pytest.raises(SpecError, match="stop_after_cycle"):
+        await manager.start(RunRequest(instrument=Instrument.MISEQ, stop_after_cycle=12))

@@ -352,6 +352,12 @@ def decide(
     )
 
 
+def delivery_latency(run: RunRecord, at: datetime) -> float | None:
+    """Seconds from the start of the first execution whose scan saw the completion marker to ``at``."""
+    seen = [e.started_at for e in run.executions.values() if e.summary is not None and run.marker in e.summary.markers]
+    return max(0.0, (at - min(seen)).total_seconds()) if seen else None
+
+
 def mark_completed(run: RunRecord, completion: Completion) -> RunRecord:
     run = run.model_copy(deep=True)
     if run.completion is None:

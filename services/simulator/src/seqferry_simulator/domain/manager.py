@@ -42,6 +42,7 @@ class RunRequest:
     pace: str | None = None
     stop_after_cycle: int | None = None
     stop_status: CompletionStatus | None = None
+    autonomous: bool = False  # started by the schedule: may stop early (stopped_run_share)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,9 +247,11 @@ class RunManager:
         return record
 
     def _maybe_stopped(self, spec: RunSpec, request: RunRequest) -> RunSpec:
-        """The run as requested, or (with ``stopped_run_share``, decided from the seed) one that ends early."""
+        """The run as requested; an autonomous one may end early (``stopped_run_share``, decided from the seed)."""
         if request.stop_after_cycle is not None:
             stop = RunStop(request.stop_after_cycle, request.stop_status or CompletionStatus.USER_ENDED_EARLY)
+        elif not request.autonomous:
+            return spec
         else:
             rng = seeded("stop", spec.seed)
             if spec.total_cycles < 2 or rng.random() >= self.config.stopped_run_share:
@@ -301,7 +304,7 @@ class RunManager:
             return None
         if not any(self._free(s) for s in self.config.sequencers):
             return None
-        return await self.start(RunRequest())
+        return await self.start(RunRequest(autonomous=True))
 
     async def run_schedule(self, stop: asyncio.Event, interval_s: float) -> None:
         """Start a run every ``interval_s`` seconds until ``stop`` is set."""

@@ -24,6 +24,7 @@ from seqferry_executor.backends.local.config import LocalBackendConfig
 from seqferry_executor.backends.local.engine import Engine, Execution
 from seqferry_executor.backends.local.index import ChangeIndex, ChangeIndexError
 from seqferry_executor.backends.local.scan import Scanner
+from seqferry_executor.backends.local.transferlog import TransferLog
 from seqferry_executor.backends.local.uploader import CrtUploader, Endpoint
 from seqferry_shared.events.models import Counters, ErrorInfo, TransferState
 from seqferry_shared.patterns import PatternError, validate_pattern
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 class _Names(Protocol):
     @property
     def bucket(self) -> str: ...
+    @property
+    def transfer_log_group(self) -> str: ...
 
 
 class LocalSettings(Protocol):
@@ -109,6 +112,7 @@ class LocalBackend(TransferBackend):
         )
         s3 = await clients.get("s3")
         sequencers = settings.sequencers
+        logs = await clients.get("logs") if config.transfer_log == "cloudwatch" else None
         engine = Engine(
             config=config,
             scanner=Scanner(settings.nas_root, follow_symlinks=config.follow_symlinks),
@@ -118,6 +122,7 @@ class LocalBackend(TransferBackend):
             bucket=bucket,
             sequencers=sequencers,
             adhoc_prefixes=adhoc_prefixes(settings.adhoc_path),
+            transfer_log=TransferLog(logs, settings.names.transfer_log_group),
         )
         backend = cls(engine=engine, uploader=uploader, index=index, config=config)
         rebuild = config.rebuild_index == "always" or (config.rebuild_index == "if-missing" and index.rebuild_needed)

@@ -79,6 +79,11 @@ class LocalBackendConfig(BaseModel):
         default=True,
         description="Follow symlinks whose target stays inside the NAS root (those leading outside are refused).",
     )
+    transfer_log: Literal["cloudwatch", "off"] = Field(
+        default="cloudwatch",
+        description="Per-file transfer log: one CloudWatch Logs stream per execution in "
+        "'/seqferry/<prefix>/transfers', in DataSync's TRANSFER-level line format.",
+    )
     max_failures_reported: int = Field(
         default=20, ge=1, description="Failed files named in an execution's error message."
     )

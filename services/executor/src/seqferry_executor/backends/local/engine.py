@@ -23,6 +23,7 @@ from seqferry_executor.backends.local.index import ChangeIndex, IndexedFile
 from seqferry_executor.backends.local.plan import Plan, RunBook, StabilityTracker, make_plan
 from seqferry_executor.backends.local.posix_metadata import metadata_for, mtime_ns_of
 from seqferry_executor.backends.local.scan import FileEntry, Scanner, ScanResult, describe_os_error
+from seqferry_executor.backends.local.transferlog import ExecutionLog, NoLog, TransferLog
 from seqferry_executor.backends.local.uploader import CrtUploader, UploadError
 from seqferry_shared.events.models import Counters, ErrorInfo, RunSummary, TransferState
 from seqferry_shared.patterns import Matcher
@@ -49,6 +50,7 @@ class Execution:
     failures: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
+    log: ExecutionLog = field(default_factory=NoLog)
 
     def runs(self) -> list[RunSummary]:
         return self.runbook.summaries() if self.runbook is not None else []
@@ -68,6 +70,7 @@ class Engine:
         bucket: str,
         sequencers: Sequence[SequencerPath],
         adhoc_prefixes: tuple[str, ...] = (ADHOC_PREFIX,),
+        transfer_log: TransferLog | None = None,
     ) -> None:
         self._config = config
         self._scanner = scanner
@@ -77,6 +80,7 @@ class Engine:
         self._bucket = bucket
         self._sequencers = list(sequencers)
         self._adhoc_prefixes = adhoc_prefixes
+        self._transfer_log = transfer_log or TransferLog(None, "")
         self._tracker = StabilityTracker()
         self._busy: set[str] = set()
         self._last_flush = time.monotonic()
@@ -115,6 +119,7 @@ class Engine:
     # -- one pass --------------------------------------------------------------------------------------------
 
     async def run(self, execution: Execution) -> None:
+        execution.log = self._transfer_log.open(execution.id)
         try:
             await self._run(execution)
         except asyncio.CancelledError:
@@ -126,6 +131,7 @@ class Engine:
             # The pass runs as a background task: whatever broke it must end as an ERROR status that
             # describe() reports, not as an exception nobody retrieves. Cancellation is not caught here.
             log.exception("local pass %s failed", execution.id)
+            await execution.log.close()
             execution.state = TransferState.ERROR
             execution.error = ErrorInfo(code="InternalException", message=f"{type(exc).__name__}: {exc}"[:1000])
             execution.finished_at = time.time()
@@ -172,6 +178,7 @@ class Engine:
         execution.state = TransferState.VERIFYING
         self._index.flush()
         self._tracker.forget(e.nas_path for e in work)
+        await execution.log.close()  # the pass ends once its transfer log is written
         self._finish(execution)
 
     def _book(self, scan: ScanResult, plan: Plan) -> RunBook:
@@ -271,6 +278,7 @@ class Engine:
         counters.files_transferred += 1
         counters.bytes_transferred += entry.size - sent
         book.transferred(entry)
+        execution.log.transferred(entry.nas_path, entry.size)
         self._verify(execution, entry, checksum, etag)
         self._maybe_flush()
 
@@ -288,16 +296,19 @@ class Engine:
             st = os.stat(entry.path)
         except OSError as exc:
             log.info("%s not verified: source gone after upload (%s)", entry.key, describe_os_error(exc))
+            execution.log.not_verified(entry.nas_path, f"source gone after upload: {describe_os_error(exc)}")
             book.deferred(entry)
             return
         if not entry.same_as(st):
             log.info("%s changed during upload: not verified, shipped again when stable", entry.key)
+            execution.log.not_verified(entry.nas_path, "changed while it was uploaded; sent again when stable")
             book.deferred(entry)
             return
         self._index.record(entry.key, IndexedFile(entry.size, entry.mtime_ns, entry.ino, checksum, etag))
         execution.counters.files_verified += 1
         execution.counters.bytes_verified += entry.size
         book.verified(entry)
+        execution.log.verified(entry.nas_path, entry.size, self._config.checksum, checksum)
 
     @staticmethod
     def _upload_failure_reason(entry: FileEntry, exc: UploadError) -> str:
@@ -310,6 +321,7 @@ class Engine:
         return exc.reason
 
     def _fail(self, execution: Execution, nas_path: str, reason: str) -> None:
+        execution.log.failed(nas_path, reason)
         execution.counters.files_failed += 1
         if len(execution.failures) < self._config.max_failures_reported:
             execution.failures.append(f"{nas_path}: {reason}")
