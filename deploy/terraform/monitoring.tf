@@ -1,121 +1,69 @@
-# A CloudWatch dashboard of transfers and errors, and alarms when poison messages pile up in a DLQ.
+# The CloudWatch dashboard (dashboard.json.tftpl: the reference design's widgets plus seqferry's own), the local
+# engine's per-file transfer log, and alarms when poison messages pile up in a DLQ.
+
+# One stream per local-engine execution, in DataSync's TRANSFER-level line format (the executor writes it).
+resource "aws_cloudwatch_log_group" "transfers" {
+  name              = "/seqferry/${var.prefix}/transfers"
+  retention_in_days = var.datasync_log_retention_days
+}
+
+data "aws_iam_policy_document" "executor_transfer_log" {
+  statement {
+    sid       = "TransferLog"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.transfers.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "executor_transfer_log" {
+  name   = "seqferry-executor-transfer-log"
+  role   = aws_iam_role.service["executor"].id
+  policy = data.aws_iam_policy_document.executor_transfer_log.json
+}
+
+# Service metrics for the dashboard (SEQFERRY_CLOUDWATCH_METRICS), only into this stack's namespace.
+data "aws_iam_policy_document" "metrics" {
+  statement {
+    sid       = "Metrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [local.metrics_namespace]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "metrics" {
+  for_each = local.services
+
+  name   = "seqferry-${each.key}-metrics"
+  role   = aws_iam_role.service[each.key].id
+  policy = data.aws_iam_policy_document.metrics.json
+}
 
 locals {
-  datasync_task_id = local.datasync_enabled ? element(split("/", aws_datasync_task.sequencers[0].arn), 1) : null
+  metrics_namespace = var.prefix
+  datasync_task_id  = local.datasync_enabled ? element(split("/", aws_datasync_task.sequencers[0].arn), 1) : ""
 
-  datasync_widgets = local.datasync_enabled ? [
-    {
-      type   = "metric"
-      x      = 0
-      y      = 0
-      width  = 12
-      height = 6
-      properties = {
-        title  = "DataSync: files transferred and verified"
-        region = local.region
-        stat   = "Sum"
-        period = 300
-        view   = "timeSeries"
-        metrics = [
-          ["AWS/DataSync", "FilesTransferred", "TaskId", local.datasync_task_id],
-          ["AWS/DataSync", "FilesVerifiedDestination", "TaskId", local.datasync_task_id],
-        ]
-      }
-    },
-    {
-      type   = "metric"
-      x      = 12
-      y      = 0
-      width  = 12
-      height = 6
-      properties = {
-        title   = "DataSync: bytes transferred"
-        region  = local.region
-        stat    = "Sum"
-        period  = 300
-        view    = "timeSeries"
-        metrics = [["AWS/DataSync", "BytesTransferred", "TaskId", local.datasync_task_id]]
-      }
-    },
-  ] : []
-
-  common_widgets = [
-    {
-      type   = "metric"
-      x      = 0
-      y      = 6
-      width  = 12
-      height = 6
-      properties = {
-        title  = "Bucket: objects and bytes (daily)"
-        region = local.region
-        stat   = "Average"
-        period = 86400
-        view   = "timeSeries"
-        metrics = [
-          ["AWS/S3", "NumberOfObjects", "BucketName", local.bucket, "StorageType", "AllStorageTypes"],
-          ["AWS/S3", "BucketSizeBytes", "BucketName", local.bucket, "StorageType", "StandardStorage", { yAxis = "right" }],
-        ]
-      }
-    },
-    {
-      type   = "metric"
-      x      = 12
-      y      = 6
-      width  = 12
-      height = 6
-      properties = {
-        title  = "Work queues: messages waiting and oldest age (s)"
-        region = local.region
-        stat   = "Maximum"
-        period = 300
-        view   = "timeSeries"
-        metrics = concat(
-          [for name in values(local.queues) : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", name]],
-          [for name in values(local.queues) : ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", name, { yAxis = "right" }]],
-        )
-      }
-    },
-    {
-      type   = "metric"
-      x      = 0
-      y      = 12
-      width  = 12
-      height = 6
-      properties = {
-        title   = "Errors: messages in dead-letter queues"
-        region  = local.region
-        stat    = "Maximum"
-        period  = 300
-        view    = "timeSeries"
-        metrics = [for name in values(local.queues) : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${name}-dlq"]]
-      }
-    },
-    {
-      type   = "metric"
-      x      = 12
-      y      = 12
-      width  = 12
-      height = 6
-      properties = {
-        title  = "Errors: event deliveries that failed"
-        region = local.region
-        stat   = "Sum"
-        period = 300
-        view   = "timeSeries"
-        metrics = [
-          ["AWS/Events", "FailedInvocations", "EventBusName", local.bus, "RuleName", local.rules.to_executor],
-          ["AWS/Events", "FailedInvocations", "EventBusName", local.bus, "RuleName", local.rules.to_notifier],
-          ["AWS/Events", "FailedInvocations", "RuleName", local.rules.datasync_to_notifier],
-        ]
-      }
-    },
-  ]
+  dashboard_body = templatefile("${path.module}/dashboard.json.tftpl", {
+    region     = local.region
+    namespace  = local.metrics_namespace
+    task_id    = local.datasync_task_id
+    agent_ids  = [for arn in local.datasync_agents : element(split("/", arn), 1)]
+    log_groups = concat([aws_cloudwatch_log_group.transfers.name], local.datasync_enabled ? [aws_cloudwatch_log_group.datasync[0].name] : [])
+    queues     = local.queues
+    bus        = local.bus
+    rules      = local.rules
+    bucket     = local.bucket
+  })
 }
 
 resource "aws_cloudwatch_dashboard" "main" {
   dashboard_name = var.prefix
-  dashboard_body = jsonencode({ widgets = concat(local.datasync_widgets, local.common_widgets) })
+  dashboard_body = local.dashboard_body
 }
 
 resource "aws_cloudwatch_metric_alarm" "dlq" {

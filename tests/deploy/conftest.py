@@ -7,6 +7,8 @@ need it are skipped, saying so; the schema and static checks still run.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +20,20 @@ import yaml
 # The tests import their helpers as a plain module (pytest runs with --import-mode=importlib).
 sys.path.insert(0, str(Path(__file__).parent))
 
-from deploy_support import CHART, NAMESPACE, RELEASE, Render, Rendered, deep_merge, load_yaml
+from deploy_support import (
+    AWS_PROVIDER,
+    CHART,
+    NAMESPACE,
+    PLUGIN_DIR,
+    RELEASE,
+    TERRAFORM_DIR,
+    Render,
+    Rendered,
+    deep_merge,
+    load_yaml,
+    run_terraform,
+    terraform_binary,
+)
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +61,32 @@ def render(helm: ModuleType) -> Render:
         return Rendered(objects=objects, notes=notes, values=deep_merge(defaults, values))
 
     return _render
+
+
+# -- Terraform, offline: providers from a local plugin directory, a copy of the module per session ---------------
+
+
+@pytest.fixture(scope="session")
+def tf_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    cli_config = tmp_path_factory.mktemp("tfcli") / "terraformrc"
+    cli_config.write_text("", encoding="utf-8")
+    env = dict(os.environ)
+    # No version check against the network; no user CLI configuration; no prompts.
+    env.update({"CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": str(cli_config), "TF_IN_AUTOMATION": "1"})
+    env.pop("TF_PLUGIN_CACHE_DIR", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory, tf_env: dict[str, str]) -> Path:
+    terraform_binary()
+    if not AWS_PROVIDER.is_dir():
+        pytest.skip(f"no hashicorp/aws provider under {PLUGIN_DIR} (set SEQFERRY_TF_PLUGIN_DIR): init needs it offline")
+    # A copy, so init's .terraform/ and lock file never land in the repository.
+    directory = tmp_path_factory.mktemp("terraform") / "module"
+    shutil.copytree(TERRAFORM_DIR, directory, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*.tfvars"))
+    result = run_terraform(
+        ["init", "-backend=false", "-input=false", "-no-color", f"-plugin-dir={PLUGIN_DIR}"], directory, tf_env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return directory

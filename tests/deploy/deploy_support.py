@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,16 +14,42 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "seqferry"
+TERRAFORM_DIR = REPO / "deploy" / "terraform"
+PLUGIN_DIR = Path(os.environ.get("SEQFERRY_TF_PLUGIN_DIR", "/opt/tf-plugins"))
+AWS_PROVIDER = PLUGIN_DIR / "registry.terraform.io" / "hashicorp" / "aws"
 SCENARIOS = sorted(p.name for p in (CHART / "ci").glob("*.yaml"))
 SERVICES = ("scheduler", "executor", "adhoc", "simulator", "notifier")
 PORTS = {"notifier": 8080, "scheduler": 8081, "executor": 8082, "adhoc": 8083, "simulator": 8084}
 RELEASE = "seqferry"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 NAMESPACE = "lab"
+
+
+def terraform_binary() -> str:
+    binary = shutil.which("terraform")
+    if binary is None:
+        pytest.skip("terraform is not installed")
+    return binary
+
+
+def run_terraform(
+    args: list[str], cwd: Path, env: dict[str, str], timeout: int = 300, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [terraform_binary(), *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
 
 
 def load_yaml(path: Path) -> Any:

@@ -8,21 +8,15 @@ tests run against a mocked AWS provider. Without terraform or the provider, the 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_support import REPO
+from deploy_support import TERRAFORM_DIR, run_terraform
 
 from seqferry_shared.bootstrap import lifecycle_rules
 from seqferry_shared.resources import ADHOC_PREFIX, STORAGE_CLASS_TAG, ResourceNames
 
-TERRAFORM_DIR = REPO / "deploy" / "terraform"
-PLUGIN_DIR = Path(os.environ.get("SEQFERRY_TF_PLUGIN_DIR", "/opt/tf-plugins"))
-AWS_PROVIDER = PLUGIN_DIR / "registry.terraform.io" / "hashicorp" / "aws"
 # The DataSync rule exists once a task does; it is a counted resource (its one instance is [0]).
 RULE_RESOURCES = ("to_executor", "to_notifier", "datasync_to_notifier[0]")
 # Terraform narrows the DataSync rule to this install's tasks (`resources`), which bootstrap cannot know on an
@@ -35,52 +29,13 @@ TASK_ARN = "arn:aws:datasync:eu-west-1:123456789012:task/task-0123456789abcdef0"
 OIDC_PROVIDER = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE"
 
 
-def terraform_binary() -> str:
-    binary = shutil.which("terraform")
-    if binary is None:
-        pytest.skip("terraform is not installed")
-    return binary
-
-
-def run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [terraform_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=timeout
-    )
-
-
-@pytest.fixture(scope="module")
-def tf_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    cli_config = tmp_path_factory.mktemp("tfcli") / "terraformrc"
-    cli_config.write_text("", encoding="utf-8")
-    env = dict(os.environ)
-    # No version check against the network; no user CLI configuration; no prompts.
-    env.update({"CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": str(cli_config), "TF_IN_AUTOMATION": "1"})
-    env.pop("TF_PLUGIN_CACHE_DIR", None)
-    return env
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory, tf_env: dict[str, str]) -> Path:
-    terraform_binary()
-    if not AWS_PROVIDER.is_dir():
-        pytest.skip(f"no hashicorp/aws provider under {PLUGIN_DIR} (set SEQFERRY_TF_PLUGIN_DIR): init needs it offline")
-    # A copy, so init's .terraform/ and lock file never land in the repository.
-    directory = tmp_path_factory.mktemp("terraform") / "module"
-    shutil.copytree(TERRAFORM_DIR, directory, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*.tfvars"))
-    result = run(
-        ["init", "-backend=false", "-input=false", "-no-color", f"-plugin-dir={PLUGIN_DIR}"], directory, tf_env
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return directory
-
-
 def test_formatted(tf_env: dict[str, str]) -> None:
-    result = run(["fmt", "-check", "-recursive", "-diff", "-no-color", "."], TERRAFORM_DIR, tf_env)
+    result = run_terraform(["fmt", "-check", "-recursive", "-diff", "-no-color", "."], TERRAFORM_DIR, tf_env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_valid(workdir: Path, tf_env: dict[str, str]) -> None:
-    result = run(["validate", "-no-color", "-json"], workdir, tf_env)
+    result = run_terraform(["validate", "-no-color", "-json"], workdir, tf_env)
     report = json.loads(result.stdout)
     assert report["valid"], report["diagnostics"]
     assert report["warning_count"] == 0, report["diagnostics"]
@@ -88,7 +43,7 @@ def test_valid(workdir: Path, tf_env: dict[str, str]) -> None:
 
 @pytest.mark.slow
 def test_terraform_test_suite_passes(workdir: Path, tf_env: dict[str, str]) -> None:
-    result = run(["test", "-no-color", "-filter=tests/plan.tftest.hcl"], workdir, tf_env)
+    result = run_terraform(["test", "-no-color", "-filter=tests/plan.tftest.hcl"], workdir, tf_env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 failed" in result.stdout
 
@@ -160,6 +115,9 @@ def names_run(label: str, names: ResourceNames, bucket: str | None) -> str:
         assertion(f'aws_dynamodb_table.state.name == "{names.table}"', "table name"),
         assertion(f'aws_sns_topic.notifications.name == "{names.topic}"', "topic name"),
         assertion(
+            f'aws_cloudwatch_log_group.transfers.name == "{names.transfer_log_group}"', "transfer log group name"
+        ),
+        assertion(
             same_json(f"{{ for r in [{tf_rules}] : r.name => {RULE_VIEW} }}", rules),
             "rules: names, buses and event patterns",
         ),
@@ -206,7 +164,7 @@ def test_same_resources_as_the_shared_declaration(workdir: Path, tf_env: dict[st
     (workdir / "tests" / "shared_names.tftest.hcl").write_text(header + "\n".join(runs), encoding="utf-8")
 
     # WHEN terraform applies the configuration against the mocked provider and checks them
-    result = run(["test", "-no-color", "-filter=tests/shared_names.tftest.hcl"], workdir, tf_env)
+    result = run_terraform(["test", "-no-color", "-filter=tests/shared_names.tftest.hcl"], workdir, tf_env)
 
     # THEN every one holds
     assert result.returncode == 0, result.stdout + result.stderr

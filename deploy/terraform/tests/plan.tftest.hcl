@@ -15,6 +15,27 @@ run "local_backend_only" {
   command = apply
 
   assert {
+    condition     = aws_cloudwatch_log_group.transfers.name == "/seqferry/lab/transfers"
+    error_message = "The local engine's transfer log group is '/seqferry/<prefix>/transfers' (ResourceNames)."
+  }
+
+  assert {
+    condition = length([
+      for w in jsondecode(aws_cloudwatch_dashboard.main.dashboard_body).widgets : w
+      if w.type == "log" && startswith(try(w.properties.query, ""), "SOURCE '/seqferry/lab/transfers' | ")
+    ]) == 5 && !strcontains(aws_cloudwatch_dashboard.main.dashboard_body, "AWS/DataSync") && !strcontains(aws_cloudwatch_dashboard.main.dashboard_body, "/aws/datasync/")
+    error_message = "Without DataSync the log widgets read the transfer log alone and no DataSync metric is shown."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.executor_transfer_log.policy).Statement :
+      s.Resource == "${aws_cloudwatch_log_group.transfers.arn}:*"
+    ])
+    error_message = "The executor may write only to the transfer log group."
+  }
+
+  assert {
     condition     = length(aws_datasync_task.sequencers) == 0 && length(aws_datasync_location_nfs.nas) == 0
     error_message = "Without agents there is no DataSync location or task."
   }
@@ -179,6 +200,19 @@ run "datasync_backend" {
     reads_expire_days      = 365
     create_simulator_role  = true
     keda_operator_role_arn = "arn:aws:iam::123456789012:role/keda-operator"
+  }
+
+  assert {
+    condition = alltrue([
+      for w in jsondecode(aws_cloudwatch_dashboard.main.dashboard_body).widgets :
+      strcontains(try(w.properties.query, ""), "SOURCE '/seqferry/lab/transfers' | SOURCE '/aws/datasync/lab' |") if w.type == "log"
+    ])
+    error_message = "Log widgets read the local engine's transfer log and the DataSync task's log group."
+  }
+
+  assert {
+    condition     = strcontains(aws_cloudwatch_dashboard.main.dashboard_body, "\"AgentId\",\"agent-0123456789abcdef0\"")
+    error_message = "The by-agent widgets name the configured agent."
   }
 
   assert {
