@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from seqferry_notifier.domain.dashboard import Dashboard, build
+from seqferry_notifier.domain.dashboard import Dashboard, build, range_of
 from seqferry_notifier.domain.executions import ExecutionRecord
 from seqferry_notifier.domain.runs import RunRecord
 from seqferry_notifier.service import NotifierService, utc_now
@@ -25,28 +25,42 @@ router = APIRouter()
 Limit = Annotated[int, Query(ge=1, le=500, description="Most recent first.")]
 
 
+# Ranges longer than a day read more executions and are recomputed less often: a page polling a four-week view
+# must not cost a large query every second and a half.
+SHORT_LIMIT, LONG_LIMIT = 500, 2000
+LONG_RANGE_CACHE_S = 30.0
+
+
 class DashboardView:
-    """Dashboard aggregates, recomputed at most every ``dashboard_cache_s`` however many pages poll."""
+    """Dashboard aggregates per range, recomputed at most every ``dashboard_cache_s`` however many pages poll."""
 
     def __init__(
         self, service: NotifierService, settings: NotifierSettings, clock: Callable[[], datetime] = utc_now
     ) -> None:
         self._service = service
-        self._window = timedelta(hours=settings.dashboard_window_h)
+        self.default_range = settings.dashboard_range
         self._ttl = settings.dashboard_cache_s
         self._clock = clock
         self._lock = asyncio.Lock()
-        self._cached: tuple[float, Dashboard] | None = None
+        self._cached: dict[str, tuple[float, Dashboard]] = {}
 
-    async def get(self) -> Dashboard:
+    async def get(self, range_name: str | None = None) -> Dashboard:
+        name = range_name or self.default_range
+        window = range_of(name)
+        long = window > timedelta(days=1)
+        ttl = max(self._ttl, LONG_RANGE_CACHE_S) if long else self._ttl
         async with self._lock:
-            if self._cached is not None and time.monotonic() - self._cached[0] < self._ttl:
-                return self._cached[1]
+            cached = self._cached.get(name)
+            if cached is not None and time.monotonic() - cached[0] < ttl:
+                return cached[1]
             now = self._clock()
-            executions = await self._service.executions(limit=500, since=now - self._window)
+            limit = LONG_LIMIT if long else SHORT_LIMIT
+            executions = await self._service.executions(limit=limit, since=now - window)
             runs = await self._service.runs(limit=100)
-            dashboard = build(executions, runs, now=now, window=self._window)
-            self._cached = (time.monotonic(), dashboard)
+            dashboard = build(
+                executions, runs, now=now, window=window, range_name=name, truncated=len(executions) >= limit
+            )
+            self._cached[name] = (time.monotonic(), dashboard)
             return dashboard
 
 
@@ -79,14 +93,24 @@ def _page_template() -> str:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard_page(request: Request) -> HTMLResponse:
     settings: NotifierSettings = request.app.state.settings
-    page = _page_template().replace("__REFRESH_MS__", str(settings.dashboard_refresh_ms))
+    page = (
+        _page_template()
+        .replace("__REFRESH_MS__", str(settings.dashboard_refresh_ms))
+        .replace("__DEFAULT_RANGE__", settings.dashboard_range)
+    )
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
 
+RangeName = Annotated[
+    str | None,
+    Query(alias="range", pattern="^(1h|6h|24h|7d|14d|28d)$", description="1h, 6h, 24h, 7d, 14d or 28d (4 weeks)."),
+]
+
+
 @router.get("/api/dashboard", response_model=Dashboard, tags=["dashboard"], summary="Dashboard aggregates")
-async def dashboard_data(request: Request) -> Dashboard:
+async def dashboard_data(request: Request, range_name: RangeName = None) -> Dashboard:
     view: DashboardView = request.app.state.dashboard
-    return await view.get()
+    return await view.get(range_name)
 
 
 @router.get("/executions", tags=["executions"], summary="Transfer executions, most recently updated first")

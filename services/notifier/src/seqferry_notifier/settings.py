@@ -6,6 +6,7 @@ from typing import Self
 
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
+from seqferry_notifier.domain.dashboard import range_of
 from seqferry_shared.settings import ServiceSettings
 
 
@@ -71,11 +72,20 @@ class NotifierSettings(ServiceSettings):
         default=5.0, gt=0, description="First delay before an undelivered notification is retried; doubles, max 10 min."
     )
     execution_retention_days: int = Field(default=90, ge=1, description="Execution records expire (TTL) after this.")
-    dashboard_window_h: float = Field(default=24.0, gt=0, description="Executions shown on the dashboard.")
+    dashboard_range: str = Field(
+        default="24h",
+        description="Range the dashboard opens with: 1h, 6h, 24h, 7d, 14d or 28d (the page can change it).",
+    )
     dashboard_refresh_ms: int = Field(default=1500, ge=250, description="How often the dashboard page refreshes.")
     dashboard_cache_s: float = Field(
         default=1.0, ge=0, description="Aggregates are recomputed at most this often, however many viewers."
     )
+
+    @field_validator("dashboard_range")
+    @classmethod
+    def _dashboard_range(cls, value: str) -> str:
+        range_of(value)
+        return value
 
     @field_validator("manifest_name")
     @classmethod

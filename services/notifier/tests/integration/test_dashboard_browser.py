@@ -121,19 +121,45 @@ async def test_dashboard_numbers_change_live(
         # WHEN it progresses further and another execution fails
         stack.publish(executor_event("local-live", TransferState.TRANSFERRING, [summary], files=12))
         stack.publish(
-            executor_event("local-bad", TransferState.ERROR, files=1, error=ErrorInfo(code="Boom", message=""))
+            executor_event(
+                "local-bad",
+                TransferState.ERROR,
+                files=1,
+                error=ErrorInfo(
+                    code="FilesFailed",
+                    message=f"1 file(s) failed: {run.nas_path}/Data/x.cbcl: "
+                    "file unreadable: Permission denied (EACCES)",
+                ),
+            )
         )
         # THEN the numbers, the errors table and the run's progress change in place
         await wait_for(lambda: shows("files-transferred", "13"), what="13 files on the page")
         await wait_for(lambda: shows("error-count", "1"), what="one error on the page")
         errors = await page.evaluate("document.getElementById('errors-table').innerText")
         assert "local-bad" in errors
-        assert "Boom" in errors
+        assert "FilesFailed" in errors
+        # AND the per-file error view names the file and why
+        file_errors = await page.evaluate("document.getElementById('file-errors-table').innerText")
+        assert f"{run.nas_path}/Data/x.cbcl" in file_errors
+        assert "Permission denied (EACCES)" in file_errors
         runs = await page.evaluate("document.getElementById('runs-table').innerText")
         assert run.run_id in runs
         assert "in progress" in runs
         bars = await page.evaluate("document.querySelectorAll('#timeline-chart rect').length")
         assert bars == 2
         assert await page.evaluate("document.getElementById('conn-status').textContent") == "live"
+        # WHEN the range is set to four weeks
+        await page.evaluate(
+            "(() => { const s = document.getElementById('range'); s.value = '28d';"
+            " s.dispatchEvent(new Event('change')); })()"
+        )
+
+        async def four_weeks() -> bool:
+            return await page.evaluate("document.getElementById('window').textContent") == "28 days"
+
+        # THEN the page shows four weeks (and keeps it in the address for a reload)
+        await wait_for(four_weeks, what="four-week range on the page")
+        assert await page.evaluate("location.hash") == "#28d"
+        assert await page.text("files-transferred") == "13"
         shot = await page.call("Page.captureScreenshot", format="png")
         (tmp_path / "dashboard.png").write_bytes(base64.b64decode(shot["data"]))

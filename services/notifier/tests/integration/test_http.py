@@ -44,6 +44,12 @@ async def test_endpoints(stack, notifier_settings, start_notifier, wait_for, mak
         dashboard = (await http.get("/api/dashboard")).json()
         assert dashboard["totals"]["files_transferred"] == 3
         assert dashboard["runs"][0]["run_id"] == run.run_id
+        assert dashboard["range"] == "24h"
+        # ... over any range up to four weeks, and no other
+        four_weeks = (await http.get("/api/dashboard", params={"range": "28d"})).json()
+        assert four_weeks["range"] == "28d"
+        assert four_weeks["totals"]["files_transferred"] == 3
+        assert (await http.get("/api/dashboard", params={"range": "5w"})).status_code == 422
         # AND unknown ids are 404s, bad limits 422s
         assert (await http.get("/runs/nope")).status_code == 404
         assert (await http.get("/executions/nope")).status_code == 404
@@ -74,6 +80,8 @@ async def test_dashboard_page_is_self_contained(stack, notifier_settings, start_
         "series-chart",
         "top-files",
         "top-bytes",
+        "range",
+        "file-errors-table",
     ):
         assert f'id="{element}"' in page
 

@@ -1,7 +1,9 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from seqferry_notifier.domain.dashboard import SERIES_BUCKETS, build
+import pytest
+
+from seqferry_notifier.domain.dashboard import RANGES, SERIES_BUCKETS, build, file_failures, range_of
 from seqferry_notifier.domain.executions import Observation, Source, fold
 from seqferry_notifier.domain.manifest import build_manifest, entry_from_attributes, entry_from_head
 from seqferry_notifier.domain.runs import new_run, observe_execution, record_listing
@@ -66,6 +68,52 @@ def test_dashboard_aggregates() -> None:
     assert not row.marker_seen
     # AND old executions fall out of the window
     assert build([a], [], now=at(10_000), window=timedelta(hours=1)).totals.executions == 0
+
+
+FAILED_MESSAGE = (
+    "4 file(s) failed: /seq/R/Data/a.cbcl: file unreadable: Permission denied (EACCES); "
+    "/seq/R/loop: symlink unresolvable: Too many levels of symbolic links (ELOOP); and 2 more"
+)
+
+
+def test_file_failures_are_read_from_the_executions_error() -> None:
+    named, more = file_failures(FAILED_MESSAGE)
+    assert named == [
+        ("/seq/R/Data/a.cbcl", "file unreadable: Permission denied (EACCES)"),
+        ("/seq/R/loop", "symlink unresolvable: Too many levels of symbolic links (ELOOP)"),
+    ]
+    assert more == 2
+    assert file_failures("DataSync said no") == ([], 0)
+
+
+def test_per_file_error_view_names_each_file_and_counts_the_rest() -> None:
+    # GIVEN a local execution that names some failed files and a DataSync one that only counts them
+    local = execution("local", [3], TransferState.ERROR, ErrorInfo(code="FilesFailed", message=FAILED_MESSAGE))
+    local = local.model_copy(update={"counters": local.counters.model_copy(update={"files_failed": 4})})
+    datasync = execution("ds", [3], TransferState.ERROR, ErrorInfo(code="VerificationError", message="x"))
+    datasync = datasync.model_copy(
+        update={"backend": "datasync", "counters": datasync.counters.model_copy(update={"files_failed": 5})}
+    )
+    dash = build([local, datasync], [], now=at(100), window=timedelta(hours=1))
+    # THEN every named file is a row with its reason, and the unnamed ones a counted row pointing to the log
+    rows = [(f.execution_id, f.path, f.reason) for f in dash.file_errors]
+    assert ("local", "/seq/R/Data/a.cbcl", "file unreadable: Permission denied (EACCES)") in rows
+    assert ("local", "/seq/R/loop", "symlink unresolvable: Too many levels of symbolic links (ELOOP)") in rows
+    assert ("local", None, "2 more file(s) failed; see the execution's transfer log") in rows
+    assert ("ds", None, "5 more file(s) failed; see the DataSync task's log") in rows
+    assert dash.file_errors_total == 9
+
+
+def test_ranges_up_to_four_weeks() -> None:
+    assert range_of("28d") == timedelta(weeks=4)
+    assert max(RANGES.values()) == timedelta(weeks=4)
+    with pytest.raises(ValueError, match="1h, 6h, 24h, 7d, 14d, 28d"):
+        range_of("5w")
+    # an execution three weeks old is in the four-week view, not in the week view
+    old = execution("old", [7], TransferState.SUCCESS)
+    now = at(21 * 86400)
+    assert build([old], [], now=now, window=range_of("28d"), range_name="28d").totals.files_transferred == 7
+    assert build([old], [], now=now, window=range_of("7d"), range_name="7d").totals.executions == 0
 
 
 def test_manifest_entries_and_document() -> None:

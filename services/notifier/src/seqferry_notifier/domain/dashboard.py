@@ -1,16 +1,22 @@
 """Dashboard aggregates: what the reference CloudWatch dashboard showed, plus per-run progress.
 
 Files and bytes transferred, top executions by files and by bytes, a transfer timeline (one bar per execution
-and transferred bytes over time), an errors table and error count, and each run's progress towards delivery.
+and transferred bytes over time), an errors table and error count, a per-file error view, and each run's progress
+towards delivery; over a range chosen on the page, from one hour to four weeks (the reference's default view).
+
+Per-file failures come from the execution events' existing fields: the local engine names each failed file and
+its reason in the execution's ``FilesFailed`` error message (``"2 file(s) failed: <path>: <reason>; ..."``, the
+first ``max_failures_reported``); DataSync reports only a count, whose names are in the task's CloudWatch log.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from seqferry_notifier.domain.executions import ExecutionRecord
 from seqferry_notifier.domain.runs import RunRecord
@@ -18,7 +24,13 @@ from seqferry_notifier.domain.runs import RunRecord
 TOP = 10
 SERIES_BUCKETS = 60
 ERRORS_SHOWN = 50
+FILE_ERRORS_SHOWN = 200
 MESSAGE_LIMIT = 200
+MAX_RANGE = timedelta(weeks=4)
+RANGES = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+RANGES |= {"14d": timedelta(days=14), "28d": MAX_RANGE}
+_FAILED = re.compile(r"^(?P<count>\d+) file\(s\) failed: (?P<list>.*?)(?:; and (?P<more>\d+) more)?$", re.DOTALL)
+_ITEM = re.compile(r"^(?P<path>/.*?): (?P<reason>.+)$", re.DOTALL)
 
 
 class Totals(BaseModel):
@@ -67,6 +79,14 @@ class ErrorRow(BaseModel):
     message: str
 
 
+class FileErrorRow(BaseModel):
+    execution_id: str
+    task: str | None
+    at: datetime
+    path: str | None = Field(description="NAS path of the file; None when the backend reports only a count.")
+    reason: str
+
+
 class RunRow(BaseModel):
     run_id: str
     instrument: str | None
@@ -76,6 +96,7 @@ class RunRow(BaseModel):
     s3_files: int | None
     s3_bytes: int | None
     progress: float
+    files_failed: int
     marker: str
     marker_seen: bool
     blockers: list[str]
@@ -88,6 +109,8 @@ class RunRow(BaseModel):
 class Dashboard(BaseModel):
     generated_at: datetime
     window_start: datetime
+    range: str = Field(description="The time range shown (1h to 28d).")
+    truncated: bool = Field(default=False, description="More executions fell in the range than were read.")
     totals: Totals
     error_count: int
     states: dict[str, int]
@@ -97,7 +120,57 @@ class Dashboard(BaseModel):
     series: list[SeriesPoint]
     series_step_s: float
     errors: list[ErrorRow]
+    file_errors: list[FileErrorRow]
+    file_errors_total: int = Field(description="Files that failed in the range, named or not.")
     runs: list[RunRow]
+
+
+def range_of(name: str) -> timedelta:
+    """A dashboard range by name (1h, 6h, 24h, 7d, 14d, 28d); raises ValueError naming the choices."""
+    try:
+        return RANGES[name]
+    except KeyError:
+        raise ValueError(f"range must be one of {', '.join(RANGES)}") from None
+
+
+def file_failures(message: str) -> tuple[list[tuple[str, str]], int]:
+    """(path, reason) of each file a ``FilesFailed`` message names, and how many more it only counts."""
+    match = _FAILED.match(message)
+    if match is None:
+        return [], 0
+    named = []
+    for item in match.group("list").split("; "):
+        found = _ITEM.match(item)
+        if found:
+            named.append((found.group("path"), found.group("reason")))
+    return named, int(match.group("more") or 0)
+
+
+def _file_errors(failed: Sequence[ExecutionRecord]) -> tuple[list[FileErrorRow], int]:
+    rows: list[FileErrorRow] = []
+    total = 0
+    for record in failed:
+        at = record.finished_at or record.updated_at
+        named, more = file_failures(record.error.message) if record.error else ([], 0)
+        count = max(record.counters.files_failed, len(named) + more)
+        total += count
+        rows.extend(
+            FileErrorRow(execution_id=record.execution_id, task=record.task, at=at, path=p, reason=r[:MESSAGE_LIMIT])
+            for p, r in named
+        )
+        unnamed = count - len(named)
+        if unnamed > 0:
+            where = "see the execution's transfer log" if record.backend == "local" else "see the DataSync task's log"
+            rows.append(
+                FileErrorRow(
+                    execution_id=record.execution_id,
+                    task=record.task,
+                    at=at,
+                    path=None,
+                    reason=f"{unnamed} more file(s) failed; {where}",
+                )
+            )
+    return rows[:FILE_ERRORS_SHOWN], total
 
 
 def _row(record: ExecutionRecord) -> ExecutionRow:
@@ -144,6 +217,7 @@ def _run_row(run: RunRecord) -> RunRow:
         s3_files=run.s3_files,
         s3_bytes=run.s3_bytes,
         progress=round(run.progress, 4),
+        files_failed=scan.files_failed if scan else 0,
         marker=run.marker,
         marker_seen=bool(scan and run.marker in scan.markers),
         blockers=run.blockers[:3],
@@ -155,12 +229,24 @@ def _run_row(run: RunRecord) -> RunRow:
 
 
 def build(
-    executions: Sequence[ExecutionRecord], runs: Sequence[RunRecord], *, now: datetime, window: timedelta
+    executions: Sequence[ExecutionRecord],
+    runs: Sequence[RunRecord],
+    *,
+    now: datetime,
+    window: timedelta,
+    range_name: str = "24h",
+    truncated: bool = False,
 ) -> Dashboard:
     start = now - window
     recent = [e for e in executions if e.updated_at >= start]
     states = Counter(e.state.value for e in recent)
     failed = sorted((e for e in recent if e.state.value == "ERROR"), key=lambda e: e.updated_at, reverse=True)
+    with_failed_files = sorted(
+        (e for e in recent if e.counters.files_failed or (e.error and e.error.code == "FilesFailed")),
+        key=lambda e: e.updated_at,
+        reverse=True,
+    )
+    file_errors, file_errors_total = _file_errors(with_failed_files)
     totals = Totals(
         executions=len(recent),
         running=sum(1 for e in recent if not e.terminal),
@@ -197,6 +283,8 @@ def build(
     return Dashboard(
         generated_at=now,
         window_start=start,
+        range=range_name,
+        truncated=truncated,
         totals=totals,
         error_count=len(failed),
         states=dict(states),
@@ -206,5 +294,7 @@ def build(
         series=series,
         series_step_s=step,
         errors=errors,
+        file_errors=file_errors,
+        file_errors_total=file_errors_total,
         runs=[_run_row(r) for r in sorted(runs, key=lambda r: r.updated_at, reverse=True)],
     )
