@@ -33,7 +33,8 @@ def build_settings(args: argparse.Namespace) -> DriverSettings:
         aws_endpoint_url=args.endpoint,
         nas_root=Path(args.nas),
         sequencer_paths=args.sequencers,
-        local=LocalBackendConfig(index_path=Path(args.index), quiet_period_s=args.quiet),
+        # The S3 server measured here has no CloudWatch Logs beside it: no per-file transfer log.
+        local=LocalBackendConfig(index_path=Path(args.index), quiet_period_s=args.quiet, transfer_log="off"),
     )
 
 

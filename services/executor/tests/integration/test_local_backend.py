@@ -773,3 +773,20 @@ async def test_each_file_is_in_the_transfer_log_as_datasync_logs_it(
     quiet = await run_pass(backend, [f"{RUN}/Data/"])
     assert quiet.counters.files_skipped == 3
     assert proxy.log_calls() == []
+
+
+async def test_a_transfer_log_that_cannot_be_written_never_fails_the_pass(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN the transfer log group is gone (deleted, or never created in this account)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url)
+    sync_client("logs", settings).delete_log_group(logGroupName=settings.names.transfer_log_group)
+    nas = tmp_path / "nas"
+    age(*(write(nas, f"{RUN}/Data/f{i}.cbcl", os.urandom(500)) for i in range(3)))
+    backend = await factory(settings)
+    await settle()
+    # WHEN a pass runs / THEN it transfers and verifies everything, and tried the log once, not once per file
+    status = await run_pass(backend, [RUN])
+    assert status.state is TransferState.SUCCESS, status.error
+    assert status.counters.files_verified == 3
+    assert len(proxy.log_calls()) <= 2 * 8  # CreateLogStream, each with the client's own retries at most

@@ -11,8 +11,10 @@ queries serves both backends and a lab can audit either the same way:
     [WARNING] Not verified file /sequencers/incoming/miseq/<run>/y.cbcl: changed while it was uploaded
 
 Each line's timestamp is when it happened; the stream's name is the execution id. Writing the log never fails a
-pass: events are sent in batches every second (and when the pass ends), and a CloudWatch outage costs log lines,
-never transfers (they are counted, and logged, as dropped).
+pass: events are sent in batches every second (and when the pass ends, waiting at most ``CLOSE_TIMEOUT_S``). A call
+that fails after the client's own retries (CloudWatch unreachable, the group missing, no permission) is logged
+once; the execution's remaining lines are then counted as dropped, never retried forever: an outage costs log
+lines, never transfers.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ MAX_BATCH_BYTES = 1_048_576
 EVENT_OVERHEAD = 26
 MAX_BUFFERED = 200_000
 FLUSH_EVERY_S = 1.0
+CLOSE_TIMEOUT_S = 30.0
 PATH_LIMIT = 1024
 
 
@@ -55,6 +58,7 @@ class ExecutionLog:
         self._stream_created = False
         self._lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
+        self._broken = False
         self.sent = 0
         self.dropped = 0
 
@@ -73,7 +77,7 @@ class ExecutionLog:
         self._add(f"[ERROR] Failed file {_path(nas_path)}: {escape(reason, 300)}")
 
     def _add(self, message: str) -> None:
-        if len(self._buffer) >= MAX_BUFFERED:
+        if self._broken or len(self._buffer) >= MAX_BUFFERED:
             self.dropped += 1
             return
         self._buffer.append((int(self._clock() * 1000), message))
@@ -101,13 +105,11 @@ class ExecutionLog:
                 try:
                     await self._put(batch)
                 except (ClientError, BotoCoreError) as exc:
-                    # Keep the lines for the next flush; the buffer is bounded, so an outage drops the oldest.
-                    kept = len(self._buffer)
-                    log.warning("transfer log %s/%s: %s; %d line(s) kept", self._group, self._stream, exc, kept)
-                    overflow = len(self._buffer) - MAX_BUFFERED // 2
-                    if overflow > 0:
-                        del self._buffer[:overflow]
-                        self.dropped += overflow
+                    # The client retried already: give this execution's log up, say so once, keep transferring.
+                    log.warning("transfer log %s/%s not written: %s", self._group, self._stream, exc)
+                    self._broken = True
+                    self.dropped += len(self._buffer)
+                    self._buffer.clear()
                     return
                 del self._buffer[: len(batch)]
                 self.sent += len(batch)
@@ -129,7 +131,12 @@ class ExecutionLog:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
             self._flusher = None
-        await self.flush()
+        try:
+            await asyncio.wait_for(self.flush(), timeout=CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning(
+                "transfer log %s/%s: CloudWatch did not answer in %.0f s", self._group, self._stream, CLOSE_TIMEOUT_S
+            )
         lost = len(self._buffer) + self.dropped
         if lost:
             log.warning("transfer log %s/%s: %d line(s) not written", self._group, self._stream, lost)
