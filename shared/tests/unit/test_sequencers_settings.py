@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -226,3 +228,22 @@ def test_datasync_alone_can_use_its_own_endpoint() -> None:
     assert client_kwargs(settings, "s3")["endpoint_url"] == "http://127.0.0.1:4566"
     assert "endpoint_url" not in client_kwargs(ServiceSettings(aws_endpoint_url=None), "datasync")
 
+
+def test_the_readme_instrument_table_is_the_registry() -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Instruments", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if len(cells) == 6 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = cells
+    assert set(rows) == {i.value for i in Instrument}
+    for instrument, spec in REGISTRY.items():
+        _, label, pattern, date_format, layout, markers = rows[instrument.value]
+        assert (label, pattern.strip("`"), date_format.strip("`"), layout) == (
+            spec.label,
+            spec.folder_pattern.pattern,
+            spec.date_format,
+            spec.basecalls.value,
+        )
+        assert tuple(m.strip() for m in markers.split(",")) == spec.markers
