@@ -369,14 +369,15 @@ def instrument_of_run_folder(run_id: str) -> Instrument | None:
     return found[0]
 
 
-def checked_folder(value: str) -> str:
-    """An absolute, normalized folder (not a pattern); raises ValueError naming the problem."""
+def checked_folder(value: str, what: str = "sequencer path") -> str:
+    """An absolute, normalized NAS folder (not a pattern), without a trailing '/'; raises ValueError naming
+    ``what`` and the problem."""
     try:
         validate_pattern(value)
     except PatternError as exc:
-        raise ValueError(f"sequencer path {exc}") from exc
+        raise ValueError(f"{what} {exc}") from exc
     if value.endswith("*"):
-        raise ValueError(f"sequencer path must be a folder, not a pattern: {value}")
+        raise ValueError(f"{what} must be a folder, not a pattern: {value}")
     return value.rstrip("/") or "/"
 
 

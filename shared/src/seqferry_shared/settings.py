@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from seqferry_shared.patterns import PatternError, validate_pattern
 from seqferry_shared.resources import ResourceNames
 from seqferry_shared.sequencers import (
     DEFAULT_SEQUENCER_PATHS,
     SequencerPath,
+    checked_folder,
     parse_sequencer_paths,
 )
 
@@ -31,13 +31,7 @@ def parse_roots(value: str, variable: str) -> list[str]:
         entry = raw.strip()
         if not entry:
             continue
-        try:
-            validate_pattern(entry)
-        except PatternError as exc:
-            raise ValueError(f"{variable} entry #{position}: {exc}") from exc
-        if entry.endswith("*"):
-            raise ValueError(f"{variable} entry #{position} must be a folder, not a pattern: {entry}")
-        root = entry.rstrip("/") or "/"
+        root = checked_folder(entry, f"{variable} entry #{position}")
         if root == "/":
             raise ValueError(f"{variable} entry #{position} must not be '/': that would allow the whole NAS")
         if root not in roots:
@@ -130,13 +124,7 @@ class ServiceSettings(BaseSettings):
     @field_validator("adhoc_path")
     @classmethod
     def _adhoc_folder(cls, value: str) -> str:
-        try:
-            validate_pattern(value)
-        except PatternError as exc:
-            raise ValueError(f"adhoc path {exc}") from exc
-        if value.endswith("*"):
-            raise ValueError("adhoc path must be a folder, not a pattern")
-        return value.rstrip("/") or "/"
+        return checked_folder(value, "adhoc path")
 
     @field_validator("adhoc_extra_roots")
     @classmethod

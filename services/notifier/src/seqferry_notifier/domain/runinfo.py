@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from xml.etree.ElementTree import ParseError
+from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
@@ -53,14 +53,20 @@ def _int_attr(element: object, name: str, where: str) -> int:
     return number
 
 
+def read_run_file(data: bytes, name: str, max_bytes: int, error: type[ValueError]) -> Element:
+    """The root element of a small XML file an instrument wrote (entities refused); raises ``error``."""
+    if len(data) > max_bytes:
+        raise error(f"{name} is {len(data)} bytes, larger than any real one")
+    try:
+        root: Element = fromstring(data)
+    except (ParseError, DefusedXmlException) as exc:
+        raise error(f"{name} is not well-formed XML: {exc}") from exc
+    return root
+
+
 def parse_run_info(data: bytes) -> RunInfo:
     """Parse RunInfo.xml (versions 2 to 6); raises :class:`RunInfoError`."""
-    if len(data) > MAX_RUNINFO_BYTES:
-        raise RunInfoError(f"RunInfo.xml is {len(data)} bytes, larger than any real one")
-    try:
-        root = fromstring(data)
-    except (ParseError, DefusedXmlException) as exc:
-        raise RunInfoError(f"RunInfo.xml is not well-formed XML: {exc}") from exc
+    root = read_run_file(data, "RunInfo.xml", MAX_RUNINFO_BYTES, RunInfoError)
     run = root.find("Run")
     if run is None:
         raise RunInfoError("RunInfo.xml has no <Run> element")

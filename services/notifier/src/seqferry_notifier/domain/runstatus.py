@@ -10,10 +10,8 @@ aborted it); ``RunStatus`` says ``RunCompleted`` for a run that ended as planned
 from __future__ import annotations
 
 from dataclasses import dataclass
-from xml.etree.ElementTree import ParseError
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from seqferry_notifier.domain.runinfo import read_run_file
 
 COMPLETED_AS_PLANNED = "CompletedAsPlanned"
 _COMPLETED = frozenset({COMPLETED_AS_PLANNED, "RunCompleted"})
@@ -51,12 +49,7 @@ def _sum(values: list[int | None]) -> int | None:
 
 
 def parse_run_completion(data: bytes) -> RunCompletion:
-    if len(data) > MAX_STATUS_BYTES:
-        raise RunStatusError(f"RunCompletionStatus.xml is {len(data)} bytes, larger than any real one")
-    try:
-        root = fromstring(data)
-    except (ParseError, DefusedXmlException) as exc:
-        raise RunStatusError(f"RunCompletionStatus.xml is not well-formed XML: {exc}") from exc
+    root = read_run_file(data, "RunCompletionStatus.xml", MAX_STATUS_BYTES, RunStatusError)
     fields = {child.tag: (child.text or "").strip() for child in root}
     status = fields.get("CompletionStatus") or fields.get("RunStatus")
     if not status:
