@@ -6,6 +6,10 @@ Settings ignore unknown variables, so a misspelt name would otherwise be dropped
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,3 +74,25 @@ def test_chart_sets_only_known_settings(render: Render, name: str) -> None:
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         names = shared | {entry["name"] for entry in container["env"]}
         assert unknown_settings(service, names) == [], service
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_refuses_to_start_on_a_path_whose_instrument_is_unclear(service: str, tmp_path: Path) -> None:
+    # GIVEN a sequencer folder named after a family, not an instrument
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEQFERRY_")}
+    env.update({"SEQFERRY_SEQUENCER_PATHS": "/sequencers/incoming/miseq,/sequencers/incoming/hiseq"})
+    # WHEN the service's command starts
+    result = subprocess.run(
+        [sys.executable, "-m", f"seqferry_{service}"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # THEN it stops at once, naming the path and the tags to choose from
+    assert result.returncode != 0
+    assert "sequencer path #2 '/sequencers/incoming/hiseq'" in result.stderr
+    assert "tag it as '/sequencers/incoming/hiseq=<instrument>'" in result.stderr
+    assert "hiseq2500" in result.stderr

@@ -662,19 +662,29 @@ async def test_a_local_pass_over_objects_datasync_wrote_uploads_nothing(
     bucket = settings.names.bucket
     for nas_path, path in paths.items():
         s3.put_object(Bucket=bucket, Key=nas_path.lstrip("/"), Body=path.read_bytes(), Metadata=datasync_metadata(path))
-    # ... and one file changed on the NAS since DataSync copied it (same size, newer mtime)
-    changed = paths[f"{RUN}/InterOp/QMetricsOut.bin"]
-    changed.write_bytes(os.urandom(3000))
-    age(changed, seconds=30)
     await settle()
 
     # WHEN the local engine takes over (its index rebuilt from the bucket) and runs a pass
     proxy.requests.clear()
     backend = await factory(settings)
-    status = await run_pass(backend, [f"{SEQ}/2511*", "/adhoc"])
+    includes = [f"{SEQ}/2511*", "/adhoc"]
+    status = await run_pass(backend, includes)
 
-    # THEN it recognises DataSync's objects: only the changed file is uploaded, the rest cost one HEAD each
+    # THEN it recognises every one of DataSync's objects (one HEAD each) and uploads nothing
     assert status.state is TransferState.SUCCESS, status.error
+    assert (status.counters.files_transferred, status.counters.files_skipped) == (0, len(paths))
+    assert proxy.writes() == []
+    assert sum(1 for m, _ in proxy.requests if m == "HEAD") == len(paths)
+
+    # WHEN one file changes on the NAS (same size, newer modification time)
+    changed = paths[f"{RUN}/InterOp/QMetricsOut.bin"]
+    changed.write_bytes(os.urandom(3000))
+    age(changed, seconds=30)
+    await settle()
+    proxy.requests.clear()
+    status = await run_pass(backend, includes)
+
+    # THEN exactly that file is uploaded
     assert (status.counters.files_transferred, status.counters.files_skipped) == (1, len(paths) - 1)
     writes = proxy.writes()
     assert [m for m, _ in writes] == ["PUT"]
