@@ -30,6 +30,12 @@ READS = "reads"
 RUN_DATA = "run"  # everything else in a run folder: InterOp, XML, sample sheets, logs, thumbnails
 ADHOC = "adhoc"  # ad-hoc manifests, their results and the NAS ad-hoc folder: never archived
 
+
+def manifest_result_key(manifest_key: str) -> str:
+    """Where the adhoc service writes a manifest's result: ``adhoc/<name>`` -> ``adhoc/results/<name>.json``."""
+    return f"{ADHOC_RESULTS_PREFIX}{manifest_key.removeprefix(ADHOC_PREFIX)}.json"
+
+
 _SUFFIX_CLASSES: tuple[tuple[tuple[str, ...], str], ...] = (
     (
         (

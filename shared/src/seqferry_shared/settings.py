@@ -147,6 +147,11 @@ class ServiceSettings(BaseSettings):
         roots = [s.path for s in self.sequencers]
         return roots + [root for root in self.extra_roots if root not in roots]
 
+    @property
+    def roots(self) -> list[str]:
+        """Where transfer include patterns may point: the sequencer paths, the extra ad-hoc roots, the ad-hoc folder."""
+        return [*self.request_roots, self.adhoc_path]
+
     @model_validator(mode="after")
     def _check_sequencer_paths(self) -> Self:
         parse_sequencer_paths(self.sequencer_paths)

@@ -44,7 +44,6 @@ from seqferry_executor.domain.queue import (
     part_done,
     started,
 )
-from seqferry_executor.domain.validation import Rejected, validate_transfer
 from seqferry_executor.store import StateStore, VersionConflictError
 from seqferry_shared.events.models import (
     ErrorInfo,
@@ -58,6 +57,7 @@ from seqferry_shared.events.models import (
 from seqferry_shared.patterns import FILTER_VALUE_LIMIT, escape
 from seqferry_shared.publisher import EventPublisher
 from seqferry_shared.telemetry import attach, detach, extract, trace_headers
+from seqferry_shared.validation import Rejected, validate_transfer
 
 log = logging.getLogger(__name__)
 

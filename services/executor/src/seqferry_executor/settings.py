@@ -69,11 +69,6 @@ class ExecutorSettings(ServiceSettings):
     def poll_interval(self) -> float:
         return self.poll_interval_s or DEFAULT_POLL_INTERVAL_S[self.backend]
 
-    @property
-    def roots(self) -> list[str]:
-        """Where include patterns may point: the sequencer paths, the extra ad-hoc roots and the ad-hoc folder."""
-        return [*self.request_roots, self.adhoc_path]
-
     @field_validator("datasync_task_arns")
     @classmethod
     def _task_arns(cls, value: dict[str, str]) -> dict[str, str]:

@@ -10,9 +10,9 @@ from typing import Any
 import boto3
 import pytest
 
-from seqferry_executor.domain.validation import Accepted, validate_transfer
 from seqferry_shared.events.models import TransferRequested
 from seqferry_shared.settings import ServiceSettings
+from seqferry_shared.validation import Accepted, validate_transfer
 
 pytestmark = pytest.mark.integration
 

@@ -20,6 +20,7 @@ from seqferry_adhoc.domain.manifest import ManifestLimits, ParsedManifest, Statu
 from seqferry_shared.events.models import AdhocManifestProcessed, Meta, RejectedLine, TransferRequested
 from seqferry_shared.patterns import FILTER_VALUE_LIMIT, escape, split_filter
 from seqferry_shared.resources import ADHOC_PREFIX, ADHOC_RESULTS_PREFIX
+from seqferry_shared.resources import manifest_result_key as result_key
 
 RESULT_SCHEMA_VERSION = "1.0"
 # EventBridge refuses entries over 256 KiB; the lists in ``Adhoc Manifest Processed`` are cut to this many bytes
@@ -61,11 +62,6 @@ class ManifestRef:
 def is_manifest_key(key: str) -> bool:
     """Objects under ``adhoc/`` are manifests, except the service's own results and folder placeholders."""
     return key.startswith(ADHOC_PREFIX) and not key.startswith(ADHOC_RESULTS_PREFIX) and not key.endswith("/")
-
-
-def result_key(manifest_key: str) -> str:
-    """``adhoc/<name>`` -> ``adhoc/results/<name>.json`` (sub-folders kept)."""
-    return f"{ADHOC_RESULTS_PREFIX}{manifest_key.removeprefix(ADHOC_PREFIX)}.json"
 
 
 def manifest_request_id(ref: ManifestRef) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from seqferry_executor.domain.validation import Accepted, Rejected, validate_transfer
-from seqferry_executor.settings import ExecutorSettings
+from seqferry_shared.validation import Accepted, Rejected, validate_transfer
+from seqferry_shared.settings import ServiceSettings
 
 ROOTS = ["/sequencers/incoming/iseq", "/sequencers/incoming/miseq", "/adhoc"]
 
@@ -102,7 +102,7 @@ def test_extra_adhoc_roots_from_the_shared_setting_are_accepted(monkeypatch):
     # GIVEN the one shared setting adhoc also reads
     monkeypatch.setenv("SEQFERRY_SEQUENCER_PATHS", "/seq/miseq=miseq")
     monkeypatch.setenv("SEQFERRY_ADHOC_EXTRA_ROOTS", "/one-off/hiseq")
-    settings = ExecutorSettings(environment="test")
+    settings = ServiceSettings(environment="test")
     assert settings.roots == ["/seq/miseq", "/one-off/hiseq", "/adhoc"]
     # THEN a request for a path there is valid, one beside it is not
     verdict = validate_transfer(

@@ -1,8 +1,9 @@
-"""Validation of what the executor is asked to transfer: ``Transfer Requested`` and ``Transfer Window Opened``.
+"""Validation of what seqferry is asked to transfer: ``Transfer Requested`` and ``Transfer Window Opened``.
 
-Both arrive from the bus, which anyone with ``events:PutEvents`` can write to, so both are checked the same way.
-A request is accepted whole or rejected whole: a partial transfer would look like success to the caller. The
-reason names every bad pattern (escaped, bounded) and what is wrong with it.
+The executor checks both on arrival (the bus takes events from anyone with ``events:PutEvents``); the ``seqferry``
+command line runs the same check before it publishes, so a bad path fails on the caller's terminal with the message
+the executor would have recorded. A request is accepted whole or rejected whole: a partial transfer would look like
+success to the caller. The reason names every bad pattern (escaped, bounded) and what is wrong with it.
 """
 
 from __future__ import annotations
