@@ -1,13 +1,14 @@
 # seqferry — one command surface for people, hooks and CI.
 #   make dev    install, then run the whole system on the embedded emulator (moto server)
 #   make test   install, then lint, type-check and run the full test suite
+#   .venv/bin/seqferry --help   the command line (installed by make install)
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.seqferry-installed
-MEMBERS := shared services/scheduler services/executor services/adhoc services/simulator services/notifier
+MEMBERS := shared services/scheduler services/executor services/adhoc services/simulator services/notifier cli
 PYTEST_ARGS ?=
 
 .PHONY: install dev test lint typecheck schemas schemas-check unit integration system-deps bench bench-quick clean
@@ -42,6 +43,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy -p seqferry_shared
 	$(BIN)/mypy -p seqferry_scheduler -p seqferry_executor -p seqferry_adhoc -p seqferry_simulator -p seqferry_notifier
+	$(BIN)/mypy -p seqferry_cli
 
 schemas: install
 	$(BIN)/seqferry-schemas docs/events
@@ -50,10 +52,10 @@ schemas-check: install
 	$(BIN)/seqferry-schemas --check docs/events
 
 unit: install
-	$(BIN)/pytest -q shared/tests/unit $(wildcard services/*/tests/unit) $(PYTEST_ARGS)
+	$(BIN)/pytest -q shared/tests/unit $(wildcard services/*/tests/unit) cli/tests/unit $(PYTEST_ARGS)
 
 integration: install
-	$(BIN)/pytest -q shared/tests/integration $(wildcard services/*/tests/integration) tests $(PYTEST_ARGS)
+	$(BIN)/pytest -q shared/tests/integration $(wildcard services/*/tests/integration) cli/tests/integration tests $(PYTEST_ARGS)
 
 test: install system-deps lint typecheck schemas-check unit integration
 

@@ -43,6 +43,47 @@ def batches(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return groups
 
 
+def put_events_entry(
+    detail: EventDetail,
+    *,
+    bus: str,
+    source: str | None = None,
+    resources: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The PutEvents entry for one detail on ``bus``, with the current trace context in ``meta``.
+
+    Raises ValueError when the entry is over EventBridge's 256 KiB limit.
+    """
+    if detail.meta.traceparent is None:
+        headers = trace_headers()
+        if headers:
+            detail = detail.model_copy(
+                update={
+                    "meta": detail.meta.model_copy(
+                        update={
+                            "traceparent": headers.get("traceparent"),
+                            "tracestate": headers.get("tracestate"),
+                        }
+                    )
+                }
+            )
+    body = detail.model_dump_json(exclude_none=True)
+    if len(body.encode()) > MAX_ENTRY_BYTES:
+        raise ValueError(f"{detail.DETAIL_TYPE} detail is {len(body)} bytes, over EventBridge's 256 KiB entry limit")
+    entry: dict[str, Any] = {
+        "EventBusName": bus,
+        "Source": source or detail.SOURCE,
+        "DetailType": detail.DETAIL_TYPE,
+        "Detail": body,
+        "Time": detail.meta.occurred_at,
+    }
+    if resources:
+        entry["Resources"] = list(resources)
+    if entry_size(entry) > MAX_ENTRY_BYTES:
+        raise ValueError(f"{detail.DETAIL_TYPE} entry is over EventBridge's 256 KiB limit ({entry_size(entry)} bytes)")
+    return entry
+
+
 class PublishError(RuntimeError):
     """Some entries could not be put on the bus after every retry."""
 
@@ -78,38 +119,7 @@ class EventPublisher:
         resources: Sequence[str] = (),
     ) -> dict[str, Any]:
         """The PutEvents entry for one detail, with the current trace context in ``meta``."""
-        if detail.meta.traceparent is None:
-            headers = trace_headers()
-            if headers:
-                detail = detail.model_copy(
-                    update={
-                        "meta": detail.meta.model_copy(
-                            update={
-                                "traceparent": headers.get("traceparent"),
-                                "tracestate": headers.get("tracestate"),
-                            }
-                        )
-                    }
-                )
-        body = detail.model_dump_json(exclude_none=True)
-        if len(body.encode()) > MAX_ENTRY_BYTES:
-            raise ValueError(
-                f"{detail.DETAIL_TYPE} detail is {len(body)} bytes, over EventBridge's 256 KiB entry limit"
-            )
-        entry: dict[str, Any] = {
-            "EventBusName": self._bus,
-            "Source": source or detail.SOURCE,
-            "DetailType": detail.DETAIL_TYPE,
-            "Detail": body,
-            "Time": detail.meta.occurred_at,
-        }
-        if resources:
-            entry["Resources"] = list(resources)
-        if entry_size(entry) > MAX_ENTRY_BYTES:
-            raise ValueError(
-                f"{detail.DETAIL_TYPE} entry is over EventBridge's 256 KiB limit ({entry_size(entry)} bytes)"
-            )
-        return entry
+        return put_events_entry(detail, bus=self._bus, source=source, resources=resources)
 
     async def publish(
         self,

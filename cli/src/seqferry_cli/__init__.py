@@ -1,0 +1,1 @@
+"""seqferry command line."""
