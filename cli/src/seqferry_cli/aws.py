@@ -17,7 +17,8 @@ class Aws:
         self._settings = settings
         self._session = boto3.Session(profile_name=settings.aws_profile, region_name=settings.region)
         config: dict[str, Any] = {
-            "retries": {"mode": "standard", "total_max_attempts": min(settings.aws_max_attempts, 5)},
+            # A person is waiting: three attempts (about 3 s against a dead endpoint), not the services' eight.
+            "retries": {"mode": "standard", "total_max_attempts": min(settings.aws_max_attempts, 3)},
             "connect_timeout": 5,
             "read_timeout": 30,
         }

@@ -21,14 +21,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from seqferry_cli.aws import Aws
 from seqferry_cli.errors import InvalidInputError, WaitTimeoutError
-from seqferry_cli.service_api import ServiceApi
 from seqferry_shared.events.models import (
     Counters,
     ErrorInfo,
@@ -37,6 +35,10 @@ from seqferry_shared.events.models import (
     TransferState,
 )
 from seqferry_shared.resources import ResourceNames
+
+if TYPE_CHECKING:
+    from seqferry_cli.aws import Aws
+    from seqferry_cli.service_api import ServiceApi
 
 REJECTED_PREFIX = "rejected-request-"
 INVALID_REQUEST = "InvalidTransferRequest"

@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 
 from seqferry_cli.errors import InvalidInputError
 from seqferry_shared.settings import ServiceSettings
@@ -83,11 +83,12 @@ class CliSettings(ServiceSettings):
         # service's answer (401/403) is the check that counts.
         return self
 
-    @model_validator(mode="after")
-    def _source_not_aws(self) -> Self:
-        if self.source.startswith("aws."):
-            raise ValueError("the event source must not start with 'aws.' (EventBridge reserves it)")
-        return self
+    @field_validator("source")
+    @classmethod
+    def _source_not_aws(cls, value: str) -> str:
+        if not value or value.startswith("aws."):
+            raise ValueError("the event source must not be empty or start with 'aws.' (EventBridge reserves it)")
+        return value
 
     @property
     def region(self) -> str | None:

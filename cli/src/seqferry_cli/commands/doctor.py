@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable
 from typing import Annotated, Any, TypeVar
 
 import typer
-from botocore.exceptions import ClientError
 from rich.console import RenderableType
 
 from seqferry_cli import checks
@@ -34,6 +33,8 @@ _ABSENT = {
 
 def _or_none(call: Callable[[], T]) -> T | None:
     """The answer, or None when AWS says the thing is not there (any other error propagates)."""
+    from botocore.exceptions import ClientError  # noqa: PLC0415 - botocore loads only when doctor runs
+
     try:
         return call()
     except ClientError as exc:
@@ -150,16 +151,14 @@ class Inspector:
         # Not an S3 location (InvalidRequestException) is as good as absent here.
         try:
             return _or_none(lambda: self.datasync.describe_location_s3(LocationArn=arn))
-        except ClientError:
+        except self.datasync.exceptions.InvalidRequestException:
             return None
 
     def _task(self, arn: str) -> dict[str, Any] | None:
         try:
             return _or_none(lambda: self.datasync.describe_task(TaskArn=arn))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "InvalidRequestException":
-                return None
-            raise
+        except self.datasync.exceptions.InvalidRequestException:
+            return None
 
 
 def _render(findings: list[Finding], verbose: bool) -> Iterable[RenderableType]:
