@@ -120,12 +120,13 @@ class Inspector:
     def datasync_tasks(self, task_arns: list[str]) -> list[Finding]:
         """The given tasks, or every task whose destination is the bucket."""
         if not task_arns:
-            bucket_arn = f"arn:aws:s3:::{self.names.bucket}"
             for page in self.datasync.get_paginator("list_tasks").paginate():
                 for task in page.get("Tasks", []):
                     described = self.datasync.describe_task(TaskArn=task["TaskArn"])
                     destination = self._s3_location(described["DestinationLocationArn"])
-                    if destination and destination.get("S3BucketArn", "").replace("arn:aws-", "arn:aws") == bucket_arn:
+                    # DescribeLocationS3 names the bucket only in its URI: s3://<bucket>/<subdirectory>
+                    uri = str((destination or {}).get("LocationUri", ""))
+                    if uri.removeprefix("s3://").split("/", 1)[0] == self.names.bucket:
                         task_arns.append(task["TaskArn"])
             if not task_arns:
                 return [
