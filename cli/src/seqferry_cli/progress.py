@@ -98,7 +98,8 @@ class ProgressView:
             self._progress.stop()
 
     def _print(self, text: Text) -> None:
-        self.console.print(text, highlight=False)
+        # Not hard-wrapped: a log line stays one line whatever the width.
+        self.console.print(text, highlight=False, soft_wrap=True)
 
     def _status(self, progress: RequestProgress) -> str:
         if not progress.seen:

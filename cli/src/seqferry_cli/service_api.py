@@ -57,7 +57,7 @@ class ServiceApi:
         elif response.status_code in (400, 404, 413, 422):
             error = InvalidInputError(message)
         elif response.status_code == 409:
-            error = OutcomeError(message)
+            error = OutcomeError(message, hint="it is busy with earlier work: try again later (or another instrument)")
         else:
             error = UnavailableError(message)
         raise error

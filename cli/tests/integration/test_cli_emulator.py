@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import time
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from seqferry_shared.testing.bustap import BusTap
 from seqferry_shared.testing.motoserver import MotoServer, free_port
 
-from .conftest import Cli, aws_env
+from .conftest import REPO, Cli, aws_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -108,17 +109,22 @@ def test_following_on_the_bus_removes_its_rule_and_queue_when_interrupted(
 ):
     # GIVEN a request followed through bus events, with no executor to answer it
     process = cli.start("request", "/sequencers/incoming/miseq/run", "--wait", "--follow", "events")
-    deadline = time.monotonic() + 60
-    while cli_resources(resource_prefix, moto_server.url) == ([], []) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    rules, queues = cli_resources(resource_prefix, moto_server.url)
-    assert len(rules) == 1
-    assert json.loads(rules[0]["EventPattern"])["detail"]["meta"]["correlation_id"][0].startswith("cli-")
-    assert len(queues) == 1
-    time.sleep(1)  # past the publish, into the wait
-    # WHEN it is interrupted (Ctrl-C) or terminated
-    process.send_signal(signum)
-    _, err = process.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        rules, queues = cli_resources(resource_prefix, moto_server.url)
+        while (len(rules), len(queues)) != (1, 1) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            rules, queues = cli_resources(resource_prefix, moto_server.url)
+        assert (len(rules), len(queues)) == (1, 1)
+        assert json.loads(rules[0]["EventPattern"])["detail"]["meta"]["correlation_id"][0].startswith("cli-")
+        time.sleep(1)  # past the publish, into the wait
+        # WHEN it is interrupted (Ctrl-C) or terminated
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     # THEN it exits 130 and leaves nothing behind
     assert process.returncode == 130, err
     assert "interrupted" in err
@@ -216,3 +222,21 @@ def test_doctor_finds_a_deliberately_misconfigured_bucket(cli: Cli, resource_pre
     assert table.code == 1
     assert "put-public-access-block" in table.out
     assert "put-bucket-versioning" in table.out
+
+
+def test_the_documented_request_command_works_as_printed(cli: Cli, resource_prefix: str):
+    # GIVEN the command in docs/transfer-requested.md ("With the seqferry command line"), without --wait
+    doc = (REPO / "docs" / "transfer-requested.md").read_text()
+    block = doc.split("## With the seqferry command line", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    args = shlex.split(block.replace("\\\n", " "))
+    assert args[:2] == ["seqferry", "request"]
+    assert "--wait" in args
+    args.remove("--wait")
+    tap = BusTap(resource_prefix, sources=["seqferry.cli"])
+    # WHEN it runs
+    result = cli.run(*args[1:])
+    # THEN the event carries what the page says
+    assert result.code == 0, result.err
+    (detail,) = tap.wait_for(lambda d: len(d) == 1)
+    assert detail["includes"] == [a for a in args if a.startswith("/")]
+    assert detail["reason"] == "re-transfer after NAS outage"

@@ -73,6 +73,8 @@ def _render(services: list[dict[str, Any]], queues: list[dict[str, Any]]) -> Ite
             for s in services
         ),
     )
+    if not queues:
+        return
     yield table(
         "queues",
         ["queue", "messages", "in flight", "dead letters"],
