@@ -8,6 +8,7 @@ to delivery, status and the runs view.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -150,7 +151,10 @@ def test_a_manifest_prints_its_result(stack: Stack, stack_cli: Cli, tmp_path: Pa
     assert [(r["line"], r["text"]) for r in report["rejected"]] == [(3, "/etc/passwd")]
     assert report["duplicates"] == [{"line": 4, "first_line": 2}]
     assert report["upload"]["uri"] == "s3://seqferry-runs/adhoc/outage 2019.txt"
+    first_request = re.search(r"requests\s+(m-[0-9a-f]+)", result.out)
+    assert first_request is not None
     assert report["request_id"].startswith("m-")
+    assert report["request_id"] != first_request.group(1)  # this upload's result, not the earlier one's
     # WHEN a manifest has no valid line
     bad = stack_cli.run("manifest", "-", "--key", "bad.txt", "--wait", "--timeout", "120", stdin="/etc\n")
     assert bad.code == 2

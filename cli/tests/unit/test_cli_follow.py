@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import io
+import json
 
-from seqferry_cli.errors import ExitCode, InvalidInputError, WaitTimeoutError
+import pytest
+from rich.console import Console
+
+from seqferry_cli.commands.transfers import _finish
+from seqferry_cli.context import CliContext
+from seqferry_cli.errors import ExitCode, InvalidInputError, OutcomeError, WaitTimeoutError
 from seqferry_cli.follow import ExecutionProgress, RequestProgress, follow
+from seqferry_cli.output import Output
+from seqferry_cli.settings import CliSettings
 from seqferry_shared.events.models import Counters, ErrorInfo, TransferState
 
 S = TransferState
@@ -89,3 +97,34 @@ def test_a_request_the_executor_never_recorded_is_an_error_when_a_limit_is_set()
     unseen = RequestProgress("typo", expected_parts=None)
     with pytest.raises(InvalidInputError, match="the executor has no request 'typo'"):
         follow(Script(unseen), lambda _: None, interval_s=1, timeout_s=None, unseen_limit_s=30, clock=Clock(step=10))
+
+
+def finished_with(state: TransferState, error: ErrorInfo | None = None) -> RequestProgress:
+    progress = RequestProgress("cli-7", expected_parts=1, seen=True, status="started")
+    progress.executions["exec-1"] = ExecutionProgress("exec-1", part=0, parts=1)
+    progress.executions["exec-1"].observe(state, Counters(files_transferred=2), error, [])
+    return progress
+
+
+def test_the_outcome_decides_the_exit_code_after_the_result_is_printed():
+    def context() -> tuple[CliContext, io.StringIO]:
+        out = io.StringIO()
+        return CliContext(CliSettings(), Output("json", Console(file=out), Console(file=io.StringIO()))), out
+
+    cli, out = context()
+    _finish(cli, finished_with(S.SUCCESS), {"request_id": "cli-7"})
+    assert json.loads(out.getvalue())["outcome"] == "SUCCESS"
+
+    cli, out = context()
+    with pytest.raises(OutcomeError) as caught:
+        _finish(cli, finished_with(S.ERROR, ErrorInfo(code="S3Error", message="AccessDenied")), {})
+    assert caught.value.exit_code == ExitCode.FAILED == 1
+    assert caught.value.details == ["exec-1: S3Error: AccessDenied"]
+    assert json.loads(out.getvalue())["executions"][0]["error"] == {"code": "S3Error", "message": "AccessDenied"}
+
+    cli, out = context()
+    rejected = RequestProgress("cli-7", rejected=True, reasons=["include #1 '/etc': path is outside the allowed roots"])
+    with pytest.raises(InvalidInputError) as refused:
+        _finish(cli, rejected, {})
+    assert refused.value.exit_code == 2
+    assert json.loads(out.getvalue())["outcome"] == "REJECTED"
