@@ -43,18 +43,6 @@ if TYPE_CHECKING:
 REJECTED_PREFIX = "rejected-request-"
 INVALID_REQUEST = "InvalidTransferRequest"
 
-# Forward order of states; a terminal state is final, earlier states never overwrite later ones.
-_RANK = {
-    TransferState.QUEUED: 0,
-    TransferState.LAUNCHING: 1,
-    TransferState.PREPARING: 2,
-    TransferState.TRANSFERRING: 3,
-    TransferState.VERIFYING: 4,
-    TransferState.CANCELLING: 5,
-    TransferState.SUCCESS: 6,
-    TransferState.ERROR: 6,
-}
-
 
 @dataclass
 class ExecutionProgress:
@@ -80,7 +68,7 @@ class ExecutionProgress:
         """Apply one observation; out-of-order and repeated observations never move the state backwards."""
         if self.terminal:
             return
-        if state is not None and self.state is not None and _RANK[state] < _RANK[self.state]:
+        if state is not None and self.state is not None and state.rank < self.state.rank:
             return
         if state is not None:
             self.state = state

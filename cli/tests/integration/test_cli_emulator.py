@@ -36,37 +36,14 @@ def cli(moto_server: MotoServer, resource_prefix: str, bootstrapped: dict[str, A
 def test_a_request_puts_the_published_contract_on_the_bus(cli: Cli, resource_prefix: str):
     tap = BusTap(resource_prefix, sources=["seqferry.cli"])
     # WHEN a request is sent with an id of the caller's (a retry with the same id must be the same event)
-    result = cli.run(
-        "-o",
-        "json",
-        "request",
-        "/sequencers/incoming/miseq/251125_M00123_0001_000000000-ABCDE/",
-        "/sequencers/incoming/iseq/2025*",
-        "--reason",
-        "after NAS outage",
-        "--task",
-        "sequencers",
-        "--requested-by",
-        "jane@lab.example",
-        "--request-id",
-        "lims-0042",
-    )
+    args = [
+        *("-o", "json", "request", "/sequencers/incoming/miseq/251125_M00123_0001_000000000-ABCDE/"),
+        *("/sequencers/incoming/iseq/2025*", "--reason", "after NAS outage", "--task", "sequencers"),
+        *("--requested-by", "jane@lab.example", "--request-id", "lims-0042"),
+    ]
+    result = cli.run(*args)
     assert result.code == 0, result.err
-    again = cli.run(
-        "-o",
-        "json",
-        "request",
-        "/sequencers/incoming/miseq/251125_M00123_0001_000000000-ABCDE/",
-        "/sequencers/incoming/iseq/2025*",
-        "--reason",
-        "after NAS outage",
-        "--task",
-        "sequencers",
-        "--requested-by",
-        "jane@lab.example",
-        "--request-id",
-        "lims-0042",
-    )
+    again = cli.run(*args)
     assert again.json()["event_id"] == result.json()["event_id"]
     # THEN the bus carries Transfer Requested from seqferry.cli, correlated by the request id
     details = tap.wait_for(lambda d: len(d) == 2)

@@ -60,6 +60,23 @@ class TransferState(StrEnum):
     def terminal(self) -> bool:
         return self in (TransferState.SUCCESS, TransferState.ERROR)
 
+    @property
+    def rank(self) -> int:
+        """Forward order of an execution's states (CANCELLING ends in ERROR); observers never move backwards."""
+        return _STATE_RANK[self]
+
+
+_STATE_RANK: dict[TransferState, int] = {
+    TransferState.QUEUED: 0,
+    TransferState.LAUNCHING: 1,
+    TransferState.PREPARING: 2,
+    TransferState.TRANSFERRING: 3,
+    TransferState.VERIFYING: 4,
+    TransferState.CANCELLING: 5,
+    TransferState.SUCCESS: 6,
+    TransferState.ERROR: 6,
+}
+
 
 class TransferWindowOpened(EventDetail):
     """The scheduler opened a transfer window for one task."""

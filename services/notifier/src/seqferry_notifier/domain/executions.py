@@ -21,17 +21,6 @@ from seqferry_shared.events.models import Counters, ErrorInfo, TransferState, Tr
 HISTORY_LIMIT = 100
 RUN_IDS_LIMIT = 200
 
-# Forward order of the non-terminal states; CANCELLING ends in ERROR.
-_RANK: dict[TransferState, int] = {
-    TransferState.QUEUED: 0,
-    TransferState.LAUNCHING: 1,
-    TransferState.PREPARING: 2,
-    TransferState.TRANSFERRING: 3,
-    TransferState.VERIFYING: 4,
-    TransferState.CANCELLING: 5,
-    TransferState.SUCCESS: 6,
-    TransferState.ERROR: 6,
-}
 
 _DATASYNC_EXECUTION_ARN = re.compile(
     r"^arn:aws[a-z-]*:datasync:[a-z0-9-]*:\d*:task/task-[0-9a-zA-Z]+/execution/(?P<exec>exec-[0-9a-zA-Z]+)$"
@@ -183,7 +172,7 @@ class FoldResult:
 def _accept_state(current: TransferState, new: TransferState) -> bool:
     if current.terminal:
         return False
-    return _RANK[new] >= _RANK[current] and new != current
+    return new.rank >= current.rank and new != current
 
 
 def _trim_history(history: list[HistoryEntry]) -> list[HistoryEntry]:
