@@ -39,7 +39,7 @@ class Aws:
             client = self._session.client(
                 service,
                 config=self._config,
-                endpoint_url=self._settings.aws_endpoint_url,
+                endpoint_url=self._settings.endpoint_url_for(service),
             )
             self._clients[service] = client
         return client
