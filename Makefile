@@ -41,9 +41,9 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy -p seqferry_shared
-	$(BIN)/mypy -p seqferry_scheduler -p seqferry_executor -p seqferry_adhoc -p seqferry_simulator -p seqferry_notifier
-	$(BIN)/mypy -p seqferry_cli
+	$(BIN)/mypy -p seqferry_shared -p seqferry_cli
+	$(BIN)/mypy -p seqferry_scheduler -p seqferry_executor -p seqferry_adhoc -p seqferry_simulator -p seqferry_notifier \
+		-p seqferry_cli
 
 schemas: install
 	$(BIN)/seqferry-schemas docs/events

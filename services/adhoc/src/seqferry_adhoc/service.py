@@ -27,7 +27,6 @@ from seqferry_adhoc.domain.requests import (
     manifest_request_id,
     manifest_requests,
     processed_event,
-    result_key,
 )
 from seqferry_adhoc.errors import AdhocError, ForeignBucketError, ManifestSupersededError, RequestNotPublishedError
 from seqferry_adhoc.settings import AdhocSettings
@@ -37,6 +36,7 @@ from seqferry_shared.events.models import TransferRequested
 from seqferry_shared.idempotency import IdempotencyStore
 from seqferry_shared.patterns import escape
 from seqferry_shared.publisher import EventPublisher, PublishError
+from seqferry_shared.resources import manifest_result_key
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ class AdhocService:
             await self._publish_each(requests)
             await self._store.put(self._manifest_record(ref, requests, rejected=len(parsed.rejected)))
         result = build_result(ref, parsed, requests, roots=self._roots, limits=self._limits, processed_at=self._clock())
-        await self._bucket.write_result(ref.bucket, result_key(ref.key), result.to_json())
+        await self._bucket.write_result(ref.bucket, manifest_result_key(ref.key), result.to_json())
         await self._publisher.publish(processed_event(ref, result))
         log.info(
             "manifest %s (%s): %s, %d accepted, %d rejected, %d duplicate(s), request %s",
@@ -239,7 +239,7 @@ class AdhocService:
                 key=ref.key,
                 version_id=ref.version_id,
                 etag=ref.etag,
-                result_key=result_key(ref.key),
+                result_key=manifest_result_key(ref.key),
             ),
             rejected_count=rejected,
         )

@@ -20,9 +20,9 @@ from seqferry_adhoc.domain.requests import (
     manifest_request_id,
     manifest_requests,
     processed_event,
-    result_key,
 )
 from seqferry_shared.patterns import FILTER_VALUE_LIMIT
+from seqferry_shared.resources import manifest_result_key
 
 M = "/sequencers/incoming/miseq"
 ROOTS = [M, "/sequencers/incoming/nextseq"]
@@ -56,7 +56,7 @@ def test_which_keys_are_manifests(key: str, expected: bool) -> None:
     ],
 )
 def test_result_key_mirrors_the_manifest_name(key: str, expected: str) -> None:
-    assert result_key(key) == expected
+    assert manifest_result_key(key) == expected
 
 
 def test_ids_derive_from_bucket_key_and_version() -> None:

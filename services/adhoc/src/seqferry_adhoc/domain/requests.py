@@ -19,12 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from seqferry_adhoc.domain.manifest import ManifestLimits, ParsedManifest, Status
 from seqferry_shared.events.models import AdhocManifestProcessed, Meta, RejectedLine, TransferRequested
 from seqferry_shared.patterns import FILTER_VALUE_LIMIT, escape, split_filter
-from seqferry_shared.resources import ADHOC_PREFIX, ADHOC_RESULTS_PREFIX
-from seqferry_shared.resources import manifest_result_key as result_key
+from seqferry_shared.resources import ADHOC_PREFIX, ADHOC_RESULTS_PREFIX, manifest_result_key
 
 RESULT_SCHEMA_VERSION = "1.0"
 # EventBridge refuses entries over 256 KiB; the lists in ``Adhoc Manifest Processed`` are cut to this many bytes
-# of JSON and the result object (``result_key``) always holds the complete lists.
+# of JSON and the result object (``manifest_result_key``) always holds the complete lists.
 EVENT_LIST_BUDGET = 200_000
 _NAMESPACE = uuid.UUID("6f1c1a52-3c2e-4f57-9a43-6a0b7d0c5e11")
 _REQUESTED_BY_MANIFEST = "adhoc-manifest"
@@ -244,5 +243,5 @@ def processed_event(
         accepted=accepted,
         rejected=rejected,
         request_ids=result.request_ids,
-        result_key=result_key(ref.key),
+        result_key=manifest_result_key(ref.key),
     )
