@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from seqferry_shared.validation import Accepted, Rejected, validate_transfer
 from seqferry_shared.settings import ServiceSettings
+from seqferry_shared.validation import Accepted, Rejected, validate_transfer
 
 ROOTS = ["/sequencers/incoming/iseq", "/sequencers/incoming/miseq", "/adhoc"]
 
