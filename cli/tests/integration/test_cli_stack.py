@@ -121,7 +121,7 @@ def test_a_request_followed_on_the_bus_cleans_up_its_rule_and_queue(stack: Stack
 
 def test_a_request_the_executor_rejects_exits_2_with_its_reason(stack_cli: Cli):
     # GIVEN a CLI configured with a root the deployment does not have (so its own check lets the path through)
-    paths = stack_cli.env["SEQFERRY_SEQUENCER_PATHS"] + ",/sequencers/incoming/hiseq"
+    paths = stack_cli.env["SEQFERRY_SEQUENCER_PATHS"] + ",/sequencers/incoming/hiseq=hiseq4000"
     result = stack_cli.run(
         "request", "/sequencers/incoming/hiseq/run1", "--wait", "--timeout", "60", SEQFERRY_SEQUENCER_PATHS=paths
     )
