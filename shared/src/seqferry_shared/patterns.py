@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 FILTER_VALUE_LIMIT = 102_400
 MAX_PATTERN_LENGTH = 4_096
+# NAME_MAX of every POSIX filesystem an NFS or SMB share exports: a longer segment can never name anything.
+MAX_SEGMENT_BYTES = 255
 
 
 class PatternError(ValueError):
@@ -38,6 +40,11 @@ def _has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
 
 
+def has_surrogate(text: str) -> bool:
+    """True if ``text`` holds a lone surrogate (category Cs): not a character, and not encodable as UTF-8."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
 def validate_pattern(pattern: str, roots: Sequence[str] | None = None) -> str:
     """Return ``pattern`` if it is a safe include pattern under one of ``roots``; raise PatternError otherwise.
 
@@ -50,6 +57,8 @@ def validate_pattern(pattern: str, roots: Sequence[str] | None = None) -> str:
         raise PatternError(pattern, f"pattern longer than {MAX_PATTERN_LENGTH} characters")
     if "\x00" in pattern:
         raise PatternError(pattern, "NUL character not allowed")
+    if has_surrogate(pattern):
+        raise PatternError(pattern, "lone surrogate (Unicode category Cs) not allowed: it is not a character")
     if _has_control(pattern):
         raise PatternError(pattern, "control or invisible formatting character not allowed")
     if "|" in pattern:
@@ -68,6 +77,11 @@ def validate_pattern(pattern: str, roots: Sequence[str] | None = None) -> str:
     inner = segments[:-1] if segments and segments[-1] == "" else segments
     if any(seg == "" for seg in inner):
         raise PatternError(pattern, "empty path segment ('//') not allowed")
+    longest = max((len(seg.encode()) for seg in segments), default=0)
+    if longest > MAX_SEGMENT_BYTES:
+        raise PatternError(
+            pattern, f"path segment of {longest} bytes: a file or folder name has at most {MAX_SEGMENT_BYTES} bytes"
+        )
     if body != "/" and posixpath.normpath(body.rstrip("/") or "/") != body.rstrip("/"):
         raise PatternError(pattern, "path is not normalized")
     if roots is not None and not is_under_roots(pattern, roots):

@@ -72,6 +72,11 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8080
     log_level: str = "INFO"
     readiness_timeout_s: float = Field(default=2.0, gt=0)
+    http_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body; larger ones (chunked too) are refused with 413 while streaming.",
+    )
     api_token: SecretStr = Field(
         default=SecretStr(DEV_API_TOKEN),
         description="Bearer token for mutating HTTP endpoints.",

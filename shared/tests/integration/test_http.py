@@ -4,6 +4,7 @@ from typing import Annotated
 
 import httpx
 from fastapi import Depends, FastAPI
+from pydantic import BaseModel, Field
 
 from seqferry_shared.http import bearer_auth, create_http_app, from_state
 from seqferry_shared.runtime import ServiceRuntime
@@ -26,6 +27,13 @@ def build(settings: ServiceSettings, telemetry: Telemetry) -> tuple[FastAPI, Ser
     @app.post("/mutate", dependencies=[Depends(auth)])
     async def mutate() -> dict[str, Annotated[str, "ok"]]:
         return {"ok": "yes"}
+
+    class Item(BaseModel):
+        name: str = Field(max_length=10)
+
+    @app.put("/items", dependencies=[Depends(auth)])
+    async def put_item(item: Item) -> dict[str, str]:
+        return {"name": item.name}
 
     return app, runtime
 
@@ -86,3 +94,52 @@ async def test_state_dependency_answers_503_until_started() -> None:
         after = await client.get("/thing")
     assert (before.status_code, before.json()["detail"]) == (503, "thing service not started")
     assert after.json() == {"type": "Thing"}
+
+
+class Chunks:
+    """A chunked request body that counts how much of it was read."""
+
+    def __init__(self, count: int, size: int = 256 * 1024) -> None:
+        self.count, self.size, self.pulled = count, size, 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for _ in range(self.count):
+            self.pulled += 1
+            yield b"x" * self.size
+
+
+async def test_a_body_over_the_limit_is_refused_while_it_streams(
+    settings: ServiceSettings, telemetry: Telemetry
+) -> None:
+    # GIVEN the token and a chunked body (no Content-Length) of 8 MiB, over the 1 MiB default limit
+    token = {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"}
+    body = Chunks(32)
+    # WHEN it is sent THEN 413 once the limit is passed, with the connection closed, the rest never read
+    answer = await call(build(settings, telemetry)[0], "PUT", "/items", content=body, headers=token)
+    assert answer.status_code == 413, answer.text
+    assert answer.headers["connection"] == "close"
+    assert body.pulled <= 6
+    # ... and a declared Content-Length over the limit is refused before any byte is read
+    sized = await call(build(settings, telemetry)[0], "PUT", "/items", content=b"x" * (2 * 1024 * 1024), headers=token)
+    assert sized.status_code == 413
+
+
+async def test_a_missing_token_is_refused_before_the_body_is_read(
+    settings: ServiceSettings, telemetry: Telemetry
+) -> None:
+    for method, path in (("POST", "/mutate"), ("PUT", "/items"), ("DELETE", "/items"), ("PATCH", "/nowhere")):
+        body = Chunks(4)
+        answer = await call(build(settings, telemetry)[0], method, path, content=body)
+        assert (answer.status_code, answer.headers["connection"], body.pulled) == (401, "close", 0), (method, path)
+        assert answer.headers["www-authenticate"] == "Bearer"
+
+
+async def test_validation_errors_echoing_a_lone_surrogate_still_render(
+    settings: ServiceSettings, telemetry: Telemetry
+) -> None:
+    # GIVEN a JSON body whose field holds an escaped lone surrogate (valid JSON, not a character)
+    token = {"Authorization": f"Bearer {settings.api_token.get_secret_value()}", "Content-Type": "application/json"}
+    answer = await call(build(settings, telemetry)[0], "PUT", "/items", content=b'{"name": "\\ud800"}', headers=token)
+    # THEN a 422 naming the field, not a 500 from rendering the error
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"] == ["body", "name"]

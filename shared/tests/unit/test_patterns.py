@@ -49,6 +49,11 @@ def test_accepts_safe_patterns_under_roots(pattern: str) -> None:
         ("/*", "outside"),
         ("/etc/passwd", "outside"),
         ("/" + "a" * 5000, "longer"),
+        ("/sequencers/incoming/miseq/\ud800", "lone surrogate"),
+        ("/sequencers/incoming/miseq/run\udcff/x", "lone surrogate"),
+        ("/sequencers/incoming/miseq/" + "n" * 256, "256 bytes"),
+        ("/sequencers/incoming/miseq/" + "\u00e9" * 128 + "/x", "256 bytes"),
+        ("/sequencers/incoming/miseq/" + "n" * 256 + "*", "256 bytes"),
     ],
 )
 def test_rejects_with_reason(pattern: str, reason: str) -> None:
@@ -100,3 +105,10 @@ def test_split_never_cuts_a_pattern() -> None:
 def test_split_rejects_a_single_pattern_over_the_limit() -> None:
     with pytest.raises(PatternError):
         split_filter(["/" + "z" * FILTER_VALUE_LIMIT])
+
+
+def test_a_255_byte_name_is_a_name() -> None:
+    # GIVEN the longest name a POSIX filesystem holds (255 bytes, here multibyte) / THEN it is accepted
+    name = "\u00e9" * 127 + "x"
+    assert len(name.encode()) == 255
+    assert validate_pattern(f"/sequencers/incoming/miseq/{name}", ROOTS)

@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -100,14 +100,10 @@ _service = from_state("service", AdhocService, "adhoc service")
 ServiceDep = Annotated[AdhocService, Depends(_service)]
 
 
-def transfers_router(*, auth: Callable[..., Any], max_body_bytes: int) -> APIRouter:
-    """Routes under ``/transfers``; ``auth`` is the shared bearer-token dependency."""
-
-    async def body_size(request: Request) -> None:
-        # Refuse an oversized body before it is read and parsed; chunked bodies are bounded by the path limits.
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body_bytes:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body larger than {max_body_bytes} bytes")
+def transfers_router(*, auth: Callable[..., Any]) -> APIRouter:
+    """Routes under ``/transfers``; ``auth`` is the shared bearer-token dependency (documents the scheme; the
+    shared ``BearerGuard`` checks the token before the body is read, and the app bounds the body while streaming).
+    """
 
     auth_errors: dict[int | str, dict[str, object]] = {
         401: {"model": ErrorMessage, "description": "No bearer token."},
@@ -119,7 +115,6 @@ def transfers_router(*, auth: Callable[..., Any], max_body_bytes: int) -> APIRou
         "",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=TransferRecord,
-        dependencies=[Depends(body_size)],
         summary="Request a transfer of NAS paths (bearer token)",
         responses={
             **auth_errors,

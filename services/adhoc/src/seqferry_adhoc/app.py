@@ -56,14 +56,15 @@ def create_app(settings: AdhocSettings, *, telemetry: Telemetry | None = None, c
             yield
             app.state.service = None
 
+    # JSON escaping can make a body several times the size of the paths it carries.
+    max_body = 6 * settings.adhoc_max_request_bytes + 64 * 1024
     app = create_http_app(
         title="seqferry adhoc",
         description=DESCRIPTION,
         settings=settings,
         runtime=runtime,
         lifespan=lifespan,
+        max_body_bytes=max_body,
     )
-    # JSON escaping can make a body several times the size of the paths it carries.
-    max_body = 6 * settings.adhoc_max_request_bytes + 64 * 1024
-    app.include_router(transfers_router(auth=bearer_auth(settings), max_body_bytes=max_body))
+    app.include_router(transfers_router(auth=bearer_auth(settings)))
     return app

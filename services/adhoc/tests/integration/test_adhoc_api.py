@@ -99,6 +99,21 @@ async def test_malformed_bodies_are_refused(service: Any, body: dict[str, Any]) 
     assert response.status_code == 422
 
 
+async def test_lone_surrogates_are_refused_with_a_reason_not_a_server_error(service: Any, observer: Any) -> None:
+    # GIVEN JSON bodies carrying a lone surrogate (valid JSON escapes, not characters) in a path and in the reason
+    in_path = b'{"paths": ["/sequencers/incoming/miseq/run\\ud800"], "reason": "outage"}'
+    in_reason = b'{"paths": ["/sequencers/incoming/miseq/run"], "reason": "outage \\udcff"}'
+    async with service.client() as http:
+        path_answer = await http.post("/transfers", content=in_path, headers={"Content-Type": "application/json"})
+        reason_answer = await http.post("/transfers", content=in_reason, headers={"Content-Type": "application/json"})
+    # THEN both are 422 with the reason, and nothing is requested
+    assert path_answer.status_code == 422, path_answer.text
+    assert path_answer.json()["errors"][0]["reason"].startswith("lone surrogate")
+    assert reason_answer.status_code == 422, reason_answer.text
+    assert reason_answer.json()["detail"][0]["loc"] == ["body", "reason"]
+    assert await observer.events() == []
+
+
 async def test_request_limits(service_factory: Any, observer: Any) -> None:
     # GIVEN a service allowing 3 paths per request
     service = service_factory(adhoc_max_lines=3, adhoc_max_request_bytes=1000)
