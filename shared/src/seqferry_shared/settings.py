@@ -40,7 +40,10 @@ def parse_roots(value: str, variable: str) -> list[str]:
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SEQFERRY_", extra="ignore", populate_by_name=True)
+    # A refused setting is reported by name and reason, never with its value: values include secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="SEQFERRY_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     environment: Literal["dev", "test", "prod"] = Field(
         default="dev",

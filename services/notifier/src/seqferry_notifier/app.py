@@ -64,15 +64,16 @@ async def build_service(
     metrics = Metrics.create(runtime.telemetry.meter)
     storage = RunStorage(await runtime.client("s3"), names.bucket, concurrency=settings.manifest_concurrency)
     sns = SnsChannel(await runtime.client("sns"), await topic_arn(runtime, settings))
+    url = settings.webhook
     webhook = (
         WebhookChannel(
             http,
-            str(settings.webhook_url),
+            url,
             retries=settings.webhook_retries,
             timeout_s=settings.webhook_timeout_s,
             backoff_s=settings.webhook_backoff_s,
         )
-        if settings.webhook_url
+        if url
         else None
     )
     outbox = Outbox(

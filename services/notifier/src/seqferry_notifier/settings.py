@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import AnyHttpUrl, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
 
 from seqferry_notifier.domain.dashboard import range_of
 from seqferry_shared.settings import ServiceSettings
+
+_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
 
 
 class NotifierSettings(ServiceSettings):
@@ -58,8 +60,12 @@ class NotifierSettings(ServiceSettings):
     sns_topic_arn: str | None = Field(
         default=None, description="Notification topic; default: '<prefix>-notifications' in this account."
     )
-    webhook_url: AnyHttpUrl | None = Field(
-        default=None, description="Optional webhook (Slack-compatible JSON: {'text': ...}) for notifications."
+    webhook_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Optional webhook (Slack-compatible JSON: {'text': ...}) for notifications; a secret (the URL is the "
+            "credential of a Slack incoming webhook), never printed."
+        ),
     )
     webhook_retries: int = Field(default=3, ge=0, le=10, description="Retries of one webhook call on 5xx/timeouts.")
     webhook_timeout_s: float = Field(default=10.0, gt=0)
@@ -98,8 +104,27 @@ class NotifierSettings(ServiceSettings):
             raise ValueError(f"manifest_name is not a valid template: {exc}") from exc
         return value
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_a_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            _URL.validate_python(value.get_secret_value())
+        except ValidationError as exc:
+            # The reason only: the value is a credential.
+            reasons = "; ".join(error["msg"] for error in exc.errors(include_input=False))
+            raise ValueError(f"not an http(s) URL ({reasons})") from None
+        return value
+
+    @property
+    def webhook(self) -> str | None:
+        """The webhook URL, for the one place that calls it."""
+        return self.webhook_url.get_secret_value() if self.webhook_url is not None else None
+
     @model_validator(mode="after")
     def _secure_webhook_in_prod(self) -> Self:
-        if self.environment == "prod" and self.webhook_url is not None and self.webhook_url.scheme != "https":
+        webhook = self.webhook
+        if self.environment == "prod" and webhook is not None and _URL.validate_python(webhook).scheme != "https":
             raise ValueError("SEQFERRY_WEBHOOK_URL must be https when SEQFERRY_ENVIRONMENT=prod")
         return self

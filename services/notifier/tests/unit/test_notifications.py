@@ -84,3 +84,21 @@ def test_execution_failed_message_and_subject_limit() -> None:
     assert SECRET not in n.text + n.sns_message()
     assert json.loads(n.sns_message())["runs"] == ["R1", "R2"]
     assert "2 run(s) affected" in n.text
+
+
+def test_a_run_id_cannot_mention_a_channel_in_the_webhook_text() -> None:
+    # GIVEN a run folder named to ping everyone in Slack (folder names come from whoever can write to the NAS)
+    hostile = "<!channel> 251125_M00123_0001_000000000-ABCDE <https://evil.example|click> & co"
+    detail = RunTransferFailed(
+        run_id=hostile,
+        instrument="miseq",
+        nas_path=f"/sequencers/incoming/miseq/{hostile}",
+        s3_uri=f"s3://b/sequencers/incoming/miseq/{hostile}/",
+        reason="stalled",
+    )
+    # WHEN the webhook payload is built THEN Slack's control sequences are escaped in the text
+    text = run_failed(detail).webhook_payload()["text"]
+    assert "<" not in text
+    assert ">" not in text
+    assert "&lt;!channel&gt;" in text
+    assert "&lt;https://evil.example|click&gt; &amp; co" in text

@@ -35,7 +35,12 @@ class Notification(BaseModel):
 
     def webhook_payload(self) -> dict[str, Any]:
         # Slack, Mattermost, Teams workflows and Google Chat read "text"; tools that want data read "seqferry".
-        return {"text": self.text, "seqferry": {"type": self.kind.value, **self.fields}}
+        return {"text": slack_escape(self.text), "seqferry": {"type": self.kind.value, **self.fields}}
+
+
+def slack_escape(text: str) -> str:
+    """Slack's mrkdwn escaping (&, <, >): a run id (a NAS folder name) like ``<!channel>`` stays inert text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def human_bytes(count: int) -> str:
