@@ -1,16 +1,20 @@
-"""Executor integration fixtures: the DataSync stand-in, a tap on the bus, an orchestrator wired to moto."""
+"""Executor integration fixtures: the DataSync stand-in, a tap on the bus, an orchestrator wired to moto, and for the
+local engine a counting proxy in front of moto and a factory of backends."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from seqferry_executor.backends.datasync import DataSyncBackend
+from seqferry_executor.backends.local import LocalBackend
 from seqferry_executor.orchestrator import Orchestrator
 from seqferry_executor.settings import ExecutorSettings
 from seqferry_executor.store import StateStore
@@ -19,6 +23,12 @@ from seqferry_shared.aws import ClientFactory
 from seqferry_shared.publisher import EventPublisher
 from seqferry_shared.telemetry import Telemetry, setup_telemetry
 from seqferry_shared.testing.bustap import BusTap
+from seqferry_shared.testing.motoserver import MotoServer
+
+# The local engine's tests share helpers from a plain module (pytest runs with --import-mode=importlib).
+sys.path.insert(0, str(Path(__file__).parent))
+
+from local_support import CountingProxy
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +109,27 @@ def harness_for(
         return enter()
 
     return factory
+
+
+@pytest.fixture
+def proxy(moto_server: MotoServer) -> Iterator[CountingProxy]:
+    counting = CountingProxy(moto_server.port)
+    yield counting
+    counting.close()
+
+
+@pytest.fixture
+async def factory(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Builds backends (and their client factories) and closes them all at the end."""
+    opened: list[tuple[LocalBackend, ClientFactory]] = []
+
+    async def build(settings: ExecutorSettings) -> LocalBackend:
+        clients = ClientFactory(settings)
+        backend = await LocalBackend.create(settings=settings, clients=clients)
+        opened.append((backend, clients))
+        return backend
+
+    yield build
+    for backend, clients in opened:
+        await backend.close()
+        await clients.close()
