@@ -470,6 +470,7 @@ class Orchestrator:
                 runs=status.runs,
                 error=status.error,
                 now=self._clock(),
+                problems=status.problems,
             )
             if changed:
                 await self._emit(updated)

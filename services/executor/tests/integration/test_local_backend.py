@@ -196,7 +196,7 @@ async def test_file_changed_during_upload_is_not_verified_and_is_shipped_again(
 async def test_unreadable_files_fail_with_reasons_while_the_rest_succeed(
     tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
 ) -> None:
-    # GIVEN good files and three files that cannot be read, even as root:
+    # GIVEN good files and three files that cannot be read, even as root, with links followed where allowed:
     #   - a self-referencing symlink (ELOOP on open),
     #   - a symlink leading outside the NAS root (refused),
     #   - a file removed between the scan and the read.
@@ -208,7 +208,7 @@ async def test_unreadable_files_fail_with_reasons_while_the_rest_succeed(
     secret = tmp_path / "secret.txt"
     secret.write_text("outside the NAS")
     (nas / RUN.lstrip("/") / "escape.txt").symlink_to(secret)
-    settings = make_settings(tmp_path, resource_prefix, proxy.url)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url, follow_symlinks=True)
     backend = await factory(settings)
     scanner = backend._engine._scanner
     original_scan = scanner.scan
@@ -229,7 +229,7 @@ async def test_unreadable_files_fail_with_reasons_while_the_rest_succeed(
     assert status.counters.files_failed == 3
     assert (status.counters.files_transferred, status.counters.files_verified) == (3, 3)
     message = status.error.message
-    assert f"{RUN}/loop: symlink unresolvable" in message
+    assert f"{RUN}/loop: symbolic link unresolvable" in message
     assert f"{RUN}/escape.txt: {SYMLINK_ESCAPE}" in message
     assert f"{RUN}/Data/vanishing.cbcl: file removed between scan and read" in message
     assert status.runs[0].files_failed == 3

@@ -22,7 +22,7 @@ from seqferry_executor.backends.factory import build_backend
 from seqferry_executor.domain.executions import ExecutionRecord, observe, state_event, state_event_id
 from seqferry_executor.settings import ExecutorSettings
 from seqferry_shared.aws import ClientFactory
-from seqferry_shared.events.models import Counters, ErrorInfo, TransferState, Trigger
+from seqferry_shared.events.models import Counters, ErrorInfo, FileProblem, TransferState, Trigger
 
 NOW = datetime(2024, 11, 25, 12, 0, tzinfo=UTC)
 DATASYNC = botocore.session.get_session().get_service_model("datasync")
@@ -93,6 +93,26 @@ def test_state_event_carries_correlation_counters_and_a_stable_id():
     assert event.counters.files_failed == 2
     assert event.error == ErrorInfo(code="E", message="m")
     assert state_event(rec, with_includes=False).includes == []
+
+
+def test_per_file_problems_reach_the_state_event():
+    # GIVEN a local pass that met a FIFO (its path escaped, as every reported path is)
+    problem = FileProblem(path="/seq/run/pipe%0A", reason="FIFO (named pipe): not a regular file, not read")
+    rec, _ = observe(record(), state=TransferState.TRANSFERRING, counters=Counters(), runs=[], error=None, now=NOW)
+    # WHEN the problem shows up within the state THEN the record keeps it (no event: the state did not change)
+    rec, changed = observe(
+        rec, state=TransferState.TRANSFERRING, counters=Counters(files_failed=1), runs=[], error=None, now=NOW,
+        problems=[problem],
+    )  # fmt: skip
+    assert (changed, rec.problems) == (False, [problem])
+    # ... and the terminal state change carries it to every consumer
+    rec, changed = observe(
+        rec, state=TransferState.SUCCESS, counters=Counters(files_failed=1), runs=[], error=None, now=NOW,
+        problems=[problem],
+    )  # fmt: skip
+    assert changed
+    assert state_event(rec).problems == [problem]
+    assert state_event(rec).model_dump(mode="json")["problems"] == [problem.model_dump()]
 
 
 def describe_response(**fields: object) -> dict[str, object]:

@@ -29,7 +29,7 @@ RUN = "/seq/miseq/241101_M00001_0001_000000000-AAAAA"
 def entry(
     nas_path: str, *, size: int = 10, mtime: int = NOW - 60 * S, ctime: int | None = None, ino: int = 1
 ) -> FileEntry:
-    return FileEntry(nas_path, "/nas" + nas_path, size, mtime, mtime if ctime is None else ctime, ino)
+    return FileEntry(nas_path, nas_path[1:], nas_path[1:], size, mtime, mtime if ctime is None else ctime, ino, 1)
 
 
 def test_stable_only_after_the_quiet_period_of_both_mtime_and_ctime() -> None:

@@ -127,6 +127,7 @@ class NotifierService:
             task=detail.task,
             counters=detail.counters,
             error=detail.error,
+            problems=tuple(detail.problems),
             started_at=detail.started_at,
             trigger=detail.trigger,
             includes=tuple(detail.includes),

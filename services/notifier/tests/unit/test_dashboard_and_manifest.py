@@ -1,13 +1,14 @@
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from seqferry_notifier.domain.dashboard import RANGES, SERIES_BUCKETS, build, file_failures, range_of
 from seqferry_notifier.domain.executions import Observation, Source, fold
 from seqferry_notifier.domain.manifest import build_manifest, entry_from_attributes, entry_from_head
-from seqferry_notifier.domain.runs import new_run, observe_execution, record_listing
-from seqferry_shared.events.models import Counters, ErrorInfo, RunSummary, TransferState
+from seqferry_notifier.domain.runs import RunStatus, new_run, observe_execution, record_listing
+from seqferry_shared.events.models import Counters, ErrorInfo, FileProblem, RunSummary, TransferState
 from seqferry_shared.sequencers import Instrument
 
 T0 = datetime(2025, 11, 25, 9, 0, tzinfo=UTC)
@@ -141,3 +142,49 @@ def test_manifest_entries_and_document() -> None:
     assert doc["bucket"] == "bkt"
     assert [o["key"] for o in doc["objects"]] == ["n/R/a.txt", "n/R/b.txt"]
     assert doc["instrument"] == "miseq"
+
+
+def test_a_standing_file_problem_keeps_the_run_failed_and_is_listed_once() -> None:
+    # GIVEN a local pass that met a FIFO in a run folder (ERROR: new), then a pass that met it again (SUCCESS: the
+    # problem stands but was reported), each reporting the run with one failed file
+    fifo = FileProblem(path="/n/R/pipe", reason="FIFO (named pipe): not a regular file, not read")
+    scan = RunSummary(run_id="R", nas_path="/n/R", s3_prefix="n/R/", files_total=3, files_failed=1, markers=["x"])
+
+    def local_pass(name: str, start: float, state: TransferState, problems: tuple[FileProblem, ...]) -> Any:
+        return fold(
+            None,
+            Observation(
+                execution_id=name,
+                at=at(start + 1),
+                source=Source.EXECUTOR,
+                state=state,
+                task="sequencers",
+                backend="local",
+                started_at=at(start),
+                counters=Counters(files_failed=len(problems)),
+                problems=problems,
+                run_ids=("R",),
+            ),
+        ).record
+
+    first = local_pass("p1", 0, TransferState.ERROR, (fifo,))
+    second = local_pass("p2", 10, TransferState.SUCCESS, (fifo,))
+    run = new_run(scan, "b", Instrument.MISEQ, at(0))
+    for record in (first, second):
+        started = record.started_at or at(0)
+        run = observe_execution(
+            run, execution_id=record.execution_id, state=record.state, started_at=started, at=record.updated_at,
+            summary=scan,
+        )  # fmt: skip
+    # THEN the run is failed (not in progress) though its latest execution succeeded, and the problem is listed and
+    # counted once, as its newest report
+    assert run.status == RunStatus.FAILED
+    dash = build([first, second], [run], now=at(100), window=timedelta(hours=1))
+    assert [(p.path, p.reason, p.execution_id) for p in dash.file_errors] == [(fifo.path, fifo.reason, "p2")]
+    assert (dash.file_errors_total, dash.error_count) == (1, 1)
+    # WHEN the lab removes the FIFO and the next pass reports nothing THEN the run is in progress again (the view
+    # keeps the failure in the range's history)
+    clean = RunSummary(run_id="R", nas_path="/n/R", s3_prefix="n/R/", files_total=2, markers=["x"])
+    third = local_pass("p3", 20, TransferState.SUCCESS, ())
+    run = observe_execution(run, execution_id="p3", state=third.state, started_at=at(20), at=at(21), summary=clean)
+    assert run.status == RunStatus.IN_PROGRESS

@@ -148,6 +148,22 @@ class ErrorInfo(BaseModel):
     message: str
 
 
+class FileProblem(BaseModel):
+    """One NAS entry an execution could not transfer, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(
+        description=(
+            "NAS path, escaped as object keys are: bytes that are not UTF-8 and control or invisible formatting "
+            "characters written %XX."
+        )
+    )
+    reason: str = Field(
+        description="Why it was not transferred, e.g. 'FIFO (named pipe): not a regular file, not read'."
+    )
+
+
 class Trigger(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -170,6 +186,13 @@ class TransferExecutionStateChanged(EventDetail):
     counters: Counters = Field(default_factory=Counters)
     runs: list[RunSummary] = Field(default_factory=list)
     error: ErrorInfo | None = None
+    problems: list[FileProblem] = Field(
+        default_factory=list,
+        description=(
+            "Entries not transferred, with the reason (the first ones; counters.files_failed counts them all). "
+            "A SUCCESS may list problems an earlier execution already reported as ERROR: they still stand."
+        ),
+    )
     started_at: AwareDatetime | None = None
 
 

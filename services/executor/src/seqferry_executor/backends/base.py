@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from seqferry_shared.events.models import Counters, ErrorInfo, RunSummary, TransferState
+from seqferry_shared.events.models import Counters, ErrorInfo, FileProblem, RunSummary, TransferState
 
 
 class BackendError(Exception):
@@ -30,6 +30,7 @@ class ExecutionStatus:
     counters: Counters = field(default_factory=Counters)
     runs: list[RunSummary] = field(default_factory=list)
     error: ErrorInfo | None = None
+    problems: list[FileProblem] = field(default_factory=list)
 
 
 class TransferBackend(ABC):

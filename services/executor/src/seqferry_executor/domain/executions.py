@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from seqferry_shared.events.models import (
     Counters,
     ErrorInfo,
+    FileProblem,
     Meta,
     RunSummary,
     TransferExecutionStateChanged,
@@ -54,6 +55,7 @@ class ExecutionRecord(BaseModel):
     counters: Counters = Field(default_factory=Counters)
     runs: list[RunSummary] = Field(default_factory=list)
     error: ErrorInfo | None = None
+    problems: list[FileProblem] = Field(default_factory=list, description="Entries not transferred (the first ones).")
     started_at: AwareDatetime
     updated_at: AwareDatetime
     ended_at: AwareDatetime | None = None
@@ -83,6 +85,7 @@ def state_event(record: ExecutionRecord, *, with_includes: bool = True) -> Trans
         counters=record.counters,
         runs=list(record.runs),
         error=record.error,
+        problems=list(record.problems),
         started_at=record.started_at,
     )
 
@@ -95,12 +98,15 @@ def observe(
     runs: list[RunSummary],
     error: ErrorInfo | None,
     now: datetime,
+    problems: list[FileProblem] | None = None,
 ) -> tuple[ExecutionRecord, bool]:
     """Apply a status read from the backend; returns (record, state changed). Terminal records never change."""
     if record.terminal:
         return record, False
+    problems = list(problems or [])
     changed_state = state != record.state
-    if not changed_state and counters == record.counters and runs == record.runs and error == record.error:
+    unchanged = counters == record.counters and runs == record.runs and error == record.error
+    if not changed_state and unchanged and problems == record.problems:
         return record, False
     updated = record.model_copy(
         update={
@@ -108,6 +114,7 @@ def observe(
             "counters": counters,
             "runs": list(runs),
             "error": error,
+            "problems": problems,
             "updated_at": now,
             "ended_at": now if state.terminal else None,
             "history": [*record.history, StateSeen(state=state, at=now)] if changed_state else record.history,

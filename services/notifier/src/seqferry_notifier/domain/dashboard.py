@@ -4,9 +4,11 @@ Files and bytes transferred, top executions by files and by bytes, a transfer ti
 and transferred bytes over time), an errors table and error count, a per-file error view, and each run's progress
 towards delivery; over a range chosen on the page, from one hour to four weeks (the reference's default view).
 
-Per-file failures come from the execution events' existing fields: the local engine names each failed file and
-its reason in the execution's ``FilesFailed`` error message (``"2 file(s) failed: <path>: <reason>; ..."``, the
-first ``max_failures_reported``); DataSync reports only a count, whose names are in the task's CloudWatch log.
+Per-file failures come from the execution events: the local engine lists each entry it could not transfer with
+its reason in ``problems`` (the first ``max_failures_reported``; older events named them only in the ``FilesFailed``
+error message, ``"2 file(s) failed: <path>: <reason>; ..."``, which is still read); DataSync reports only a count,
+whose names are in the task's CloudWatch log. A problem that stands is reported by every pass (the first one
+ERROR, the later ones SUCCESS): it is shown once, as its newest report, and counted once.
 """
 
 from __future__ import annotations
@@ -146,19 +148,30 @@ def file_failures(message: str) -> tuple[list[tuple[str, str]], int]:
     return named, int(match.group("more") or 0)
 
 
+def _named(record: ExecutionRecord) -> tuple[list[tuple[str, str]], int]:
+    """The (path, reason) an execution names, and how many more failed files it only counts."""
+    if record.problems:
+        named = [(p.path, p.reason) for p in record.problems]
+        return named, max(0, record.counters.files_failed - len(named))
+    return file_failures(record.error.message) if record.error else ([], 0)
+
+
 def _file_errors(failed: Sequence[ExecutionRecord]) -> tuple[list[FileErrorRow], int]:
+    """Newest first; a (path, reason) already listed from a newer execution is the same standing problem."""
     rows: list[FileErrorRow] = []
+    seen: set[tuple[str, str]] = set()
     total = 0
     for record in failed:
         at = record.finished_at or record.updated_at
-        named, more = file_failures(record.error.message) if record.error else ([], 0)
-        count = max(record.counters.files_failed, len(named) + more)
-        total += count
+        named, more = _named(record)
+        fresh = [(p, r) for p, r in named if (p, r) not in seen]
+        seen.update(fresh)
+        unnamed = max(record.counters.files_failed, len(named) + more) - len(named)
+        total += len(fresh) + unnamed
         rows.extend(
             FileErrorRow(execution_id=record.execution_id, task=record.task, at=at, path=p, reason=r[:MESSAGE_LIMIT])
-            for p, r in named
+            for p, r in fresh
         )
-        unnamed = count - len(named)
         if unnamed > 0:
             where = "see the execution's transfer log" if record.backend == "local" else "see the DataSync task's log"
             rows.append(

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from seqferry_shared.events.models import Counters, ErrorInfo, TransferState, Trigger
+from seqferry_shared.events.models import Counters, ErrorInfo, FileProblem, TransferState, Trigger
 
 HISTORY_LIMIT = 100
 RUN_IDS_LIMIT = 200
@@ -78,6 +78,7 @@ class Observation(BaseModel):
     arn: str | None = None
     counters: Counters | None = None
     error: ErrorInfo | None = None
+    problems: tuple[FileProblem, ...] | None = None
     started_at: datetime | None = None
     trigger: Trigger | None = None
     includes: tuple[str, ...] | None = None
@@ -113,6 +114,9 @@ class ExecutionRecord(BaseModel):
     counters: Counters = Field(default_factory=Counters)
     counters_at: datetime | None = None
     error: ErrorInfo | None = None
+    problems: list[FileProblem] = Field(
+        default_factory=list, description="Entries the execution could not transfer (path escaped, reason)."
+    )
     trigger: Trigger | None = None
     includes: list[str] = Field(default_factory=list)
     run_ids: list[str] = Field(default_factory=list)
@@ -238,6 +242,8 @@ def fold(record: ExecutionRecord | None, obs: Observation) -> FoldResult:
         counters_changed = obs.counters != record.counters
         record.counters = obs.counters
         record.counters_at = obs.at if record.counters_at is None else max(record.counters_at, obs.at)
+        if obs.problems is not None:
+            record.problems = list(obs.problems)
 
     if state_changed or counters_changed:
         record.history.append(

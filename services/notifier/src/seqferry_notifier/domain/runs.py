@@ -128,6 +128,9 @@ class RunRecord(BaseModel):
         latest = self.latest
         if latest is not None and latest.state == TransferState.ERROR:
             return RunStatus.FAILED
+        # A problem an earlier execution reported still stands (a later pass ended SUCCESS without repeating it).
+        if latest is not None and latest.summary is not None and latest.summary.files_failed:
+            return RunStatus.FAILED
         return RunStatus.IN_PROGRESS
 
     @property

@@ -24,6 +24,7 @@ from seqferry_executor.backends.local.config import LocalBackendConfig
 from seqferry_executor.backends.local.engine import Engine, Execution
 from seqferry_executor.backends.local.index import ChangeIndex, ChangeIndexError
 from seqferry_executor.backends.local.scan import Scanner
+from seqferry_executor.backends.local.source import check_platform
 from seqferry_executor.backends.local.transferlog import TransferLog
 from seqferry_executor.backends.local.uploader import CrtUploader, Endpoint
 from seqferry_shared.events.models import Counters, ErrorInfo, TransferState
@@ -59,6 +60,8 @@ class LocalSettings(Protocol):
     @property
     def request_roots(self) -> list[str]: ...
     @property
+    def roots(self) -> list[str]: ...
+    @property
     def local(self) -> LocalBackendConfig: ...
 
 
@@ -91,6 +94,10 @@ class LocalBackend(TransferBackend):
     async def create(cls, *, settings: LocalSettings, clients: Any) -> LocalBackend:
         config = settings.local
         bucket = settings.names.bucket
+        try:
+            check_platform()
+        except OSError as exc:
+            raise BackendError("InvalidRequestException", str(exc)) from exc
         endpoint = Endpoint.of(settings.aws_endpoint_url, settings.aws_region, bucket)
         destination = f"{settings.aws_endpoint_url or 'aws'}|{settings.aws_region}|{bucket}"
         try:
@@ -115,7 +122,7 @@ class LocalBackend(TransferBackend):
         logs = await clients.get("logs") if config.transfer_log == "cloudwatch" else None
         engine = Engine(
             config=config,
-            scanner=Scanner(settings.nas_root, follow_symlinks=config.follow_symlinks),
+            scanner=Scanner(settings.nas_root, follow_symlinks=config.follow_symlinks, allowed_roots=settings.roots),
             index=index,
             uploader=uploader,
             s3=s3,
@@ -165,6 +172,7 @@ class LocalBackend(TransferBackend):
             counters=Counters.model_validate(execution.counters.model_dump()),
             runs=execution.runs(),
             error=execution.error.model_copy() if execution.error else None,
+            problems=[problem.model_copy() for problem in execution.problems],
         )
 
     async def close(self) -> None:

@@ -76,8 +76,11 @@ class LocalBackendConfig(BaseModel):
     )
     rebuild_concurrency: int = Field(default=32, ge=1, le=256, description="HeadObject calls in flight on rebuild.")
     follow_symlinks: bool = Field(
-        default=True,
-        description="Follow symlinks whose target stays inside the NAS root (those leading outside are refused).",
+        default=False,
+        description=(
+            "Off: symbolic links are reported per file and never followed. On: a link is followed only when its "
+            "resolved target lies under an allowed root (sequencer paths, extra ad-hoc roots, the ad-hoc folder)."
+        ),
     )
     transfer_log: Literal["cloudwatch", "off"] = Field(
         default="cloudwatch",
@@ -85,7 +88,7 @@ class LocalBackendConfig(BaseModel):
         "'/seqferry/<prefix>/transfers', in DataSync's TRANSFER-level line format.",
     )
     max_failures_reported: int = Field(
-        default=20, ge=1, description="Failed files named in an execution's error message."
+        default=20, ge=1, le=200, description="Problems (path and reason) listed per execution; all are counted."
     )
     executions_kept: int = Field(default=1000, ge=1, description="Finished executions kept for describe().")
 

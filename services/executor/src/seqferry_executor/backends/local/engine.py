@@ -1,17 +1,26 @@
 """One pass of the local engine: PREPARING (scan, plan) → TRANSFERRING (upload, verify) → VERIFYING → SUCCESS/ERROR.
 
-Verification of a file happens right after its upload: S3 has already checked the checksum computed while
-reading; the engine then re-stats the source and counts the file verified only if size, mtime, ctime and inode
-are still those it was scanned with. A file that changed meanwhile is transferred but not verified, is not
-recorded in the change index, and so is shipped again by a later pass once it is stable.
+Each file is uploaded from a descriptor opened without following links and checked against the scan (see
+``source``). Verification happens right after the upload: S3 has already checked the checksum computed while
+reading; the engine then ``fstat``s the descriptor it read from and counts the file verified only if size, mtime,
+ctime and inode are still those it was scanned with. A file that changed meanwhile (or since the scan) is not
+verified, is not recorded in the change index, and so is shipped again by a later pass once it is stable.
+
+Entries that cannot be transferred (links not followed, special files, unreadable files, ...) are per-file
+problems: counted in ``files_failed``, listed with their reason, and the rest of the pass goes on. A pass ends in
+ERROR when it met a problem no earlier pass reported in the same form (same entry, same state, same reason); a
+problem that merely stands (the FIFO is still there) keeps being counted and listed, but later passes end in
+SUCCESS, so a pass every few seconds does not announce the same failure forever. The run keeps its failed count,
+so it is never announced complete while a problem stands. The memory is this process's: after a restart each
+standing problem is reported as an ERROR once more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,18 +31,22 @@ from seqferry_executor.backends.local.config import LocalBackendConfig
 from seqferry_executor.backends.local.index import ChangeIndex, IndexedFile
 from seqferry_executor.backends.local.plan import Plan, RunBook, StabilityTracker, make_plan
 from seqferry_executor.backends.local.posix_metadata import metadata_for, mtime_ns_of
-from seqferry_executor.backends.local.scan import FileEntry, Scanner, ScanResult, describe_os_error
+from seqferry_executor.backends.local.scan import FileEntry, Scanner, ScanResult, Signature, original_path, shown
+from seqferry_executor.backends.local.source import OpenSource, SourceError, SourceRoot
 from seqferry_executor.backends.local.transferlog import ExecutionLog, NoLog, TransferLog
 from seqferry_executor.backends.local.uploader import CrtUploader, UploadError
-from seqferry_shared.events.models import Counters, ErrorInfo, RunSummary, TransferState
+from seqferry_shared.events.models import Counters, ErrorInfo, FileProblem, RunSummary, TransferState
 from seqferry_shared.patterns import Matcher
 from seqferry_shared.resources import ADHOC_PREFIX, STORAGE_CLASS_TAG, object_class
 from seqferry_shared.sequencers import SequencerPath
 
 log = logging.getLogger(__name__)
 
+ORIGINAL_PATH_METADATA = "seqferry-nas-path"
 FLUSH_EVERY_S = 1.0
 FLUSH_EVERY_ROWS = 1000
+# Problems remembered between passes (entries, not bytes); the oldest are forgotten first.
+KNOWN_PROBLEMS_KEPT = 100_000
 
 
 @dataclass(slots=True)
@@ -47,7 +60,9 @@ class Execution:
     counters: Counters = field(default_factory=Counters)
     runbook: RunBook | None = None
     error: ErrorInfo | None = None
-    failures: list[str] = field(default_factory=list)
+    problems: list[FileProblem] = field(default_factory=list)
+    met: dict[str, tuple[str, Signature | None]] = field(default_factory=dict)
+    new_problems: int = 0
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     log: ExecutionLog = field(default_factory=NoLog)
@@ -84,6 +99,7 @@ class Engine:
         self._tracker = StabilityTracker()
         self._busy: set[str] = set()
         self._last_flush = time.monotonic()
+        self._known: OrderedDict[str, tuple[str, Signature | None]] = OrderedDict()
 
     # -- start-up work ---------------------------------------------------------------------------------------
 
@@ -154,30 +170,32 @@ class Engine:
         book = self._book(scan, plan)
         execution.runbook = book
         for failure in scan.failures:
-            self._fail(execution, failure.nas_path, failure.reason)
-        counters.files_skipped = plan.unchanged + scan.special_skipped
+            self._fail(execution, failure.nas_path, failure.reason, failure.signature)
+        counters.files_skipped = plan.unchanged
         work = plan.to_transfer
         counters.files_estimated = len(work)
         counters.bytes_estimated = sum(entry.size for entry in work)
         for entry in work:
             self._busy.add(entry.key)
+        sources = SourceRoot(self._scanner.root)
         try:
             execution.state = TransferState.TRANSFERRING
             ship = [*plan.ship, *await self._confirm(execution, plan.confirm)]
-            await self._upload_all(execution, ship)
+            await self._upload_all(execution, sources, ship)
             ready = [marker for marker in plan.markers if not book.blocked(marker)]
             for marker in plan.markers:
                 if marker not in ready:
                     book.deferred(marker)
-                    execution.counters.files_estimated -= 1
-                    execution.counters.bytes_estimated -= marker.size
-            await self._upload_all(execution, ready)
+                    self._unestimate(execution, marker)
+            await self._upload_all(execution, sources, ready)
         finally:
+            sources.close()
             for entry in work:
                 self._busy.discard(entry.key)
         execution.state = TransferState.VERIFYING
         self._index.flush()
         self._tracker.forget(e.nas_path for e in work)
+        self._remember(execution, scan)
         await execution.log.close()  # the pass ends once its transfer log is written
         self._finish(execution)
 
@@ -222,20 +240,41 @@ class Engine:
                 group.create_task(confirm(entry))
         return to_ship
 
-    async def _upload_all(self, execution: Execution, entries: list[FileEntry]) -> None:
+    async def _upload_all(self, execution: Execution, sources: SourceRoot, entries: list[FileEntry]) -> None:
         queue = iter(entries)
         workers = min(self._config.concurrency, len(entries))
 
         async def worker() -> None:
             for entry in queue:
-                await self._upload_one(execution, entry)
+                await self._upload_one(execution, sources, entry)
 
         # A TaskGroup: if one upload breaks unexpectedly, the others stop too instead of running on unobserved.
         async with asyncio.TaskGroup() as group:
             for _ in range(workers):
                 group.create_task(worker())
 
-    async def _upload_one(self, execution: Execution, entry: FileEntry) -> None:
+    async def _upload_one(self, execution: Execution, sources: SourceRoot, entry: FileEntry) -> None:
+        book = execution.runbook
+        assert book is not None
+        try:
+            source = sources.open(entry)
+        except SourceError as exc:
+            self._release(entry)
+            if exc.changed:
+                log.info("%s changed since the scan: shipped when stable", entry.key)
+                book.deferred(entry)
+                self._unestimate(execution, entry)
+            else:
+                self._fail(execution, entry.nas_path, exc.reason, entry.identity)
+                book.failed(entry)
+            return
+        try:
+            await self._upload_open(execution, source)
+        finally:
+            source.close()
+
+    async def _upload_open(self, execution: Execution, source: OpenSource) -> None:
+        entry = source.entry
         counters = execution.counters
         book = execution.runbook
         assert book is not None
@@ -249,14 +288,17 @@ class Engine:
             counters.bytes_transferred += amount
 
         klass = object_class(entry.key, self._adhoc_prefixes)
+        metadata = metadata_for(entry)
+        if entry.key != entry.nas_path[1:]:
+            metadata[ORIGINAL_PATH_METADATA] = original_path(entry.nas_path)
         try:
             if multipart:
                 self._index.mark_inflight(entry.key)
             result = await self._uploader.put(
-                path=entry.path,
+                path=source.path,
                 key=entry.key,
                 size=entry.size,
-                metadata=metadata_for(entry),
+                metadata=metadata,
                 tags={STORAGE_CLASS_TAG: klass},
                 on_progress=progress if multipart else None,
             )
@@ -264,11 +306,18 @@ class Engine:
             if multipart:
                 etag, checksum = await self._check_object(entry)
         except UploadError as exc:
-            self._fail(execution, entry.nas_path, self._upload_failure_reason(entry, exc))
+            if not source.unchanged():
+                log.info("%s changed during upload: not stored as verified, shipped again when stable", entry.key)
+                execution.log.not_verified(
+                    shown(entry.nas_path), "changed while it was uploaded; sent again when stable"
+                )
+                book.deferred(entry)
+                return
+            self._fail(execution, entry.nas_path, exc.reason, entry.identity)
             book.failed(entry)
             return
         except (ClientError, BotoCoreError) as exc:
-            self._fail(execution, entry.nas_path, f"object check after upload failed: {exc}"[:300])
+            self._fail(execution, entry.nas_path, f"object check after upload failed: {exc}"[:300], entry.identity)
             book.failed(entry)
             return
         finally:
@@ -278,8 +327,8 @@ class Engine:
         counters.files_transferred += 1
         counters.bytes_transferred += entry.size - sent
         book.transferred(entry)
-        execution.log.transferred(entry.nas_path, entry.size)
-        self._verify(execution, entry, checksum, etag)
+        execution.log.transferred(shown(entry.nas_path), entry.size)
+        self._verify(execution, source, checksum, etag)
         self._maybe_flush()
 
     async def _check_object(self, entry: FileEntry) -> tuple[str | None, str | None]:
@@ -289,43 +338,50 @@ class Engine:
             raise UploadError(f"object size {head.get('ContentLength')} differs from the file's {entry.size}")
         return head.get("ETag"), head.get(f"Checksum{self._config.checksum.upper()}")
 
-    def _verify(self, execution: Execution, entry: FileEntry, checksum: str | None, etag: str | None) -> None:
+    def _verify(self, execution: Execution, source: OpenSource, checksum: str | None, etag: str | None) -> None:
+        entry = source.entry
         book = execution.runbook
         assert book is not None
-        try:
-            st = os.stat(entry.path)
-        except OSError as exc:
-            log.info("%s not verified: source gone after upload (%s)", entry.key, describe_os_error(exc))
-            execution.log.not_verified(entry.nas_path, f"source gone after upload: {describe_os_error(exc)}")
-            book.deferred(entry)
-            return
-        if not entry.same_as(st):
+        if not source.unchanged():
             log.info("%s changed during upload: not verified, shipped again when stable", entry.key)
-            execution.log.not_verified(entry.nas_path, "changed while it was uploaded; sent again when stable")
+            execution.log.not_verified(shown(entry.nas_path), "changed while it was uploaded; sent again when stable")
             book.deferred(entry)
             return
         self._index.record(entry.key, IndexedFile(entry.size, entry.mtime_ns, entry.ino, checksum, etag))
         execution.counters.files_verified += 1
         execution.counters.bytes_verified += entry.size
         book.verified(entry)
-        execution.log.verified(entry.nas_path, entry.size, self._config.checksum, checksum)
+        execution.log.verified(shown(entry.nas_path), entry.size, self._config.checksum, checksum)
 
     @staticmethod
-    def _upload_failure_reason(entry: FileEntry, exc: UploadError) -> str:
-        try:
-            os.stat(entry.path)
-        except FileNotFoundError:
-            return "file removed between scan and read"
-        except OSError as err:
-            return f"file unreadable: {describe_os_error(err)}"
-        return exc.reason
+    def _unestimate(execution: Execution, entry: FileEntry) -> None:
+        """A planned file this pass does not ship after all (a held-back marker, a file changed since the scan)."""
+        execution.counters.files_estimated -= 1
+        execution.counters.bytes_estimated -= entry.size
 
-    def _fail(self, execution: Execution, nas_path: str, reason: str) -> None:
-        execution.log.failed(nas_path, reason)
+    def _fail(self, execution: Execution, nas_path: str, reason: str, sig: Signature | None = None) -> None:
+        """Count and list one problem; it is new unless an earlier pass met it in the same form."""
         execution.counters.files_failed += 1
-        if len(execution.failures) < self._config.max_failures_reported:
-            execution.failures.append(f"{nas_path}: {reason}")
-        log.warning("file failed: %s: %s", nas_path, reason)
+        fingerprint = (reason, sig)
+        execution.met[nas_path] = fingerprint
+        path = shown(nas_path)
+        execution.log.failed(path, reason)
+        if self._known.get(nas_path) != fingerprint:
+            execution.new_problems += 1
+            log.warning("file failed: %s: %s", path, reason)
+        if len(execution.problems) < self._config.max_failures_reported:
+            execution.problems.append(FileProblem(path=path, reason=reason))
+
+    def _remember(self, execution: Execution, scan: ScanResult) -> None:
+        """Keep this pass's problems for the next passes; forget those of entries that are fine now."""
+        for entry in scan.files:
+            if entry.nas_path not in execution.met:
+                self._known.pop(entry.nas_path, None)
+        for nas_path, fingerprint in execution.met.items():
+            self._known[nas_path] = fingerprint
+            self._known.move_to_end(nas_path)
+        while len(self._known) > KNOWN_PROBLEMS_KEPT:
+            self._known.popitem(last=False)
 
     def _release(self, entry: FileEntry) -> None:
         self._busy.discard(entry.key)
@@ -340,11 +396,11 @@ class Engine:
 
     def _finish(self, execution: Execution) -> None:
         failed = execution.counters.files_failed
-        if failed:
-            shown = "; ".join(execution.failures)
-            more = failed - len(execution.failures)
+        if execution.new_problems:
+            listed = "; ".join(f"{p.path}: {p.reason}" for p in execution.problems)
+            more = failed - len(execution.problems)
             suffix = f"; and {more} more" if more > 0 else ""
-            execution.error = ErrorInfo(code="FilesFailed", message=f"{failed} file(s) failed: {shown}{suffix}"[:4000])
+            execution.error = ErrorInfo(code="FilesFailed", message=f"{failed} file(s) failed: {listed}{suffix}"[:4000])
             execution.state = TransferState.ERROR
         else:
             execution.state = TransferState.SUCCESS

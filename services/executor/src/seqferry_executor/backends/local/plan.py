@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from seqferry_executor.backends.local.index import IndexedFile
-from seqferry_executor.backends.local.scan import FileEntry, ScanFailure
+from seqferry_executor.backends.local.scan import FileEntry, ScanFailure, object_key
 from seqferry_shared.events.models import RunSummary
 from seqferry_shared.sequencers import SequencerPath, run_of
 
@@ -152,7 +152,9 @@ class RunBook:
             root, run_id = found
             folder = f"{root.path.rstrip('/')}/{run_id}"
             if folder not in self._runs:
-                self._runs[folder] = RunSummary(run_id=run_id, nas_path=folder, s3_prefix=folder.lstrip("/") + "/")
+                # Names in the summary are escaped as object keys are, so they are valid UTF-8 and match the bucket.
+                key = object_key(folder)
+                self._runs[folder] = RunSummary(run_id=object_key(run_id), nas_path="/" + key, s3_prefix=key + "/")
                 self._markers[folder] = frozenset(root.instrument.markers)
         self._cache[parent] = folder
         return folder

@@ -1,8 +1,19 @@
-"""Walk the NAS below the include patterns: one ``scandir`` per folder and one ``stat`` per included file.
+"""Walk the NAS below the include patterns: one ``scandir`` per folder and one ``lstat`` per included file.
 
-Folders that no pattern can reach are never opened (``Matcher.may_contain``). Symlinks are followed only while
-their resolved target stays inside the NAS root; a folder reached twice (a link loop) is walked once. Special
-files (FIFOs, sockets, devices) are skipped, never opened: reading a FIFO would block the engine forever.
+Folders that no pattern can reach are never opened (``Matcher.may_contain``). Nothing is ever opened for reading
+here, and every entry that cannot be shipped is a per-file problem with a reason, never an exception:
+
+- symbolic links are not followed by default (reported, as DataSync reports what it skips); with
+  ``follow_symlinks`` a link is followed only when its resolved target lies under an allowed root (the sequencer
+  paths and the ad-hoc folder), not merely inside the NAS mount; a folder reached twice (a loop) is walked once;
+- FIFOs, sockets and devices are reported, never opened (reading a FIFO would block the engine forever);
+- a path whose object key would exceed S3's 1,024 bytes is reported (a folder once, without walking below it).
+
+Object keys are the path relative to the NAS root, as DataSync writes them, except that every byte of a name that
+is not UTF-8, and every control or invisible formatting character, is written ``%XX`` (its bytes in hex):
+``bad<0xff>name.bin`` becomes ``bad%FFname.bin``, a newline ``%0A``. Such objects also carry the exact original
+path (percent-encoded bytes) in their metadata, so the mapping loses nothing. Two names of one pass that map to
+the same key are both reported and neither is shipped. Reports show paths in the same escaped form.
 """
 
 from __future__ import annotations
@@ -10,33 +21,84 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import quote
 
 from seqferry_shared.patterns import Matcher
 
-SYMLINK_ESCAPE = "symlink leads outside the NAS root"
+MAX_KEY_BYTES = 1024
+SYMLINK_NOT_FOLLOWED = "symbolic link, not followed (SEQFERRY_LOCAL__FOLLOW_SYMLINKS is off)"
+SYMLINK_ESCAPE = "symbolic link to a target outside the allowed roots, not followed"
+SYMLINK_UNRESOLVABLE = "symbolic link unresolvable"
+KEY_TOO_LONG = "path longer than S3's 1,024-byte key limit, not transferred"
+KEY_COLLISION = "another name maps to the same object key once escaped, not transferred"
+_SPECIAL_KINDS = {
+    stat.S_IFIFO: "FIFO (named pipe)",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+}
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+Signature = tuple[int, ...]
+
+
+def object_key(nas_path: str) -> str:
+    """The object key of a NAS path (see the module's docstring for the escaping)."""
+    relative = nas_path.lstrip("/")
+    if relative.isascii() and relative.isprintable():
+        return relative
+    out: list[str] = []
+    for ch in relative:
+        if "\udc80" <= ch <= "\udcff":  # a byte that was not UTF-8, as os.fsdecode carries it
+            out.append(f"%{ord(ch) - 0xDC00:02X}")
+        elif unicodedata.category(ch) in _ESCAPED_CATEGORIES:
+            out.extend(f"%{byte:02X}" for byte in ch.encode("utf-8", "surrogatepass"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def shown(nas_path: str) -> str:
+    """A NAS path as reports show it: escaped like object keys, so always printable and valid UTF-8."""
+    return "/" + object_key(nas_path)
+
+
+def original_path(nas_path: str) -> str:
+    """The exact bytes of a NAS path, percent-encoded (RFC 3986): the metadata of objects whose key is escaped."""
+    return quote(os.fsencode(nas_path), safe="/")
+
+
+def special_reason(mode: int) -> str:
+    kind = _SPECIAL_KINDS.get(stat.S_IFMT(mode), "special file")
+    return f"{kind}: not a regular file, not read"
+
+
+def signature(st: os.stat_result) -> Signature:
+    """What identifies one state of an entry: a problem met again with the same signature is the same problem."""
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class FileEntry(NamedTuple):
     """One included regular file as seen at scan time (a tuple: a scan makes one per file, cheaply)."""
 
     nas_path: str  # absolute on the NAS, e.g. /sequencers/incoming/miseq/run/RunInfo.xml
-    path: str  # where to read it on this host
+    key: str  # object key (see object_key)
+    source: str  # what to open, relative to the NAS root (a followed link's target)
     size: int
     mtime_ns: int
     ctime_ns: int
     ino: int
+    dev: int
     mode: int = 0o100644
     uid: int = 0
     gid: int = 0
     atime_ns: int = 0
-
-    @property
-    def key(self) -> str:
-        """Object key: the path relative to the NAS root, as DataSync writes it."""
-        return self.nas_path.lstrip("/")
 
     def same_as(self, st: os.stat_result) -> bool:
         """True if ``st`` describes the very content this entry was scanned with."""
@@ -47,28 +109,34 @@ class FileEntry(NamedTuple):
             and st.st_ino == self.ino
         )
 
+    @property
+    def identity(self) -> Signature:
+        return (self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns)
+
 
 @dataclass(frozen=True, slots=True)
 class ScanFailure:
     nas_path: str
     reason: str
+    signature: Signature | None = None
 
 
 @dataclass(slots=True)
 class ScanResult:
     files: list[FileEntry] = field(default_factory=list)
     failures: list[ScanFailure] = field(default_factory=list)
-    special_skipped: int = 0
 
 
-def entry_from_stat(nas_path: str, path: str, st: os.stat_result) -> FileEntry:
+def entry_from_stat(nas_path: str, source: str, st: os.stat_result, key: str | None = None) -> FileEntry:
     return FileEntry(
         nas_path,
-        path,
+        object_key(nas_path) if key is None else key,
+        source,
         st.st_size,
         st.st_mtime_ns,
         st.st_ctime_ns,
         st.st_ino,
+        st.st_dev,
         st.st_mode,
         st.st_uid,
         st.st_gid,
@@ -83,111 +151,155 @@ def describe_os_error(exc: OSError) -> str:
     return f"{text} ({name})" if name else text
 
 
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 class Scanner:
     """Scans the included part of the NAS; safe to run in a worker thread."""
 
-    def __init__(self, nas_root: Path, *, follow_symlinks: bool = True) -> None:
-        self._root = os.path.realpath(nas_root)
+    def __init__(self, nas_root: Path, *, follow_symlinks: bool = False, allowed_roots: Sequence[str] = ("/",)) -> None:
+        self.root = os.path.realpath(nas_root)
         self._follow = follow_symlinks
+        # A link is followed only to a target under one of these, resolved as the kernel would resolve them.
+        self._allowed = [os.path.realpath(os.path.join(self.root, r.lstrip("/"))) for r in allowed_roots]
 
     def scan(self, matcher: Matcher) -> ScanResult:
-        return _Walk(self._root, matcher, follow_symlinks=self._follow).run()
+        return _Walk(self, matcher).run()
+
+    def allows(self, target: str) -> bool:
+        return _under(target, self.root) and any(_under(target, allowed) for allowed in self._allowed)
+
+    @property
+    def follow_symlinks(self) -> bool:
+        return self._follow
 
 
 class _Walk:
     """The state of one scan: what was found, what is left to visit, which folders were already seen."""
 
-    def __init__(self, root: str, matcher: Matcher, *, follow_symlinks: bool) -> None:
-        self.root = root
+    def __init__(self, scanner: Scanner, matcher: Matcher) -> None:
+        self.scanner = scanner
+        self.root = scanner.root
         self.matcher = matcher
-        self.follow = follow_symlinks
         self.result = ScanResult()
-        # (folder on this host, its NAS path, everything below it is included)
-        self.stack: list[tuple[str, str, bool]] = []
+        # (folder on this host, the same relative to the NAS root, its NAS path, everything below it is included)
+        self.stack: list[tuple[str, str, str, bool]] = []
         self.visited: set[tuple[int, int]] = set()
+        self.escaped = False
 
     def run(self) -> ScanResult:
         root_st = os.stat(self.root)
         self.visited.add((root_st.st_dev, root_st.st_ino))
-        self.stack.append((self.root, "", self.matcher.matches("/")))
+        self.stack.append((self.root, "", "", self.matcher.matches("/")))
         while self.stack:
-            folder, nas_folder, all_in = self.stack.pop()
+            folder, relative, nas_folder, all_in = self.stack.pop()
             try:
                 with os.scandir(folder) as entries:
                     listing = list(entries)
             except OSError as exc:
-                reason = f"folder unreadable: {describe_os_error(exc)}"
-                self.result.failures.append(ScanFailure(nas_folder or "/", reason))
+                self.fail(nas_folder or "/", f"folder unreadable: {describe_os_error(exc)}")
                 continue
             files = self.result.files
+            prefix = f"{relative}/" if relative else ""
             for entry in listing:
                 nas_path = f"{nas_folder}/{entry.name}"
-                # Fast path, most entries of a run folder: a regular file (known from d_type, no syscall).
+                # Fast path, most entries of a run folder: a regular file (known from d_type, no syscall) with a
+                # plain name.
                 if all_in and entry.is_file(follow_symlinks=False):
                     try:
                         st = entry.stat(follow_symlinks=False)
                     except OSError as exc:
-                        self.result.failures.append(ScanFailure(nas_path, describe_os_error(exc)))
+                        self.fail(nas_path, describe_os_error(exc))
                         continue
-                    files.append(entry_from_stat(nas_path, entry.path, st))
+                    key = object_key(nas_path)
+                    # (a key of at most 256 characters has at most 1,024 bytes: most keys need no encoding here)
+                    if len(key) > MAX_KEY_BYTES // 4 and len(key.encode()) > MAX_KEY_BYTES:
+                        self.fail(nas_path, KEY_TOO_LONG, signature(st))
+                        continue
+                    if key != nas_path[1:]:
+                        self.escaped = True
+                    files.append(entry_from_stat(nas_path, prefix + entry.name, st, key))
                     continue
-                self.visit(entry, nas_path, all_in)
+                self.visit(entry, prefix + entry.name, nas_path, all_in)
+        if self.escaped:
+            self.refuse_collisions()
         self.result.files.sort()
         return self.result
 
-    def visit(self, entry: os.DirEntry[str], nas_path: str, all_in: bool) -> None:
+    def fail(self, nas_path: str, reason: str, sig: Signature | None = None) -> None:
+        self.result.failures.append(ScanFailure(nas_path, reason, sig))
+
+    def visit(self, entry: os.DirEntry[str], relative: str, nas_path: str, all_in: bool) -> None:
+        included = all_in or self.matcher.matches(nas_path)
         try:
             if entry.is_symlink():
-                self.visit_symlink(entry, nas_path, all_in)
+                self.visit_symlink(entry, nas_path, included, all_in)
             elif entry.is_dir(follow_symlinks=False):
-                self.descend(entry.path, nas_path, all_in, entry.stat(follow_symlinks=False))
-            elif all_in or self.matcher.matches(nas_path):
+                self.descend(entry.path, relative, nas_path, all_in, entry.stat(follow_symlinks=False))
+            elif included:
                 st = entry.stat(follow_symlinks=False)
-                if stat.S_ISREG(st.st_mode):
-                    self.result.files.append(entry_from_stat(nas_path, entry.path, st))
-                else:
-                    self.result.special_skipped += 1
+                self.add_file(nas_path, relative, st)
         except OSError as exc:
-            if all_in or self.matcher.matches(nas_path):
-                self.result.failures.append(ScanFailure(nas_path, describe_os_error(exc)))
+            if included:
+                self.fail(nas_path, describe_os_error(exc))
 
-    def visit_symlink(self, entry: os.DirEntry[str], nas_path: str, all_in: bool) -> None:
-        included = all_in or self.matcher.matches(nas_path)
+    def add_file(self, nas_path: str, relative: str, st: os.stat_result) -> None:
+        if not stat.S_ISREG(st.st_mode):
+            self.fail(nas_path, special_reason(st.st_mode), signature(st))
+            return
+        entry = entry_from_stat(nas_path, relative, st)
+        if len(entry.key.encode()) > MAX_KEY_BYTES:
+            self.fail(nas_path, KEY_TOO_LONG, signature(st))
+            return
+        if entry.key != nas_path[1:]:
+            self.escaped = True
+        self.result.files.append(entry)
+
+    def visit_symlink(self, entry: os.DirEntry[str], nas_path: str, included: bool, all_in: bool) -> None:
         if not (included or self.matcher.may_contain(nas_path)):
             return
-        if not self.follow:
-            if included:
-                self.result.special_skipped += 1
+        link_st = entry.stat(follow_symlinks=False)
+        if not self.scanner.follow_symlinks:
+            self.fail(nas_path, SYMLINK_NOT_FOLLOWED, signature(link_st))
             return
         try:
             target = os.path.realpath(entry.path, strict=True)
+            st = os.stat(target)
         except OSError as exc:
-            if included:
-                reason = f"symlink unresolvable: {describe_os_error(exc)}"
-                self.result.failures.append(ScanFailure(nas_path, reason))
+            self.fail(nas_path, f"{SYMLINK_UNRESOLVABLE}: {describe_os_error(exc)}", signature(link_st))
             return
-        if not self.inside_root(target):
-            if included:
-                self.result.failures.append(ScanFailure(nas_path, SYMLINK_ESCAPE))
+        if not self.scanner.allows(target):
+            self.fail(nas_path, SYMLINK_ESCAPE, signature(link_st))
             return
-        st = os.stat(target)
+        relative = os.path.relpath(target, self.root)
         if stat.S_ISDIR(st.st_mode):
-            self.descend(target, nas_path, all_in, st)
-        elif not included:
-            return
-        elif stat.S_ISREG(st.st_mode):
-            self.result.files.append(entry_from_stat(nas_path, target, st))
-        else:
-            self.result.special_skipped += 1
+            self.descend(target, relative, nas_path, all_in, st)
+        elif included:
+            self.add_file(nas_path, relative, st)
 
-    def descend(self, folder: str, nas_path: str, all_in: bool, st: os.stat_result) -> None:
+    def descend(self, folder: str, relative: str, nas_path: str, all_in: bool, st: os.stat_result) -> None:
         if not (all_in or self.matcher.may_contain(nas_path)):
+            return
+        if len(object_key(nas_path).encode()) + 2 > MAX_KEY_BYTES:
+            # Nothing below can be a key: report the folder once instead of every file (or walking on forever).
+            self.fail(nas_path, KEY_TOO_LONG, signature(st))
             return
         identity = (st.st_dev, st.st_ino)
         if identity in self.visited:
             return
         self.visited.add(identity)
-        self.stack.append((folder, nas_path, all_in or self.matcher.matches(nas_path)))
+        self.stack.append((folder, relative, nas_path, all_in or self.matcher.matches(nas_path)))
 
-    def inside_root(self, target: str) -> bool:
-        return target == self.root or target.startswith(self.root.rstrip("/") + "/")
+    def refuse_collisions(self) -> None:
+        counts = Counter(entry.key for entry in self.result.files)
+        clashing = {key for key, count in counts.items() if count > 1}
+        if not clashing:
+            return
+        kept = []
+        for entry in self.result.files:
+            if entry.key in clashing:
+                self.fail(entry.nas_path, KEY_COLLISION, (entry.dev, entry.ino, entry.size, entry.mtime_ns))
+            else:
+                kept.append(entry)
+        self.result.files = kept
