@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from seqferry_notifier.app import build_service
-from seqferry_shared.events.models import ErrorInfo, TransferState
+from seqferry_shared.events.models import ErrorInfo, FileProblem, TransferState
 from seqferry_shared.runtime import ServiceRuntime
 
 pytestmark = pytest.mark.integration
@@ -238,6 +238,57 @@ async def test_execution_error_fails_the_run_and_notifies(
         view = (await notifier.http.get(f"/runs/{run.run_id}")).json()
         assert view["status"] == "failed"
         assert view["run"]["failed_executions"] == ["local-e"]
+
+
+async def test_a_standing_file_problem_fails_the_run_once_and_stays_on_the_dashboard(
+    stack, notifier_settings, start_notifier, wait_for, make_run, executor_event
+) -> None:
+    # GIVEN a run whose folder holds a FIFO: the first pass reports it as ERROR, the next ones again as SUCCESS
+    run = make_run()
+    run.upload(stack.s3, stack.bucket, skip=("RTAComplete.txt",))
+    fifo = FileProblem(path=f"{run.nas_path}/pipe", reason="FIFO (named pipe): not a regular file, not read")
+    scan = run.summary(files_failed=1)
+    async with start_notifier(notifier_settings()) as notifier:
+        first = executor_event(
+            "local-p1", TransferState.ERROR, [scan], error=ErrorInfo(code="FilesFailed", message="1")
+        )
+        stack.publish(first.model_copy(update={"problems": [fifo]}))
+        for n in (2, 3):
+            later = executor_event(f"local-p{n}", TransferState.SUCCESS, [scan], files=len(run.files))
+            stack.publish(later.model_copy(update={"problems": [fifo]}))
+
+        async def dashboard_lists_it() -> dict[str, Any] | None:
+            body = (await notifier.http.get("/api/dashboard")).json()
+            latest = {r["execution_id"] for r in body["problems"]}
+            return body if latest == {"local-p3"} else None
+
+        # THEN the dashboard lists the FIFO (from the newest pass) and the run is failed, never completed
+        body = await wait_for(dashboard_lists_it, what="problem on the dashboard")
+        assert [(p["path"], p["reason"]) for p in body["problems"]] == [(fifo.path, fifo.reason)]
+        view = (await notifier.http.get(f"/runs/{run.run_id}")).json()
+        assert view["status"] == "failed"
+        execution = (await notifier.http.get("/executions/local-p3")).json()
+        assert execution["problems"] == [fifo.model_dump()]
+        # AND Run Transfer Failed was announced once (by the ERROR), not once per pass; one alert each
+        seen: list[dict[str, Any]] = []
+
+        async def failed() -> list[dict[str, Any]]:
+            seen.extend(stack.drain(stack.bus_queue_url))
+            return [e for e in seen if e["detail-type"] == "Run Transfer Failed"]
+
+        await wait_for(failed, what="Run Transfer Failed")
+        notes: list[dict[str, Any]] = []
+
+        async def two_notes() -> list[dict[str, Any]] | None:
+            notes.extend(stack.drain(stack.sns_queue_url))
+            return notes if len(notes) >= 2 else None
+
+        await wait_for(two_notes, what="two SNS messages")
+        await asyncio.sleep(1.0)  # anything announced for the later passes would have arrived with these
+        notes.extend(stack.drain(stack.sns_queue_url))
+        assert [e["detail"]["executions"] for e in await failed()] == [["local-p1"]]
+        assert not [e for e in seen if e["detail-type"] == "Run Transfer Completed"]
+        assert sorted(json.loads(n["Message"])["type"] for n in notes) == ["execution_failed", "run_failed"]
 
 
 async def test_stalled_run_is_reported_once(

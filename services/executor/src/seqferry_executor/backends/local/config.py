@@ -88,7 +88,7 @@ class LocalBackendConfig(BaseModel):
         "'/seqferry/<prefix>/transfers', in DataSync's TRANSFER-level line format.",
     )
     max_failures_reported: int = Field(
-        default=20, ge=1, le=200, description="Problems (path and reason) listed per execution; all are counted."
+        default=20, ge=1, le=100, description="Problems (path and reason) listed per execution; all are counted."
     )
     executions_kept: int = Field(default=1000, ge=1, description="Finished executions kept for describe().")
 
