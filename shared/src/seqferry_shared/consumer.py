@@ -78,7 +78,8 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 class Router:
-    """Maps envelopes to handlers: our events by detail-type, AWS events by source+detail-type, S3 records."""
+    """Maps envelopes to handlers: our events by detail-type (from a source the model trusts), AWS events by
+    source+detail-type, S3 records."""
 
     def __init__(self) -> None:
         self._models: dict[str, _ModelRoute] = {}
@@ -382,6 +383,9 @@ class SqsConsumer:
     ) -> None:
         ctx = MessageContext(message_id, receive_count, self.queue_name, event=event)
         route = self._router.model_route(event.detail_type)
+        if route is not None and not route.model.trusts(event.source):
+            # The rules only deliver trusted sources; whatever else reaches the queue is kept in the DLQ, not acted on.
+            raise PermanentError(f"{event.detail_type!r} from source {event.source!r} is not trusted; not handled")
         if route is None:
             aws_handler = self._router.aws_route(event.source, event.detail_type)
             if aws_handler is None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seqferry_shared.events.models import (
+    EventDetail,
     TransferExecutionStateChanged,
     TransferRequested,
     TransferWindowOpened,
@@ -73,6 +74,15 @@ def adhoc_prefixes(adhoc_path: str) -> tuple[str, ...]:
     """Key prefixes that are never archived: the bucket's ``adhoc/`` and the NAS ad-hoc folder's keys."""
     folder = adhoc_path.strip("/")
     return tuple(dict.fromkeys((ADHOC_PREFIX, f"{folder}/" if folder else ADHOC_PREFIX)))
+
+
+def trusted(model: type[EventDetail]) -> dict[str, Any]:
+    """An event pattern matching ``model``'s detail-type from the sources allowed to send it, and no other.
+
+    Every rule matches ``source`` as well as ``detail-type``: a service (or anyone) putting a detail-type it does
+    not own on the bus reaches nobody. IAM restricts each role to its own source (``deploy/terraform/iam.tf``).
+    """
+    return {"source": model.source_filter(), "detail-type": [model.DETAIL_TYPE]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,21 +161,13 @@ class ResourceNames:
             RuleSpec(
                 name=f"{self.prefix}-to-executor",
                 bus=self.bus,
-                pattern={
-                    "detail-type": [
-                        TransferWindowOpened.DETAIL_TYPE,
-                        TransferRequested.DETAIL_TYPE,
-                    ]
-                },
+                pattern={"$or": [trusted(TransferWindowOpened), trusted(TransferRequested)]},
                 queue=self.executor_queue.name,
             ),
             RuleSpec(
                 name=f"{self.prefix}-to-notifier",
                 bus=self.bus,
-                pattern={
-                    "source": [TransferExecutionStateChanged.SOURCE],
-                    "detail-type": [TransferExecutionStateChanged.DETAIL_TYPE],
-                },
+                pattern=trusted(TransferExecutionStateChanged),
                 queue=self.notifier_queue.name,
             ),
             RuleSpec(

@@ -47,3 +47,48 @@ def test_bootstrap_twice_converges(moto_server: object, resource_prefix: str) ->
         "basecalls-to-deep-archive",
         "noncurrent-versions-and-stale-uploads",
     }
+
+
+def deliveries(settings: ServiceSettings, queue: str) -> list[tuple[str, str]]:
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    found = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages"):
+        for message in messages:
+            body = json.loads(message["Body"])
+            found.append((body["source"], body["detail-type"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return sorted(found)
+
+
+def test_rules_deliver_each_event_only_from_the_sources_allowed_to_send_it(
+    moto_server: object, resource_prefix: str
+) -> None:
+    # GIVEN the bus and rules bootstrap creates (moto evaluates the event patterns as EventBridge does)
+    settings = ServiceSettings(prefix=resource_prefix, environment="test")
+    bootstrap(settings)
+    names = settings.names
+    # WHEN genuine events and spoofed ones (a detail-type put under someone else's source) are put on the bus
+    sent = [
+        ("seqferry.scheduler", "Transfer Window Opened"),
+        ("lims.lab.example", "Transfer Window Opened"),  # only the scheduler opens windows
+        ("seqferry.adhoc", "Transfer Requested"),
+        ("lims.lab.example", "Transfer Requested"),  # the public contract: any source of one's own ...
+        ("aws.datasync", "Transfer Requested"),  # ... but never an AWS service's
+        ("seqferry.executor", "Transfer Execution State Changed"),
+        ("seqferry.adhoc", "Transfer Execution State Changed"),  # only the executor reports executions
+        ("seqferry.executor.evil", "Transfer Execution State Changed"),
+    ]
+    events = boto3.client("events")
+    for source, detail_type in sent:
+        entry = {"EventBusName": names.bus, "Source": source, "DetailType": detail_type, "Detail": "{}"}
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    # THEN each queue received exactly the trusted ones
+    assert deliveries(settings, names.executor_queue.name) == [
+        ("lims.lab.example", "Transfer Requested"),
+        ("seqferry.adhoc", "Transfer Requested"),
+        ("seqferry.scheduler", "Transfer Window Opened"),
+    ]
+    assert deliveries(settings, names.notifier_queue.name) == [
+        ("seqferry.executor", "Transfer Execution State Changed")
+    ]

@@ -51,6 +51,7 @@ from seqferry_notifier.domain.runs import (
     new_run,
     observe_execution,
     record_listing,
+    summary_problem,
 )
 from seqferry_notifier.domain.runstatus import (
     MAX_STATUS_BYTES,
@@ -117,7 +118,15 @@ class NotifierService:
 
     # -- executions -----------------------------------------------------------------------------------------------
     async def on_execution_event(self, detail: TransferExecutionStateChanged) -> ExecutionRecord:
-        """The executor's ``Transfer Execution State Changed``."""
+        """The executor's ``Transfer Execution State Changed``; run summaries that are not runs of this lab are
+        dropped with the reason logged (the rest of the event still counts)."""
+        summaries = {}
+        for summary in detail.runs:
+            problem = summary_problem(summary, self._sequencers)
+            if problem is None:
+                summaries[summary.run_id] = summary
+            else:
+                log.warning("execution %s: run summary refused: %s", detail.execution_id[:200], problem)
         observation = Observation(
             execution_id=detail.execution_id,
             at=detail.meta.occurred_at,
@@ -131,10 +140,10 @@ class NotifierService:
             started_at=detail.started_at,
             trigger=detail.trigger,
             includes=tuple(detail.includes),
-            run_ids=tuple(run.run_id for run in detail.runs),
+            run_ids=tuple(summaries),
             correlation_id=detail.meta.correlation_id,
         )
-        return await self.observe(observation, {run.run_id: run for run in detail.runs})
+        return await self.observe(observation, summaries)
 
     async def on_datasync_event(
         self, resources: list[str], detail: dict[str, object], at: datetime | None

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from seqferry_notifier.app import build_service
-from seqferry_shared.events.models import ErrorInfo, FileProblem, TransferState
+from seqferry_shared.events.models import ErrorInfo, FileProblem, RunSummary, TransferState
 from seqferry_shared.runtime import ServiceRuntime
 
 pytestmark = pytest.mark.integration
@@ -289,6 +289,44 @@ async def test_a_standing_file_problem_fails_the_run_once_and_stays_on_the_dashb
         assert [e["detail"]["executions"] for e in await failed()] == [["local-p1"]]
         assert not [e for e in seen if e["detail-type"] == "Run Transfer Completed"]
         assert sorted(json.loads(n["Message"])["type"] for n in notes) == ["execution_failed", "run_failed"]
+
+
+async def test_a_spoofed_run_summary_never_lists_the_bucket_nor_announces_anything(
+    stack, notifier_settings, start_notifier, wait_for, make_run, executor_event, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a bucket holding a real run and other data, and a completion marker at its top
+    run = make_run()
+    run.upload(stack.s3, stack.bucket, skip=("RTAComplete.txt",))
+    stack.s3.put_object(Bucket=stack.bucket, Key="hr/private/salaries.csv", Body=b"name,salary\n")
+    stack.s3.put_object(Bucket=stack.bucket, Key="CopyComplete.txt", Body=b"")
+    listing = stack.s3.list_objects_v2(Bucket=stack.bucket)["Contents"]
+    # ... and an event claiming to be the executor's, whose run summary points at the whole bucket and matches it
+    fake = RunSummary(
+        run_id="everything", nas_path="/", s3_prefix="", files_total=len(listing),
+        bytes_total=sum(o["Size"] for o in listing), markers=["CopyComplete.txt"],
+    )  # fmt: skip
+    foreign = RunSummary(run_id="private", nas_path="/hr/private", s3_prefix="hr/private/", files_total=1)
+    async with start_notifier(notifier_settings(check_cycles=False)) as notifier:
+        # WHEN it arrives (with a genuine summary of the real run beside the fake ones)
+        stack.publish(executor_event("local-x", TransferState.SUCCESS, [fake, foreign, run.summary(markers=())]))
+
+        async def real_run_tracked() -> dict[str, Any] | None:
+            response = await notifier.http.get(f"/runs/{run.run_id}")
+            return response.json() if response.status_code == 200 else None
+
+        await wait_for(real_run_tracked, what="the genuine summary")
+        # THEN the fake summaries are refused with the reason logged, no run is made of them, nothing announced
+        assert (await notifier.http.get("/runs/everything")).status_code == 404
+        assert (await notifier.http.get("/runs/private")).status_code == 404
+        assert "run summary refused: nas_path '/' is not under a configured sequencer path" in caplog.text
+        assert "run summary refused: nas_path '/hr/private'" in caplog.text
+        runs = (await notifier.http.get("/runs")).json()
+        assert [r["run"]["run_id"] for r in runs["items"]] == [run.run_id]
+        await asyncio.sleep(1.0)
+        seen = stack.drain(stack.bus_queue_url)
+        assert not [e for e in seen if e["detail-type"] == "Run Transfer Completed"]
+        manifests = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix="everything").get("Contents", [])
+        assert manifests == []
 
 
 async def test_stalled_run_is_reported_once(

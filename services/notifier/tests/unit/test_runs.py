@@ -22,6 +22,7 @@ from seqferry_notifier.domain.runs import (
     new_run,
     observe_execution,
     record_listing,
+    summary_problem,
 )
 from seqferry_notifier.domain.runstatus import RunStatusError, parse_run_completion
 from seqferry_shared.events.models import RunSummary, TransferState
@@ -338,3 +339,34 @@ def test_an_incomplete_run_is_settled_and_never_stalls() -> None:
     assert done.status is RunStatus.INCOMPLETE
     assert candidate_blockers(done) == ["already reported incomplete"]
     assert not is_stalled(done, at(10**6), timedelta(hours=6))
+
+
+SEQUENCERS = parse_sequencer_paths("/sequencers/incoming/miseq=miseq,/sequencers/incoming/novaseq=novaseq6000")
+REAL = "/sequencers/incoming/miseq/251125_M00123_0001_000000000-ABCDE"
+
+
+@pytest.mark.parametrize(
+    ("run_id", "nas_path", "s3_prefix", "problem"),
+    [
+        ("251125_M00123_0001_000000000-ABCDE", REAL, REAL[1:] + "/", None),
+        ("251125_M00123_0001_000000000-ABCDE", REAL, "", "s3_prefix ''"),
+        ("251125_M00123_0001_000000000-ABCDE", REAL, "hr/", "s3_prefix 'hr/'"),
+        ("251125_M00123_0001_000000000-ABCDE", REAL, "sequencers/incoming/", "is not the run folder's prefix"),
+        ("x", "/hr/private", "hr/private/", "not under a configured sequencer path"),
+        ("x", "/sequencers/incoming/miseq-old/x", "sequencers/incoming/miseq-old/x/", "not under a configured"),
+        ("Data", REAL + "/Data", REAL[1:] + "/Data/", "is not a run folder"),
+        ("other", REAL, REAL[1:] + "/", "is not the folder's name"),
+        ("miseq", "/sequencers/incoming/miseq", "sequencers/incoming/miseq/", "not under a configured"),
+    ],
+)
+def test_only_a_run_folder_under_a_sequencer_path_is_a_run(
+    run_id: str, nas_path: str, s3_prefix: str, problem: str | None
+) -> None:
+    # GIVEN a run summary from an event (input, whoever sent it) WHEN checked against the configured paths
+    found = summary_problem(RunSummary(run_id=run_id, nas_path=nas_path, s3_prefix=s3_prefix), SEQUENCERS)
+    # THEN only the real run folder with its own prefix passes; anything else is named with the reason
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found

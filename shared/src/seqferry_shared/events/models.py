@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = "1.0"
+AWS_SOURCE_PREFIX = "aws."
 
 
 def utc_now() -> datetime:
@@ -42,6 +43,16 @@ class EventDetail(BaseModel):
     SOURCE: ClassVar[str]
 
     meta: Meta = Field(default_factory=Meta)
+
+    @classmethod
+    def trusts(cls, source: str) -> bool:
+        """True if an event of this type from ``source`` may be acted on: by default only its own producer's."""
+        return source == cls.SOURCE
+
+    @classmethod
+    def source_filter(cls) -> list[Any]:
+        """The EventBridge pattern value matching exactly the sources :meth:`trusts`."""
+        return [cls.SOURCE]
 
 
 class TransferState(StrEnum):
@@ -97,6 +108,16 @@ class TransferRequested(EventDetail):
 
     DETAIL_TYPE: ClassVar[str] = "Transfer Requested"
     SOURCE: ClassVar[str] = "seqferry.adhoc"
+
+    @classmethod
+    def trusts(cls, source: str) -> bool:
+        # The public contract: a LIMS, a pipeline or a person may ask, under any source of their own; AWS services
+        # (``aws.*``, which only AWS can send) never do.
+        return not source.startswith(AWS_SOURCE_PREFIX)
+
+    @classmethod
+    def source_filter(cls) -> list[Any]:
+        return [{"anything-but": {"prefix": AWS_SOURCE_PREFIX}}]
 
     request_id: str = Field(min_length=1, max_length=128, description="Caller's id of this request.")
     task: str | None = Field(default=None, description="Task to run it on; the executor's default if unset.")

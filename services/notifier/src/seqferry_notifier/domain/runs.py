@@ -146,6 +146,26 @@ class RunRecord(BaseModel):
         return min(1.0, self.s3_files / scan.files_total) if scan.files_total else 0.0
 
 
+def summary_problem(summary: RunSummary, sequencers: Sequence[SequencerPath]) -> str | None:
+    """Why a reported run summary cannot be a run of this lab, or None if it can.
+
+    A summary comes from an event, and events are input: the notifier lists ``s3_prefix`` and may announce what it
+    finds there. Only a run folder directly under a configured sequencer path is a run, and its prefix is its path.
+    """
+    found = run_of(summary.nas_path.rstrip("/") + "/", list(sequencers))
+    if found is None:
+        return f"nas_path {summary.nas_path[:300]!r} is not under a configured sequencer path"
+    root, run_id = found
+    folder = f"{root.path.rstrip('/')}/{run_id}"
+    if summary.nas_path.rstrip("/") != folder:
+        return f"nas_path {summary.nas_path[:300]!r} is not a run folder (one level below {root.path})"
+    if summary.run_id != run_id:
+        return f"run_id {summary.run_id[:200]!r} is not the folder's name {run_id[:200]!r}"
+    if summary.s3_prefix != folder.lstrip("/") + "/":
+        return f"s3_prefix {summary.s3_prefix[:300]!r} is not the run folder's prefix {folder.lstrip('/')!r}/"
+    return None
+
+
 def identify_instrument(nas_path: str, run_id: str, sequencers: Sequence[SequencerPath]) -> Instrument | None:
     """The run's instrument from its configured sequencer path, else (an ad-hoc root) from the run folder's name."""
     found = run_of(nas_path.rstrip("/") + "/", sequencers)
