@@ -3,14 +3,16 @@
 import asyncio
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import boto3
 import pytest
 from opentelemetry import trace
 
 from seqferry_shared.consumer import MessageContext, Router
-from seqferry_shared.events import Meta, TransferRequested
+from seqferry_shared.events import Meta, TransferRequested, TransferWindowOpened
 from seqferry_shared.runtime import ServiceRuntime
 from seqferry_shared.telemetry import Telemetry
 
@@ -236,3 +238,47 @@ async def test_invalid_detail_goes_to_the_hook_once_instead_of_the_dlq(runtime: 
     assert len(rejections) == 1
     assert "includes: Input should be a valid list" in rejections[0][1]
     assert await queue_depth(runtime, runtime.names.executor_queue.dlq_name) == 0
+
+
+async def test_an_event_from_a_source_its_type_does_not_trust_is_never_handled(
+    runtime: ServiceRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN consumers of a window event (only the scheduler opens windows) and of requests (anyone but aws.*)
+    caplog.set_level(logging.ERROR, logger="seqferry_shared.consumer")
+    handled: list[str] = []
+    router = Router()
+
+    @router.on(TransferWindowOpened)
+    async def window(detail: TransferWindowOpened, ctx: MessageContext) -> None:
+        handled.append("window")
+
+    @router.on(TransferRequested)
+    async def requested(detail: TransferRequested, ctx: MessageContext) -> None:
+        handled.append(detail.request_id)
+
+    await runtime.add_consumer(runtime.names.executor_queue.name, router)
+    runtime.start()
+    # WHEN spoofed events reach the queue without the rules (sent to it directly), then a genuine request
+    sqs = await runtime.client("sqs")
+    url = (await sqs.get_queue_url(QueueName=runtime.names.executor_queue.name))["QueueUrl"]
+    now = datetime.now(UTC)
+    window_detail = TransferWindowOpened(
+        task="t", tick=1, window_start=now, window_end=now, time_zone="UTC", includes=["/sequencers/incoming/miseq/x"]
+    )
+    for source, detail in (("lims.lab.example", window_detail), ("aws.s3", request())):
+        body = {"id": str(uuid4()), "source": source, "detail-type": detail.DETAIL_TYPE, "time": now.isoformat(),
+                "detail": detail.model_dump(mode="json")}  # fmt: skip
+        await sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    await runtime.publisher.publish(TransferRequested(request_id="genuine", includes=["/x"]), source="lims.lab.example")
+    # THEN only the genuine one is handled; the spoofed ones are refused, named, and kept in the DLQ
+    await eventually(lambda: handled == ["genuine"])
+    dlq = runtime.names.executor_queue.dlq_name
+    for _ in range(300):
+        if await queue_depth(runtime, dlq) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert await queue_depth(runtime, dlq) == 2
+    assert handled == ["genuine"]
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "'Transfer Window Opened' from source 'lims.lab.example' is not trusted" in messages
+    assert "'Transfer Requested' from source 'aws.s3' is not trusted" in messages
