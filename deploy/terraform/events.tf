@@ -8,8 +8,12 @@ resource "aws_cloudwatch_event_rule" "to_executor" {
   name           = local.rules.to_executor
   description    = "seqferry: deliver to ${local.queues.executor}"
   event_bus_name = aws_cloudwatch_event_bus.main.name
+  # Windows only from the scheduler; requests (the public contract) from any source but an AWS service's.
   event_pattern = jsonencode({
-    "detail-type" = [local.transfer_window_opened, local.transfer_requested]
+    "$or" = [
+      { source = [local.scheduler_source], "detail-type" = [local.transfer_window_opened] },
+      { source = [{ "anything-but" = { prefix = local.aws_source_prefix } }], "detail-type" = [local.transfer_requested] },
+    ]
   })
 }
 

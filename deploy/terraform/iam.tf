@@ -56,13 +56,32 @@ resource "aws_iam_role" "service" {
 # -- Permissions ------------------------------------------------------------------------------------------------
 
 locals {
-  # Every service publishes on the bus; readiness asks the bus and the table whether they answer
-  # (DescribeEventBus, DescribeTable); idempotency and each service's own records live in the table.
-  bus_statement = {
-    Sid      = "Bus"
-    Effect   = "Allow"
-    Action   = ["events:PutEvents", "events:DescribeEventBus"]
-    Resource = aws_cloudwatch_event_bus.main.arn
+  # Every service publishes on the bus, but only under its own source and only the detail-types it produces
+  # (ForAllValues: every entry of a PutEvents call; Null: an entry without them is no loophole), so no service can
+  # speak for another. Readiness asks the bus and the table whether they answer (DescribeEventBus,
+  # DescribeTable); idempotency and each service's own records live in the table.
+  bus_statements = {
+    for service, producer in local.event_producers : service => [
+      {
+        Sid      = "PutOwnEvents"
+        Effect   = "Allow"
+        Action   = "events:PutEvents"
+        Resource = aws_cloudwatch_event_bus.main.arn
+        Condition = {
+          "ForAllValues:StringEquals" = {
+            "events:source"      = [producer.source]
+            "events:detail-type" = producer.detail_types
+          }
+          Null = { "events:source" = "false", "events:detail-type" = "false" }
+        }
+      },
+      {
+        Sid      = "BusReachable"
+        Effect   = "Allow"
+        Action   = "events:DescribeEventBus"
+        Resource = aws_cloudwatch_event_bus.main.arn
+      },
+    ]
   }
 
   table_statement = {
@@ -115,11 +134,11 @@ locals {
   }] : []
 
   service_statements = {
-    scheduler = [local.bus_statement, local.table_statement]
+    scheduler = concat(local.bus_statements["scheduler"], [local.table_statement])
 
     executor = concat(
+      local.bus_statements["executor"],
       [
-        local.bus_statement,
         local.table_statement,
         local.consume_statements["executor"],
         local.bucket_key_statement,
@@ -154,8 +173,7 @@ locals {
       local.datasync_execution_statements,
     )
 
-    adhoc = [
-      local.bus_statement,
+    adhoc = concat(local.bus_statements["adhoc"], [
       local.table_statement,
       local.consume_statements["adhoc"],
       local.bucket_key_statement,
@@ -178,11 +196,11 @@ locals {
         Action   = "s3:PutObject"
         Resource = "${local.bucket_arn}/${local.adhoc_results_prefix}*"
       },
-    ]
+    ])
 
     notifier = concat(
+      local.bus_statements["notifier"],
       [
-        local.bus_statement,
         local.table_statement,
         local.consume_statements["notifier"],
         local.bucket_key_statement,
@@ -218,15 +236,14 @@ locals {
     )
 
     # The simulator only announces the runs it writes; readiness also asks whether the table answers.
-    simulator = [
-      local.bus_statement,
+    simulator = concat(local.bus_statements["simulator"], [
       {
         Sid      = "StateTableReachable"
         Effect   = "Allow"
         Action   = "dynamodb:DescribeTable"
         Resource = local.table_arn
       },
-    ]
+    ])
   }
 }
 
@@ -236,4 +253,47 @@ resource "aws_iam_role_policy" "service" {
   name   = "seqferry-${each.key}"
   role   = aws_iam_role.service[each.key].id
   policy = jsonencode({ Version = "2012-10-17", Statement = local.service_statements[each.key] })
+}
+
+# -- A LIMS (or any other system) asking for transfers ------------------------------------------------------------
+
+# The role a LIMS assumes to put Transfer Requested on the bus (docs/transfer-requested.md), and nothing else: only
+# that detail-type, only under its own sources. Created when lims_principal_arns names who may assume it.
+resource "aws_iam_role" "lims" {
+  count = length(var.lims_principal_arns) > 0 ? 1 : 0
+
+  name        = "${var.prefix}-lims"
+  description = "seqferry: put Transfer Requested on the ${local.bus} bus (sources ${join(", ", var.lims_event_sources)})"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "Lims"
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { AWS = var.lims_principal_arns }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "lims" {
+  count = length(var.lims_principal_arns) > 0 ? 1 : 0
+
+  name = "seqferry-lims"
+  role = aws_iam_role.lims[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "RequestTransfers"
+      Effect   = "Allow"
+      Action   = "events:PutEvents"
+      Resource = aws_cloudwatch_event_bus.main.arn
+      Condition = {
+        "ForAllValues:StringEquals" = {
+          "events:source"      = var.lims_event_sources
+          "events:detail-type" = [local.transfer_requested]
+        }
+        Null = { "events:source" = "false", "events:detail-type" = "false" }
+      }
+    }]
+  })
 }

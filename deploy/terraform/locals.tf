@@ -22,9 +22,21 @@ locals {
   transfer_window_opened           = "Transfer Window Opened"
   transfer_requested               = "Transfer Requested"
   transfer_execution_state_changed = "Transfer Execution State Changed"
+  scheduler_source                 = "seqferry.scheduler"
   executor_source                  = "seqferry.executor"
+  aws_source_prefix                = "aws."
   datasync_source                  = "aws.datasync"
   datasync_detail_type             = "DataSync Task Execution State Change"
+
+  # What each service may put on the bus: its own source, and only the detail-types it produces (the models'
+  # SOURCE and DETAIL_TYPE). IAM enforces it (iam.tf), the rules match it (events.tf).
+  event_producers = {
+    scheduler = { source = local.scheduler_source, detail_types = [local.transfer_window_opened] }
+    executor  = { source = local.executor_source, detail_types = [local.transfer_execution_state_changed] }
+    adhoc     = { source = "seqferry.adhoc", detail_types = [local.transfer_requested, "Adhoc Manifest Processed"] }
+    notifier  = { source = "seqferry.notifier", detail_types = ["Run Transfer Completed", "Run Transfer Failed"] }
+    simulator = { source = "seqferry.simulator", detail_types = ["Sequencing Run Started", "Sequencing Run Completed"] }
+  }
 
   adhoc_prefix         = "adhoc/"
   adhoc_results_prefix = "adhoc/results/"

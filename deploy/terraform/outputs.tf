@@ -53,6 +53,11 @@ output "role_arns" {
   value       = { for service, role in aws_iam_role.service : service => role.arn }
 }
 
+output "lims_role_arn" {
+  description = "Role a LIMS assumes to put Transfer Requested on the bus (null unless lims_principal_arns is set)."
+  value       = length(aws_iam_role.lims) > 0 ? aws_iam_role.lims[0].arn : null
+}
+
 output "dashboard_name" {
   description = "CloudWatch dashboard."
   value       = aws_cloudwatch_dashboard.main.dashboard_name

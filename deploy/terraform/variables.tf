@@ -260,6 +260,27 @@ variable "create_simulator_role" {
   default     = false
 }
 
+# -- Systems that ask for transfers ------------------------------------------------------------------------------
+
+variable "lims_principal_arns" {
+  description = "IAM principals (role, user or account ARNs) of systems that ask for transfers, e.g. a LIMS: they may assume '<prefix>-lims', which may only put Transfer Requested on the bus under lims_event_sources. Empty: no such role."
+  type        = list(string)
+  default     = []
+}
+
+variable "lims_event_sources" {
+  description = "Sources the LIMS role may put Transfer Requested under (docs/transfer-requested.md: name your system, e.g. lims.lab.example)."
+  type        = list(string)
+  default     = ["lims"]
+
+  validation {
+    condition = length(var.lims_event_sources) > 0 && alltrue([
+      for source in var.lims_event_sources : !startswith(source, "aws.") && !startswith(source, "seqferry.") && length(source) > 0
+    ])
+    error_message = "lims_event_sources: at least one, none starting with 'aws.' (AWS services) or 'seqferry.' (seqferry's own services)."
+  }
+}
+
 # -- Monitoring -------------------------------------------------------------------------------------------------
 
 variable "dlq_alarms_enabled" {

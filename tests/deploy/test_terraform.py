@@ -15,6 +15,7 @@ import pytest
 from deploy_support import TERRAFORM_DIR, run_terraform
 
 from seqferry_shared.bootstrap import lifecycle_rules
+from seqferry_shared.events.models import ALL_EVENTS, TransferRequested
 from seqferry_shared.resources import ADHOC_PREFIX, STORAGE_CLASS_TAG, ResourceNames
 
 # The DataSync rule exists once a task does; it is a counted resource (its one instance is [0]).
@@ -100,6 +101,58 @@ TF_LIFECYCLE_VIEW = """{
     }"""
 
 
+# What each role may put on the bus, read back from the rendered policies.
+TF_PUT_EVENTS_VIEW = """{
+      for service, policy in aws_iam_role_policy.service : service => [
+        for s in jsondecode(policy.policy).Statement : {
+          sources      = s.Condition["ForAllValues:StringEquals"]["events:source"]
+          detail_types = sort(s.Condition["ForAllValues:StringEquals"]["events:detail-type"])
+          null         = s.Condition.Null
+        } if contains(flatten([s.Action]), "events:PutEvents")
+      ]
+    }"""
+NOT_NULL = {"events:source": "false", "events:detail-type": "false"}
+
+
+def producers(services: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """From the event models: each service may put its own source and the detail-types it produces, nothing else."""
+    expected: dict[str, list[dict[str, Any]]] = {}
+    for model in ALL_EVENTS:
+        service = model.SOURCE.removeprefix("seqferry.")
+        if service in services:
+            view = expected.setdefault(service, [{"sources": [model.SOURCE], "detail_types": [], "null": NOT_NULL}])
+            view[0]["detail_types"] = sorted([*view[0]["detail_types"], model.DETAIL_TYPE])
+    return expected
+
+
+def lims_run() -> str:
+    """The LIMS role may put Transfer Requested under its own sources and nothing else."""
+    policy = "jsondecode(one(aws_iam_role_policy.lims).policy).Statement"
+    statement = {
+        "Sid": "RequestTransfers",
+        "Effect": "Allow",
+        "Action": "events:PutEvents",
+        "Condition": {
+            "ForAllValues:StringEquals": {
+                "events:source": ["lims.lab.example"],
+                "events:detail-type": [TransferRequested.DETAIL_TYPE],
+            },
+            "Null": NOT_NULL,
+        },
+    }
+    view = f"[for s in {policy} : {{ Sid = s.Sid, Effect = s.Effect, Action = s.Action, Condition = s.Condition }}]"
+    body = [
+        assertion(same_json(view, [statement]), "the LIMS role may only put Transfer Requested under its sources"),
+        assertion('one(aws_iam_role.lims).name == "lab-lims" && output.lims_role_arn != null', "the LIMS role exists"),
+    ]
+    variables = (
+        '    prefix              = "lab"\n'
+        '    lims_principal_arns = ["arn:aws:iam::123456789012:role/lims-service"]\n'
+        '    lims_event_sources  = ["lims.lab.example"]\n'
+    )
+    return f'run "lims_role" {{\n  command = apply\n\n  variables {{\n{variables}  }}\n\n{"".join(body)}}}\n'
+
+
 def names_run(label: str, names: ResourceNames, bucket: str | None) -> str:
     queues = {"executor": names.executor_queue, "adhoc": names.adhoc_queue, "notifier": names.notifier_queue}
     rules = {rule.name: {"bus": rule.bus, "pattern": rule.pattern} for rule in names.rules}
@@ -133,6 +186,11 @@ def names_run(label: str, names: ResourceNames, bucket: str | None) -> str:
             "adhoc notification prefix",
         ),
         assertion(same_json(TF_LIFECYCLE_VIEW, lifecycle_view(lifecycle_rules(names))), "lifecycle rules"),
+        assertion(
+            same_json(TF_PUT_EVENTS_VIEW, producers(["scheduler", "executor", "adhoc", "notifier"])),
+            "each role puts only its own source and its own detail-types",
+        ),
+        assertion("length(aws_iam_role.lims) == 0", "no LIMS role unless asked for"),
     ]
     for role, spec in queues.items():
         work, dlq = f'aws_sqs_queue.work["{role}"]', f'aws_sqs_queue.dlq["{role}"]'
@@ -154,6 +212,7 @@ def test_same_resources_as_the_shared_declaration(workdir: Path, tf_env: dict[st
     runs = [
         names_run("default_bucket", ResourceNames.for_prefix("lab"), None),
         names_run("explicit_bucket", ResourceNames.for_prefix("lab2", bucket="lab-sequencing"), "lab-sequencing"),
+        lims_run(),
     ]
     header = (
         'mock_provider "aws" {\n  source = "./tests/mocks"\n}\n\n'
@@ -168,4 +227,4 @@ def test_same_resources_as_the_shared_declaration(workdir: Path, tf_env: dict[st
 
     # THEN every one holds
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed, 0 failed" in result.stdout
+    assert "3 passed, 0 failed" in result.stdout
