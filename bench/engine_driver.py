@@ -17,17 +17,12 @@ import time
 from pathlib import Path
 
 from seqferry_executor.backends.local import LocalBackend, LocalBackendConfig
+from seqferry_executor.settings import ExecutorSettings
 from seqferry_shared.aws import ClientFactory
-from seqferry_shared.settings import ServiceSettings
 
 
-class DriverSettings(ServiceSettings):
-    nas_root: Path
-    local: LocalBackendConfig
-
-
-def build_settings(args: argparse.Namespace) -> DriverSettings:
-    return DriverSettings(
+def build_settings(args: argparse.Namespace) -> ExecutorSettings:
+    return ExecutorSettings(
         prefix="bench",
         bucket=args.bucket,
         aws_endpoint_url=args.endpoint,

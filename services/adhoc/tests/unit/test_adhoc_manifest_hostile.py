@@ -99,6 +99,9 @@ BACKSLASH = "backslash not allowed"
 
 CASES = [
     Case("valid-run-folder", text(f"{M}/{RUN}"), accepted=[f"{M}/{RUN}"]),
+    # A segment longer than any POSIX or NFS name (255 bytes) would silently match nothing: refused with why.
+    Case("256-byte-segment", text(f"{M}/{'r' * 256}/x"), rejected=[(1, "path segment of 256 bytes")]),
+    Case("255-byte-segment", text(f"{M}/{'r' * 255}"), accepted=[f"{M}/{'r' * 255}"]),
     Case("traversal-to-etc", text(f"{M}/../../../etc/passwd"), rejected=[(1, DOTS)]),
     Case("traversal-trailing-dotdot", text(f"{M}/{RUN}/.."), rejected=[(1, DOTS)]),
     Case("traversal-up-and-back-in", text("/sequencers/incoming/../incoming/miseq/x"), rejected=[(1, DOTS)]),
