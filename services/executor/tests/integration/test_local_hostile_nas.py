@@ -49,8 +49,9 @@ def problems(status: Any) -> dict[str, str]:
     return {p.path: p.reason for p in status.problems}
 
 
-def lab(nas: Path) -> list[Path]:
-    """A run folder next to another department's share, inside the same NAS mount."""
+def lab(nas: Path, *, links: bool = False) -> Path:
+    """A run folder next to another department's share, inside the same NAS mount; with ``links``, someone who can
+    write into the run folder placed a file link and a folder link to the share in it. Returns the run folder."""
     written = [
         write(nas, "/hr/private/salaries.csv", SECRET),
         write(nas, "/hr/private/bonus.csv", SECRET),
@@ -59,18 +60,18 @@ def lab(nas: Path) -> list[Path]:
         write(nas, f"{OTHER_RUN}/SampleSheet.csv", b"[Header]\n"),
     ]
     age(*written)
-    return written
+    run = nas / RUN.lstrip("/")
+    if links:
+        (run / "innocent.csv").symlink_to("../../../../hr/private/salaries.csv")
+        (run / "hrdir").symlink_to("../../../../hr")
+    return run
 
 
 async def test_symlinks_are_not_followed_by_default_and_are_reported_per_file(
     tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
 ) -> None:
     # GIVEN someone who can write into a run folder placed a file link and a folder link to the HR share
-    nas = tmp_path / "nas"
-    lab(nas)
-    run = nas / RUN.lstrip("/")
-    (run / "innocent.csv").symlink_to("../../../../hr/private/salaries.csv")
-    (run / "hrdir").symlink_to("../../../../hr")
+    lab(tmp_path / "nas", links=True)
     settings = make_settings(tmp_path, resource_prefix, proxy.url)
     backend = await factory(settings)
     await settle()
@@ -93,11 +94,7 @@ async def test_when_followed_a_link_is_read_only_if_its_target_is_under_an_allow
     tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
 ) -> None:
     # GIVEN links into the HR share (inside the NAS mount, outside the sequencer paths) and one into another run
-    nas = tmp_path / "nas"
-    lab(nas)
-    run = nas / RUN.lstrip("/")
-    (run / "innocent.csv").symlink_to("../../../../hr/private/salaries.csv")
-    (run / "hrdir").symlink_to("../../../../hr")
+    run = lab(tmp_path / "nas", links=True)
     (run / "SampleSheet.csv").symlink_to(f"../{OTHER_RUN.rsplit('/', 1)[1]}/SampleSheet.csv")
     settings = make_settings(tmp_path, resource_prefix, proxy.url, follow_symlinks=True)
     backend = await factory(settings)

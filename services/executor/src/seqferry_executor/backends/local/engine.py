@@ -374,9 +374,10 @@ class Engine:
 
     def _remember(self, execution: Execution, scan: ScanResult) -> None:
         """Keep this pass's problems for the next passes; forget those of entries that are fine now."""
-        for entry in scan.files:
-            if entry.nas_path not in execution.met:
-                self._known.pop(entry.nas_path, None)
+        if self._known:
+            for entry in scan.files:
+                if entry.nas_path not in execution.met:
+                    self._known.pop(entry.nas_path, None)
         for nas_path, fingerprint in execution.met.items():
             self._known[nas_path] = fingerprint
             self._known.move_to_end(nas_path)

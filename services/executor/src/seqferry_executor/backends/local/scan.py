@@ -50,11 +50,15 @@ Signature = tuple[int, ...]
 
 def object_key(nas_path: str) -> str:
     """The object key of a NAS path (see the module's docstring for the escaping)."""
-    relative = nas_path.lstrip("/")
-    if relative.isascii() and relative.isprintable():
-        return relative
+    return escape_name(nas_path.lstrip("/"))
+
+
+def escape_name(text: str) -> str:
+    """``text`` with bytes that are not UTF-8 and control or invisible formatting characters written %XX."""
+    if text.isascii() and text.isprintable():
+        return text
     out: list[str] = []
-    for ch in relative:
+    for ch in text:
         if "\udc80" <= ch <= "\udcff":  # a byte that was not UTF-8, as os.fsdecode carries it
             out.append(f"%{ord(ch) - 0xDC00:02X}")
         elif unicodedata.category(ch) in _ESCAPED_CATEGORIES:
@@ -127,10 +131,10 @@ class ScanResult:
     failures: list[ScanFailure] = field(default_factory=list)
 
 
-def entry_from_stat(nas_path: str, source: str, st: os.stat_result, key: str | None = None) -> FileEntry:
+def entry_from_stat(nas_path: str, key: str, source: str, st: os.stat_result) -> FileEntry:
     return FileEntry(
         nas_path,
-        object_key(nas_path) if key is None else key,
+        key,
         source,
         st.st_size,
         st.st_mtime_ns,
@@ -183,17 +187,17 @@ class _Walk:
         self.root = scanner.root
         self.matcher = matcher
         self.result = ScanResult()
-        # (folder on this host, the same relative to the NAS root, its NAS path, everything below it is included)
-        self.stack: list[tuple[str, str, str, bool]] = []
+        # (folder on this host, the same relative to the NAS root, its NAS path, its key, all below it is included)
+        self.stack: list[tuple[str, str, str, str, bool]] = []
         self.visited: set[tuple[int, int]] = set()
         self.escaped = False
 
     def run(self) -> ScanResult:
         root_st = os.stat(self.root)
         self.visited.add((root_st.st_dev, root_st.st_ino))
-        self.stack.append((self.root, "", "", self.matcher.matches("/")))
+        self.stack.append((self.root, "", "", "", self.matcher.matches("/")))
         while self.stack:
-            folder, relative, nas_folder, all_in = self.stack.pop()
+            folder, relative, nas_folder, key_folder, all_in = self.stack.pop()
             try:
                 with os.scandir(folder) as entries:
                     listing = list(entries)
@@ -202,26 +206,30 @@ class _Walk:
                 continue
             files = self.result.files
             prefix = f"{relative}/" if relative else ""
+            key_prefix = f"{key_folder}/" if key_folder else ""
             for entry in listing:
-                nas_path = f"{nas_folder}/{entry.name}"
+                name = entry.name
+                nas_path = f"{nas_folder}/{name}"
                 # Fast path, most entries of a run folder: a regular file (known from d_type, no syscall) with a
-                # plain name.
+                # plain name (its key costs two C-level checks of the name).
                 if all_in and entry.is_file(follow_symlinks=False):
                     try:
                         st = entry.stat(follow_symlinks=False)
                     except OSError as exc:
                         self.fail(nas_path, describe_os_error(exc))
                         continue
-                    key = object_key(nas_path)
+                    if name.isascii() and name.isprintable():
+                        key = key_prefix + name
+                    else:
+                        key = key_prefix + escape_name(name)
+                        self.escaped = True
                     # (a key of at most 256 characters has at most 1,024 bytes: most keys need no encoding here)
                     if len(key) > MAX_KEY_BYTES // 4 and len(key.encode()) > MAX_KEY_BYTES:
                         self.fail(nas_path, KEY_TOO_LONG, signature(st))
                         continue
-                    if key != nas_path[1:]:
-                        self.escaped = True
-                    files.append(entry_from_stat(nas_path, prefix + entry.name, st, key))
+                    files.append(entry_from_stat(nas_path, key, prefix + name, st))
                     continue
-                self.visit(entry, prefix + entry.name, nas_path, all_in)
+                self.visit(entry, prefix + name, nas_path, key_prefix + escape_name(name), all_in)
         if self.escaped:
             self.refuse_collisions()
         self.result.files.sort()
@@ -230,33 +238,32 @@ class _Walk:
     def fail(self, nas_path: str, reason: str, sig: Signature | None = None) -> None:
         self.result.failures.append(ScanFailure(nas_path, reason, sig))
 
-    def visit(self, entry: os.DirEntry[str], relative: str, nas_path: str, all_in: bool) -> None:
+    def visit(self, entry: os.DirEntry[str], relative: str, nas_path: str, key: str, all_in: bool) -> None:
         included = all_in or self.matcher.matches(nas_path)
         try:
             if entry.is_symlink():
-                self.visit_symlink(entry, nas_path, included, all_in)
+                self.visit_symlink(entry, nas_path, key, included, all_in)
             elif entry.is_dir(follow_symlinks=False):
-                self.descend(entry.path, relative, nas_path, all_in, entry.stat(follow_symlinks=False))
+                self.descend(entry.path, relative, nas_path, key, all_in=all_in, st=entry.stat(follow_symlinks=False))
             elif included:
                 st = entry.stat(follow_symlinks=False)
-                self.add_file(nas_path, relative, st)
+                self.add_file(nas_path, key, relative, st)
         except OSError as exc:
             if included:
                 self.fail(nas_path, describe_os_error(exc))
 
-    def add_file(self, nas_path: str, relative: str, st: os.stat_result) -> None:
+    def add_file(self, nas_path: str, key: str, relative: str, st: os.stat_result) -> None:
         if not stat.S_ISREG(st.st_mode):
             self.fail(nas_path, special_reason(st.st_mode), signature(st))
             return
-        entry = entry_from_stat(nas_path, relative, st)
-        if len(entry.key.encode()) > MAX_KEY_BYTES:
+        if len(key.encode()) > MAX_KEY_BYTES:
             self.fail(nas_path, KEY_TOO_LONG, signature(st))
             return
-        if entry.key != nas_path[1:]:
+        if key != nas_path[1:]:
             self.escaped = True
-        self.result.files.append(entry)
+        self.result.files.append(entry_from_stat(nas_path, key, relative, st))
 
-    def visit_symlink(self, entry: os.DirEntry[str], nas_path: str, included: bool, all_in: bool) -> None:
+    def visit_symlink(self, entry: os.DirEntry[str], nas_path: str, key: str, included: bool, all_in: bool) -> None:
         if not (included or self.matcher.may_contain(nas_path)):
             return
         link_st = entry.stat(follow_symlinks=False)
@@ -274,14 +281,14 @@ class _Walk:
             return
         relative = os.path.relpath(target, self.root)
         if stat.S_ISDIR(st.st_mode):
-            self.descend(target, relative, nas_path, all_in, st)
+            self.descend(target, relative, nas_path, key, all_in=all_in, st=st)
         elif included:
-            self.add_file(nas_path, relative, st)
+            self.add_file(nas_path, key, relative, st)
 
-    def descend(self, folder: str, relative: str, nas_path: str, all_in: bool, st: os.stat_result) -> None:
+    def descend(self, folder: str, relative: str, nas_path: str, key: str, *, all_in: bool, st: os.stat_result) -> None:
         if not (all_in or self.matcher.may_contain(nas_path)):
             return
-        if len(object_key(nas_path).encode()) + 2 > MAX_KEY_BYTES:
+        if len(key.encode()) + 2 > MAX_KEY_BYTES:
             # Nothing below can be a key: report the folder once instead of every file (or walking on forever).
             self.fail(nas_path, KEY_TOO_LONG, signature(st))
             return
@@ -289,7 +296,7 @@ class _Walk:
         if identity in self.visited:
             return
         self.visited.add(identity)
-        self.stack.append((folder, relative, nas_path, all_in or self.matcher.matches(nas_path)))
+        self.stack.append((folder, relative, nas_path, key, all_in or self.matcher.matches(nas_path)))
 
     def refuse_collisions(self) -> None:
         counts = Counter(entry.key for entry in self.result.files)
