@@ -168,7 +168,7 @@ def test_a_rejected_manifest_has_a_result_without_request() -> None:
 
 def test_the_processed_event_is_cut_to_fit_while_the_result_stays_whole() -> None:
     # GIVEN a 1 MiB-class manifest: 2,000 accepted lines of ~300 characters and 2,000 rejected ones
-    lines = [f"{M}/{i:05d}" + "y" * 300 for i in range(2000)] + [f"/etc/{i}" for i in range(2000)]
+    lines = [f"{M}/{i:05d}" + "y" * 150 + "/" + "y" * 150 for i in range(2000)] + [f"/etc/{i}" for i in range(2000)]
     ref = ManifestRef("b", "adhoc/big.txt", version_id="v9")
     parsed = parse_manifest("\n".join(lines).encode(), ROOTS)
     requests = manifest_requests(ref, parsed)
