@@ -1,5 +1,5 @@
-"""What the local engine's integration tests share: a counting (and intercepting) proxy in front of moto, settings,
-NAS helpers and a factory of backends that closes them all. Imported as a plain module (see conftest.py)."""
+"""What the local engine's integration tests share: a counting (and intercepting) proxy in front of moto, settings
+and NAS helpers. Imported as a plain module; the fixtures built on it (``proxy``, ``factory``) are in conftest.py."""
 
 from __future__ import annotations
 
