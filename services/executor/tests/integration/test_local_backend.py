@@ -583,7 +583,7 @@ async def test_each_file_is_in_the_transfer_log_as_datasync_logs_it(
     good = {f"{RUN}/Data/ok{i}.cbcl": os.urandom(1000 + i) for i in range(3)}
     age(*(write(nas, p, data) for p, data in good.items()))
     (nas / RUN.lstrip("/") / "loop").symlink_to(nas / RUN.lstrip("/") / "loop")
-    settings = make_settings(tmp_path, resource_prefix, proxy.url)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url, follow_symlinks=True)
     backend = await factory(settings)
     await settle()
     # WHEN a pass runs
@@ -604,7 +604,7 @@ async def test_each_file_is_in_the_transfer_log_as_datasync_logs_it(
         ]
         assert f"[NOTICE] Verified file {nas_path}, {len(data)} bytes, crc32c {checksum}" in lines
     assert [line for line in lines if line.startswith("[ERROR]")] == [
-        f"[ERROR] Failed file {RUN}/loop: symlink unresolvable: Too many levels of symbolic links (ELOOP)"
+        f"[ERROR] Failed file {RUN}/loop: symbolic link unresolvable: Too many levels of symbolic links (ELOOP)"
     ]
     assert len(lines) == 7
     # ... each stamped when it happened, during the pass

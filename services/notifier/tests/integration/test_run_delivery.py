@@ -252,19 +252,21 @@ async def test_a_standing_file_problem_fails_the_run_once_and_stays_on_the_dashb
         first = executor_event(
             "local-p1", TransferState.ERROR, [scan], error=ErrorInfo(code="FilesFailed", message="1")
         )
-        stack.publish(first.model_copy(update={"problems": [fifo]}))
+        standing = {"problems": [fifo], "counters": first.counters.model_copy(update={"files_failed": 1})}
+        stack.publish(first.model_copy(update=standing))
         for n in (2, 3):
             later = executor_event(f"local-p{n}", TransferState.SUCCESS, [scan], files=len(run.files))
-            stack.publish(later.model_copy(update={"problems": [fifo]}))
+            stack.publish(later.model_copy(update=standing))
 
         async def dashboard_lists_it() -> dict[str, Any] | None:
             body = (await notifier.http.get("/api/dashboard")).json()
-            latest = {r["execution_id"] for r in body["problems"]}
+            latest = {r["execution_id"] for r in body["file_errors"]}
             return body if latest == {"local-p3"} else None
 
-        # THEN the dashboard lists the FIFO (from the newest pass) and the run is failed, never completed
+        # THEN the dashboard's per-file view lists the FIFO once (its newest report) and the run is failed
         body = await wait_for(dashboard_lists_it, what="problem on the dashboard")
-        assert [(p["path"], p["reason"]) for p in body["problems"]] == [(fifo.path, fifo.reason)]
+        assert [(p["path"], p["reason"]) for p in body["file_errors"]] == [(fifo.path, fifo.reason)]
+        assert body["file_errors_total"] == 1
         view = (await notifier.http.get(f"/runs/{run.run_id}")).json()
         assert view["status"] == "failed"
         execution = (await notifier.http.get("/executions/local-p3")).json()
