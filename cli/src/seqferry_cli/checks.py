@@ -305,9 +305,19 @@ def queue(spec: QueueSpec, attributes: Mapping[str, str] | None, dlq: Mapping[st
     return findings
 
 
-def _covers(required: Mapping[str, Any], actual: Mapping[str, Any]) -> list[str]:
-    """Keys of the declared pattern whose values the deployed pattern does not let through."""
-    missing: list[str] = []
+def _alternatives(pattern: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A pattern as the patterns it ORs (``$or``, as the executor's rule has: windows from the scheduler, requests
+    from any source but AWS's); a pattern without ``$or`` is its own single alternative."""
+    branches = pattern.get("$or")
+    if not isinstance(branches, list):
+        return [pattern]
+    rest = {k: v for k, v in pattern.items() if k != "$or"}
+    return [{**rest, **branch} for branch in branches if isinstance(branch, Mapping)]
+
+
+def _covers_one(required: Mapping[str, Any], actual: Mapping[str, Any]) -> dict[str, Any]:
+    """Keys (and declared values) of one declared alternative that the deployed one does not let through."""
+    missing: dict[str, Any] = {}
     for key, values in required.items():
         if key not in actual:
             continue  # the deployed rule does not filter on it: everything passes
@@ -315,9 +325,20 @@ def _covers(required: Mapping[str, Any], actual: Mapping[str, Any]) -> list[str]
         if isinstance(values, list) and isinstance(deployed, list):
             plain = {v for v in deployed if isinstance(v, str)}
             if not all(v in plain for v in values if isinstance(v, str)):
-                missing.append(key)
+                missing[key] = values
         elif isinstance(values, dict) and isinstance(deployed, dict):
-            missing += [f"{key}.{k}" for k in _covers(values, deployed)]
+            missing.update({f"{key}.{k}": v for k, v in _covers_one(values, deployed).items()})
+    return missing
+
+
+def _covers(required: Mapping[str, Any], actual: Mapping[str, Any]) -> dict[str, Any]:
+    """What of the declared pattern the deployed one does not let through: every declared alternative must pass
+    some deployed alternative."""
+    missing: dict[str, Any] = {}
+    for need in _alternatives(required):
+        gaps = sorted((_covers_one(need, got) for got in _alternatives(actual)), key=len)
+        if gaps and gaps[0]:
+            missing.update(gaps[0])
     return missing
 
 
@@ -347,7 +368,7 @@ def rule(
                 where,
                 "pattern",
                 f"the pattern does not let through what {spec.queue} needs ({', '.join(uncovered)}: "
-                f"{json.dumps({k: spec.pattern[k.split('.')[0]] for k in uncovered})})",
+                f"{json.dumps(uncovered)})",
                 CONVERGE,
             )
         )
