@@ -1,12 +1,20 @@
-"""A minimal OTLP/HTTP trace receiver for tests: decodes export requests and keeps the spans."""
+"""A minimal OTLP/HTTP trace receiver for tests: decodes export requests and keeps the spans.
+
+In a test process it runs as a thread (:func:`running_receiver`). As a program (``python -m
+seqferry_shared.testing.otlp --host 0.0.0.0 --port 4318``) it stands in for the OpenTelemetry collector in a
+container where no collector image can be pulled; ``GET /spans`` then lists what it received, as JSON.
+"""
 
 from __future__ import annotations
 
+import argparse
 import gzip
+import json
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -80,7 +88,44 @@ def _handler(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
+        def do_GET(self) -> None:
+            if self.path != "/spans":
+                self.send_error(404)
+                return
+            payload = json.dumps([asdict(span) for span in receiver.snapshot()]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
     return Handler
+
+
+def serve(host: str, port: int) -> None:
+    """Receive until SIGTERM or SIGINT (a container's stop), then return."""
+    receiver = OtlpReceiver(port=port)
+    server = ThreadingHTTPServer((host, port), _handler(receiver))
+    server.daemon_threads = True
+
+    def stop(signum: int, frame: object) -> None:
+        # shutdown() waits for serve_forever() to return, so it must run on another thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4318)
+    args = parser.parse_args(argv)
+    serve(args.host, args.port)
 
 
 @contextmanager
@@ -94,3 +139,7 @@ def running_receiver() -> Iterator[OtlpReceiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+if __name__ == "__main__":
+    main()
