@@ -11,7 +11,8 @@ STAMP := $(VENV)/.seqferry-installed
 MEMBERS := shared services/scheduler services/executor services/adhoc services/simulator services/notifier cli
 PYTEST_ARGS ?=
 
-.PHONY: install dev test lint typecheck schemas schemas-check unit integration system-deps bench bench-quick clean
+.PHONY: install dev test lint typecheck schemas schemas-check unit integration system-deps docker-engine images \
+	test-images bench bench-quick clean
 
 $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(MEMBERS))
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,21 @@ system-deps:
 				|| echo "could not install chromium; the browser test will be skipped"; \
 		else echo "chromium missing and not root: the browser test will be skipped"; fi; \
 	fi
+
+# A Docker engine for the container tier: one that answers, else (root + apt) Debian's docker.io and a dockerd
+# started in the background; else the tier is skipped, saying why. Never fails.
+docker-engine:
+	@deploy/docker/engine.sh
+
+# The five service images and the emulator image (deploy/docker/images.py says which Python base it used).
+images:
+	@deploy/docker/engine.sh --require
+	$(PYTHON) deploy/docker/images.py
+
+# What `make test` builds for the container tier: the images where an engine answers, else nothing.
+test-images: docker-engine
+	@if deploy/docker/engine.sh --check; then $(PYTHON) deploy/docker/images.py; \
+	else echo "no Docker engine answers: images not built, the container tier will be skipped"; fi
 
 dev: install
 	@mkdir -p var/nas var/state var/log
@@ -57,7 +73,7 @@ unit: install
 integration: install
 	$(BIN)/pytest -q shared/tests/integration $(wildcard services/*/tests/integration) cli/tests/integration tests $(PYTEST_ARGS)
 
-test: install system-deps lint typecheck schemas-check unit integration
+test: install system-deps docker-engine lint typecheck schemas-check unit test-images integration
 
 bench: install
 	$(BIN)/python -m pip install --quiet -c constraints.txt -r bench/requirements.txt

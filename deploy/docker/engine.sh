@@ -4,11 +4,16 @@
 #   2. else, as root with apt: install Debian's docker.io (and mmdebstrap, which builds the local base image when
 #      no registry answers), start dockerd in the background logging to $SEQFERRY_DOCKERD_LOG, and wait for it;
 #   3. else say why not and exit 0: the container tier then skips, giving the same reason.
-# Exit status is non-zero only for --require (used by `make images`, which cannot do without an engine).
+# Exit status is non-zero only with --require (`make images` cannot do without an engine).
+# --check only tells (exit 0 or 1) whether an engine answers, changing nothing.
 set -uo pipefail
 
 require=0
-[ "${1:-}" = "--require" ] && require=1
+check=0
+case "${1:-}" in
+    --require) require=1 ;;
+    --check) check=1 ;;
+esac
 log_file=${SEQFERRY_DOCKERD_LOG:-/var/log/seqferry-dockerd.log}
 wait_s=${SEQFERRY_DOCKERD_WAIT_S:-60}
 
@@ -28,12 +33,17 @@ give_up() {
     exit 0
 }
 
+if [ "$check" = 1 ]; then
+    answers
+    exit $?
+fi
+
 if answers; then
     echo "docker engine: $(docker_cli info --format 'Docker {{.ServerVersion}} ({{.Driver}})' 2>/dev/null) answers"
     exit 0
 fi
 
-if [ -n "${DOCKER_HOST:-}" ] && [ "${DOCKER_HOST#unix://}" = "$DOCKER_HOST" ]; then
+if [ -n "${DOCKER_HOST:-}" ] && [ "$DOCKER_HOST" != "unix:///var/run/docker.sock" ]; then
     give_up "DOCKER_HOST=$DOCKER_HOST does not answer (not starting a local one in its place)"
 fi
 

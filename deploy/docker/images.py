@@ -55,7 +55,7 @@ class DebianBase:
             "--dpkgopt=path-exclude=/usr/share/doc/*",
             "--dpkgopt=path-exclude=/usr/share/man/*",
             "--dpkgopt=path-exclude=/usr/share/locale/*",
-            f"--customize-hook=mkdir -p \"$1{Path(CA_BUNDLE_IN_IMAGE).parent}\"",
+            f'--customize-hook=mkdir -p "$1{Path(CA_BUNDLE_IN_IMAGE).parent}"',
             f"--customize-hook=upload {ca_bundle} {CA_BUNDLE_IN_IMAGE}",
             self.suite,
             str(target),
@@ -128,7 +128,8 @@ def emulator_image() -> str:
 
 
 def ca_bundle() -> Path:
-    for candidate in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
+    candidates = (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt")
+    for candidate in candidates:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     raise BuildError("no CA bundle found (PIP_CERT, SSL_CERT_FILE or /etc/ssl/certs/ca-certificates.crt)")
@@ -185,7 +186,9 @@ def choose_base(docker: str, requested: str | None, logs: Path) -> tuple[str, st
     reason = (pulled.stderr.strip() or pulled.stdout.strip()).splitlines()[-1:] or ["no answer"]
     tag, built = build_local_base(docker, BOOKWORM, logs)
     how = "built now" if built else "cached, inputs unchanged"
-    return tag, f"Debian {BOOKWORM.suite} packages + this machine's CA bundle ({how}); {official} cannot be pulled: {reason[0]}"
+    return tag, (
+        f"Debian {BOOKWORM.suite} packages + this machine's CA bundle ({how}); {official} cannot be pulled: {reason[0]}"
+    )
 
 
 @dataclass(frozen=True)

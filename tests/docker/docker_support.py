@@ -74,7 +74,8 @@ def compose_binary() -> Path | None:
 
 def load_images_module() -> Any:
     spec = importlib.util.spec_from_file_location("seqferry_images", REPO / "deploy" / "docker" / "images.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -86,7 +87,7 @@ def ensure_images(client: Any, images: list[str]) -> None:
     missing = [image for image in images if not client.images.list(name=image)]
     if not missing:
         return
-    result = subprocess.run(  # noqa: S603 - fixed argv
+    result = subprocess.run(
         [sys.executable, str(REPO / "deploy" / "docker" / "images.py")],
         capture_output=True,
         text=True,
@@ -124,7 +125,7 @@ class ComposeProject:
         return [*argv, *args]
 
     def compose(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(  # noqa: S603 - argv built here
+        result = subprocess.run(
             self.argv(*args), capture_output=True, text=True, env=self.env, cwd=REPO, check=False, timeout=timeout
         )
         if check and result.returncode != 0:
@@ -164,7 +165,7 @@ class ComposeProject:
 
     def logs(self, tail: int = 40) -> str:
         try:
-            result = subprocess.run(  # noqa: S603 - argv built here
+            result = subprocess.run(
                 self.argv("logs", "--no-color", "--tail", str(tail)),
                 capture_output=True,
                 text=True,
@@ -205,6 +206,6 @@ def http_json(url: str, body: dict[str, Any] | None = None, *, token: str | None
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")  # noqa: S310
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the stack's loopback URL
+    request = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())

@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
-from docker_support import PORTS, SERVICES, TOKEN, ComposeProject, http_json
+from docker_support import PORTS, SERVICES, ComposeProject, http_json
 
 from seqferry_shared.testing.bustap import BusTap
 
@@ -163,7 +163,12 @@ def request_transfer(includes: list[str], *, reason: str, requested_by: str) -> 
     }
     response = boto3.client("events").put_events(
         Entries=[
-            {"EventBusName": BUS, "Source": "lims.lab.example", "DetailType": "Transfer Requested", "Detail": json.dumps(detail)}
+            {
+                "EventBusName": BUS,
+                "Source": "lims.lab.example",
+                "DetailType": "Transfer Requested",
+                "Detail": json.dumps(detail),
+            }
         ]
     )
     assert response["FailedEntryCount"] == 0, response
@@ -211,7 +216,8 @@ def test_one_trace_spans_scheduler_executor_and_notifier(stack: ComposeProject, 
         if any(wanted <= services for services in by_trace.values()):
             return
         if time.monotonic() > deadline:
-            pytest.fail(f"no trace spans {sorted(wanted)}; services per trace: {sorted(map(sorted, by_trace.values()))[:10]}")
+            seen = sorted(map(sorted, by_trace.values()))[:10]
+            pytest.fail(f"no trace spans {sorted(wanted)}; services per trace: {seen}")
         time.sleep(2)
 
 
@@ -248,7 +254,7 @@ def test_stop_during_a_transfer_then_start_loses_and_duplicates_nothing(stack: C
     stack.compose("stop", *SERVICES, timeout=240)
     # THEN every service container stopped by itself within its grace period (SIGKILL would exit 137)
     stopped = exit_states(stack, SERVICES)
-    assert stopped == {s: ("exited", 0, False) for s in SERVICES}, f"{stopped}\n{stack.logs()}"
+    assert stopped == dict.fromkeys(SERVICES, ("exited", 0, False)), f"{stopped}\n{stack.logs()}"
     # WHEN the stack is started again
     stack.compose("start", timeout=240)
     stack.wait_healthy(SERVICES, timeout_s=180)
@@ -266,7 +272,7 @@ def test_compose_stop_ends_every_container_within_its_grace_period(stack: Compos
     assert {*SERVICES, "localstack", "otel-collector"} <= set(services)
     stack.compose("stop", timeout=240)
     stopped = exit_states(stack, services)
-    assert stopped == {s: ("exited", 0, False) for s in services}, stopped
+    assert stopped == dict.fromkeys(services, ("exited", 0, False)), stopped
 
 
 def test_down_leaves_no_container_network_or_volume(stack: ComposeProject) -> None:

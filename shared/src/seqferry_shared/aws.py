@@ -2,6 +2,8 @@
 
 Clients are built by a :class:`ClientFactory` owned by a service's lifespan and passed to whoever needs them;
 nothing here is a module-level client.
+
+Endpoints come from :meth:`ServiceSettings.endpoint_url_for` (one emulator, per-service variables, DataSync's).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ class Bootstrapper:
         self.logs = sync_client("logs", settings)
         self.queue_urls: dict[str, str] = {}
         self.queue_arns: dict[str, str] = {}
-        endpoint = settings.aws_endpoint_url or ""
+        endpoint = settings.endpoint_url_for("s3") or ""
         # A plain-http emulator evaluates bucket policies too; denying non-TLS there would deny everything.
         self.tls_only = not endpoint.startswith("http://")
         if not self.tls_only:

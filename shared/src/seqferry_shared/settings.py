@@ -7,9 +7,12 @@ Settings are built once, in each service's ``__main__``, and passed down.
 
 from __future__ import annotations
 
+import os
+from functools import cache
 from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import botocore.session
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,6 +25,13 @@ from seqferry_shared.sequencers import (
 )
 
 DEV_API_TOKEN = "dev-token-change-me"  # noqa: S105 - the documented dev default, refused outside dev
+
+
+@cache
+def service_endpoint_variable(service: str) -> str:
+    """``AWS_ENDPOINT_URL_`` + the service's id, upper case, spaces as underscores (the SDKs' rule)."""
+    service_id = botocore.session.get_session().get_service_model(service).service_id
+    return "AWS_ENDPOINT_URL_" + str(service_id).replace(" ", "_").upper()
 
 
 def parse_roots(value: str, variable: str) -> list[str]:
@@ -107,10 +117,14 @@ class ServiceSettings(BaseSettings):
     sqs_visibility_timeout_s: int = Field(default=60, ge=1)
 
     def endpoint_url_for(self, service: str) -> str | None:
-        """The endpoint of one AWS API: the DataSync override for DataSync, else ``AWS_ENDPOINT_URL``."""
+        """The endpoint of one AWS API: the DataSync override for DataSync; else, against an emulator, the SDKs'
+        per-service variable ``AWS_ENDPOINT_URL_<SERVICE>`` (e.g. DynamoDB on moto while LocalStack serves the
+        rest), else ``AWS_ENDPOINT_URL``. On AWS (no endpoint set) botocore reads those variables itself."""
         if service == "datasync" and self.datasync_endpoint_url:
             return self.datasync_endpoint_url
-        return self.aws_endpoint_url
+        if not self.aws_endpoint_url:
+            return None
+        return os.environ.get(service_endpoint_variable(service)) or self.aws_endpoint_url
 
     @property
     def names(self) -> ResourceNames:

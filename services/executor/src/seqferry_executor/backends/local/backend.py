@@ -51,8 +51,7 @@ class LocalSettings(Protocol):
     def names(self) -> _Names: ...
     @property
     def sequencers(self) -> list[SequencerPath]: ...
-    @property
-    def aws_endpoint_url(self) -> str | None: ...
+    def endpoint_url_for(self, service: str) -> str | None: ...
     @property
     def aws_region(self) -> str: ...
     @property
@@ -98,8 +97,9 @@ class LocalBackend(TransferBackend):
             check_platform()
         except OSError as exc:
             raise BackendError("InvalidRequestException", str(exc)) from exc
-        endpoint = Endpoint.of(settings.aws_endpoint_url, settings.aws_region, bucket)
-        destination = f"{settings.aws_endpoint_url or 'aws'}|{settings.aws_region}|{bucket}"
+        s3_endpoint = settings.endpoint_url_for("s3")
+        endpoint = Endpoint.of(s3_endpoint, settings.aws_region, bucket)
+        destination = f"{s3_endpoint or 'aws'}|{settings.aws_region}|{bucket}"
         try:
             index = await asyncio.to_thread(ChangeIndex.open, config.index_path, destination)
         except ChangeIndexError as exc:
