@@ -2,7 +2,10 @@
 
 - the five service images ``seqferry-<service>:<tag>`` from the one ``Dockerfile``;
 - ``seqferry-emulator:moto-<version>``, moto's server at the version pinned in ``constraints.txt``, which plays
-  LocalStack where its image cannot be pulled (``deploy/compose/no-registry.yaml``).
+  LocalStack where its image cannot be pulled (``deploy/compose/no-registry.yaml``);
+- ``seqferry-localstack:<version>``, LocalStack from its Python package (``deploy/localstack/``), on a base made
+  from Debian trixie's packages (Python 3.13): LocalStack itself where its image cannot be pulled
+  (``deploy/compose/localstack-local.yaml``, the LocalStack test tier). ``--no-localstack`` leaves it out.
 
 The Python base is the Dockerfile's default (the official slim image) when it is present or can be pulled. Where
 no registry answers, a base is built from Debian packages instead (``mmdebstrap`` piped into ``docker import``)
@@ -71,6 +74,8 @@ class DebianBase:
 
 # Debian bookworm's python3 is 3.11, the version the official base (python:3.11.x-slim-bookworm) carries.
 BOOKWORM = DebianBase("bookworm", ("python3", "python3-venv", "python-is-python3", "ca-certificates"))
+# Debian trixie's python3 is 3.13, which LocalStack's Python package needs.
+TRIXIE = DebianBase("trixie", ("python3", "python3-venv", "python-is-python3", "ca-certificates"))
 
 
 class BuildError(RuntimeError):
@@ -125,6 +130,11 @@ def pinned_version(package: str, constraints: Path = REPO / "constraints.txt") -
 
 def emulator_image() -> str:
     return f"seqferry-emulator:moto-{pinned_version('moto')}"
+
+
+def localstack_image() -> str:
+    requirements = REPO / "deploy" / "localstack" / "requirements.txt"
+    return f"seqferry-localstack:{pinned_version('localstack-core', requirements)}"
 
 
 def ca_bundle() -> Path:
@@ -204,8 +214,12 @@ class ImageBuild:
         return [*argv, str(REPO)]
 
 
-def planned_builds(base: str, tag: str, services: tuple[str, ...]) -> list[ImageBuild]:
-    builds = [
+def planned_builds(base: str, tag: str, services: tuple[str, ...], localstack_base: str | None) -> list[ImageBuild]:
+    builds = []
+    if localstack_base is not None:
+        dockerfile = REPO / "deploy" / "localstack" / "Dockerfile"
+        builds.append(ImageBuild(localstack_image(), dockerfile, {"BASE_IMAGE": localstack_base}))
+    builds += [
         ImageBuild(f"seqferry-{service}:{tag}", REPO / "Dockerfile", {"PYTHON_IMAGE": base, "SERVICE": service})
         for service in services
     ]
@@ -232,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default=DEFAULT_TAG, help="tag of the service images (default: dev)")
     parser.add_argument("--jobs", type=int, default=2, help="images built at the same time (default: 2)")
     parser.add_argument("--logs", type=Path, default=REPO / "var" / "log" / "images", help="build logs go here")
+    parser.add_argument("--no-localstack", action="store_true", help="do not build the LocalStack image")
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
@@ -240,7 +255,12 @@ def main(argv: list[str] | None = None) -> int:
             raise BuildError("no Docker engine answers (`make docker-engine` starts one as root)")
         base, why = choose_base(docker, args.base, args.logs)
         print(f"images: base {base} — {why}", flush=True)  # noqa: T201 - a command-line tool's report
-        builds = planned_builds(base, args.tag, SERVICES)
+        localstack_base = None
+        if not args.no_localstack:
+            localstack_base, built = build_local_base(docker, TRIXIE, args.logs)
+            how = "built now" if built else "cached, inputs unchanged"
+            print(f"images: LocalStack base {localstack_base} — Debian {TRIXIE.suite} packages ({how})", flush=True)  # noqa: T201
+        builds = planned_builds(base, args.tag, SERVICES, localstack_base)
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             times = list(pool.map(lambda b: (b.image, build_one(docker, b, args.logs)), builds))
     except (BuildError, subprocess.TimeoutExpired) as exc:

@@ -1,14 +1,27 @@
-"""The same bootstrap and bus → queue → consumer round trip against LocalStack in Docker (testcontainers).
+"""Bootstrap, the bus → queue → consumer round trip and an SSE-KMS upload against LocalStack in Docker.
 
-Runs wherever a Docker engine answers; elsewhere it is skipped, saying why.
+LocalStack starts with compose.yaml's own ``SERVICES`` list, so a service compose forgets is caught here. The image
+is compose.yaml's (``localstack/localstack:4.14.0``) where it is present or can be pulled; where no registry
+answers, the image `make images` builds from LocalStack's Python package (deploy/localstack/), whose DynamoDB
+cannot run (it needs a Java download), so DynamoDB goes to the suite's moto server through
+``AWS_ENDPOINT_URL_DYNAMODB``. Without either image, or without a Docker engine, the tier is skipped, saying why.
 """
 
-import asyncio
-import os
-import socket
-from collections.abc import Iterator
+from __future__ import annotations
 
+import asyncio
+import json
+import os
+import secrets
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
 import pytest
+from docker_support import REPO, free_port, load_images_module
 
 from seqferry_shared.bootstrap import bootstrap
 from seqferry_shared.consumer import MessageContext, Router
@@ -16,54 +29,105 @@ from seqferry_shared.events import TransferRequested
 from seqferry_shared.runtime import ServiceRuntime
 from seqferry_shared.settings import ServiceSettings
 from seqferry_shared.telemetry import setup_telemetry
+from seqferry_shared.testing.motoserver import MotoServer
 
-# Newer tags need LOCALSTACK_AUTH_TOKEN; this one starts without an account.
-LOCALSTACK_IMAGE = "localstack/localstack:4.14.0"
-
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def docker_engine_error() -> str | None:
-    """Ask the engine's /_ping over its socket; None when it answers OK."""
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+def compose_localstack() -> dict[str, Any]:
+    import yaml  # noqa: PLC0415
+
+    service: dict[str, Any] = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]["localstack"]
+    return service
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    url: str
+    image: str
+    routes: dict[str, str]
+
+
+def pick_image(client: Any) -> tuple[str, bool]:
+    """compose.yaml's image where it can be had, else the one built from LocalStack's Python package."""
+    import docker.errors  # noqa: PLC0415
+
+    official = str(compose_localstack()["image"])
     try:
-        if host.startswith("unix://"):
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            address: str | tuple[str, int] = host.removeprefix("unix://")
-        else:
-            hostport = host.split("://", 1)[-1]
-            name, _, port = hostport.partition(":")
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            address = (name, int(port or 2375))
-        with sock:
-            sock.settimeout(3)
-            sock.connect(address)
-            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-            reply = sock.recv(64)
-    except OSError as exc:
-        return f"{host}: {exc}"
-    if b" 200 " not in reply:
-        return f"{host}: unexpected reply {reply[:40]!r}"
-    return None
+        client.images.get(official)
+        return official, True
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        client.images.pull(official)
+        return official, True
+    except docker.errors.APIError as exc:
+        pull_error = str(exc)[:160]
+    local = str(load_images_module().localstack_image())
+    try:
+        client.images.get(local)
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"{official} cannot be pulled ({pull_error}) and {local} is not built (`make images`)")
+    return local, False
+
+
+def wait_until_serving(url: str, services: list[str], container: Any, timeout_s: float) -> None:
+    """Until /_localstack/health lists every service as available (or already running)."""
+    deadline = time.monotonic() + timeout_s
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_localstack/health", timeout=3) as response:
+                states = json.loads(response.read())["services"]
+            if all(states.get(s) in {"available", "running"} for s in services):
+                return
+        except OSError:
+            pass
+        container.reload()
+        if container.status == "exited":
+            break
+        time.sleep(0.5)
+    logs = container.logs(tail=40).decode(errors="replace")
+    raise AssertionError(f"LocalStack not serving {services} within {timeout_s} s: {states}\n{logs}")
 
 
 @pytest.fixture(scope="module")
-def localstack_url() -> Iterator[str]:
-    error = docker_engine_error()
-    if error is not None:
-        pytest.skip(f"no Docker engine answers ({error[:160]}); the LocalStack tier runs where one does")
-    from testcontainers.localstack import LocalStackContainer  # noqa: PLC0415
+def localstack(docker_engine: Any, moto_server: MotoServer) -> Iterator[LocalStack]:
+    image, official = pick_image(docker_engine)
+    services = [s.strip() for s in compose_localstack()["environment"]["SERVICES"].split(",")]
+    routes = {}
+    if not official:
+        services.remove("dynamodb")
+        routes["AWS_ENDPOINT_URL_DYNAMODB"] = moto_server.url
+    port = free_port()
+    container = docker_engine.containers.run(
+        image,
+        detach=True,
+        name=f"seqferry-localstack-t{secrets.token_hex(4)}",
+        environment={"SERVICES": ",".join(services)},
+        ports={"4566/tcp": ("127.0.0.1", port)},  # loopback only
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_serving(url, services, container, timeout_s=120)
+        yield LocalStack(url=url, image=image, routes=routes)
+    finally:
+        container.remove(force=True, v=True)
 
-    with LocalStackContainer(image=LOCALSTACK_IMAGE) as container:
-        yield container.get_url()
 
-
-async def test_round_trip_on_localstack(localstack_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", localstack_url)
+@pytest.fixture
+def on_localstack(localstack: LocalStack, resource_prefix: str, monkeypatch: pytest.MonkeyPatch) -> ServiceSettings:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", localstack.url)
+    for key, value in localstack.routes.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-    settings = ServiceSettings(prefix="tdocker", environment="test", sqs_wait_time_s=1)
+    return ServiceSettings(prefix=resource_prefix, environment="test", sqs_wait_time_s=1)
+
+
+async def test_round_trip_on_localstack(on_localstack: ServiceSettings) -> None:
+    settings = on_localstack
     # GIVEN resources bootstrapped twice (idempotent on LocalStack too)
     assert bootstrap(settings) == bootstrap(settings)
     seen: list[str] = []
@@ -84,3 +148,19 @@ async def test_round_trip_on_localstack(localstack_url: str, monkeypatch: pytest
                 break
             await asyncio.sleep(0.1)
     assert seen == ["ls-1"]
+
+
+def test_the_bootstrapped_bucket_stores_objects_encrypted_with_kms(on_localstack: ServiceSettings) -> None:
+    # GIVEN the bucket as bootstrap leaves it: SSE-KMS by default, so S3 calls KMS on every upload
+    bootstrap(on_localstack)
+    s3 = boto3.client("s3")
+    bucket = on_localstack.names.bucket
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    # WHEN a file is uploaded (LocalStack answers "Service 'kms' is not enabled" when compose's list lacks kms)
+    stored = s3.put_object(Bucket=bucket, Key="sequencers/incoming/miseq/run/RunInfo.xml", Body=b"<RunInfo/>")
+    # THEN it is stored encrypted with a KMS key and reads back unchanged
+    assert stored["ServerSideEncryption"] == "aws:kms"
+    assert stored["SSEKMSKeyId"].startswith("arn:aws:kms:")
+    body = s3.get_object(Bucket=bucket, Key="sequencers/incoming/miseq/run/RunInfo.xml")["Body"].read()
+    assert body == b"<RunInfo/>"
