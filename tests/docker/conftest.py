@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from docker_support import (
+    LOCALSTACK_LOCAL_OVERRIDE,
     NO_REGISTRY_OVERRIDE,
     REPO,
     SERVICES,
@@ -46,14 +48,35 @@ def compose_cli() -> Path:
     return binary
 
 
-@pytest.fixture(scope="module")
-def no_registry_stack(docker_engine: Any, compose_cli: Path) -> Iterator[ComposeProject]:
-    """compose.yaml with deploy/compose/no-registry.yaml, up and healthy; down -v afterwards, whatever happened."""
-    images = load_images_module()
-    ensure_images(docker_engine, [f"seqferry-{s}:dev" for s in SERVICES] + [images.emulator_image()])
-    project = ComposeProject(compose_cli, (REPO / "compose.yaml", NO_REGISTRY_OVERRIDE), docker_engine)
+@contextmanager
+def running_project(
+    client: Any, binary: Path, overrides: tuple[Path, ...], images: list[str]
+) -> Iterator[ComposeProject]:
+    """compose.yaml with the overrides, up and healthy; down -v afterwards, whatever happened."""
+    ensure_images(client, images)
+    project = ComposeProject(binary, (REPO / "compose.yaml", *overrides), client)
     try:
         project.compose("up", "--detach", "--wait", "--wait-timeout", "240", timeout=300)
         yield project
     finally:
         project.compose("down", "--volumes", "--remove-orphans", "--timeout", "60", timeout=180, check=False)
+
+
+def service_images() -> list[str]:
+    return [f"seqferry-{s}:dev" for s in SERVICES] + [load_images_module().emulator_image()]
+
+
+@pytest.fixture(scope="module")
+def no_registry_stack(docker_engine: Any, compose_cli: Path) -> Iterator[ComposeProject]:
+    """moto's server in LocalStack's place, the test OTLP receiver in the collector's."""
+    with running_project(docker_engine, compose_cli, (NO_REGISTRY_OVERRIDE,), service_images()) as project:
+        yield project
+
+
+@pytest.fixture(scope="module")
+def localstack_local_stack(docker_engine: Any, compose_cli: Path) -> Iterator[ComposeProject]:
+    """LocalStack from its Python package in LocalStack's place, DynamoDB on moto."""
+    images = [*service_images(), load_images_module().localstack_image()]
+    overrides = (NO_REGISTRY_OVERRIDE, LOCALSTACK_LOCAL_OVERRIDE)
+    with running_project(docker_engine, compose_cli, overrides, images) as project:
+        yield project

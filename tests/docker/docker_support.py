@@ -12,16 +12,31 @@ import subprocess
 import sys
 import tarfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+
+import boto3
+
+from seqferry_shared.testing.bustap import BusTap
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("notifier", "scheduler", "executor", "adhoc", "simulator")
 PORTS = {"notifier": 8080, "scheduler": 8081, "executor": 8082, "adhoc": 8083, "simulator": 8084}
 TOKEN = "dev-token-change-me"
+BUS = "seqferry"
+BUCKET = "seqferry-runs"
+# Instruments in the order tried when the simulator says one is busy (it also starts runs of its own).
+SMALL_RUNS = (
+    {"instrument": "miseq", "flowcell": "v2-nano"},
+    {"instrument": "iseq100"},
+    {"instrument": "novaseq6000", "flowcell": "S1"},
+    {"instrument": "nextseq2000"},
+)
 NO_REGISTRY_OVERRIDE = REPO / "deploy" / "compose" / "no-registry.yaml"
+LOCALSTACK_LOCAL_OVERRIDE = REPO / "deploy" / "compose" / "localstack-local.yaml"
 # Host-port variables of compose.yaml (and of the no-registry override) -> what they publish.
 PORT_VARIABLES = {
     **{f"SEQFERRY_{name.upper()}_PORT": name for name in SERVICES},
@@ -209,3 +224,51 @@ def http_json(url: str, body: dict[str, Any] | None = None, *, token: str | None
     request = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
+
+
+def start_run(stack: ComposeProject, spec: dict[str, Any]) -> dict[str, Any]:
+    """POST /runs on the simulator container, trying the next instrument while one is busy."""
+    errors = []
+    for instrument in SMALL_RUNS:
+        try:
+            return dict(http_json(stack.url("simulator", "/runs"), {**instrument, **spec}))
+        except urllib.error.HTTPError as exc:
+            errors.append(f"{instrument['instrument']}: {exc.code} {exc.read()[:200]!r}")
+    raise AssertionError(f"the simulator started no run: {errors}")
+
+
+def tick(stack: ComposeProject) -> None:
+    """Open a transfer window now (the scheduler's manual tick) instead of waiting for its 1-minute clock."""
+    http_json(stack.url("scheduler", "/ticks"), {})
+
+
+def wait_for_event(
+    stack: ComposeProject, tap: BusTap, detail_type: str, match: dict[str, Any], timeout_s: float, *, ticks: bool
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    last_tick = 0.0
+    while True:
+        for event in tap.drain():
+            detail = event["detail"]
+            if event["detail-type"] == detail_type and all(detail.get(k) == v for k, v in match.items()):
+                return dict(detail)
+            assert event["detail-type"] != "Run Transfer Failed", event
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {detail_type} {match} within {timeout_s} s\n{stack.logs()}")
+        if ticks and time.monotonic() - last_tick > 5:
+            tick(stack)
+            last_tick = time.monotonic()
+        time.sleep(0.5)
+
+
+def run_files(stack: ComposeProject, nas_path: str) -> dict[str, bytes]:
+    """The run folder's files as the simulator container wrote them on the nas volume, by S3 key."""
+    folder = PurePosixPath("/nas") / nas_path.lstrip("/")
+    parent = folder.parent.relative_to("/nas")
+    return {str(parent / name): body for name, body in stack.read_tree("simulator", str(folder)).items()}
+
+
+def assert_bucket_holds(files: dict[str, bytes]) -> None:
+    s3 = boto3.client("s3")
+    for key, body in files.items():
+        assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == body, key

@@ -14,27 +14,28 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter, defaultdict
-from pathlib import PurePosixPath
 from typing import Any
 
 import boto3
 import pytest
-from docker_support import PORTS, SERVICES, ComposeProject, http_json
+from docker_support import (
+    BUS,
+    PORTS,
+    SERVICES,
+    ComposeProject,
+    assert_bucket_holds,
+    http_json,
+    run_files,
+    start_run,
+    tick,
+    wait_for_event,
+)
 
 from seqferry_shared.testing.bustap import BusTap
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 
-BUS = "seqferry"
-BUCKET = "seqferry-runs"
 UID = 10001
-# Instruments in the order tried when the simulator says one is busy (it also starts runs of its own).
-SMALL_RUNS = (
-    {"instrument": "miseq", "flowcell": "v2-nano"},
-    {"instrument": "iseq100"},
-    {"instrument": "novaseq6000", "flowcell": "S1"},
-    {"instrument": "nextseq2000"},
-)
 
 
 @pytest.fixture(scope="module")
@@ -61,54 +62,6 @@ def aws(stack: ComposeProject) -> dict[str, str]:
 def tap(aws: dict[str, str]) -> BusTap:
     """A queue on the stack's bus that sees every seqferry.* event, like a downstream consumer would."""
     return BusTap(BUS, name="compose-tier-observer")
-
-
-def start_run(stack: ComposeProject, spec: dict[str, Any]) -> dict[str, Any]:
-    """POST /runs on the simulator container, trying the next instrument while one is busy."""
-    errors = []
-    for instrument in SMALL_RUNS:
-        try:
-            return dict(http_json(stack.url("simulator", "/runs"), {**instrument, **spec}))
-        except urllib.error.HTTPError as exc:
-            errors.append(f"{instrument['instrument']}: {exc.code} {exc.read()[:200]!r}")
-    raise AssertionError(f"the simulator started no run: {errors}")
-
-
-def tick(stack: ComposeProject) -> None:
-    """Open a transfer window now (the scheduler's manual tick) instead of waiting for its 1-minute clock."""
-    http_json(stack.url("scheduler", "/ticks"), {})
-
-
-def wait_for_event(
-    stack: ComposeProject, tap: BusTap, detail_type: str, match: dict[str, Any], timeout_s: float, *, ticks: bool
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    last_tick = 0.0
-    while True:
-        for event in tap.drain():
-            detail = event["detail"]
-            if event["detail-type"] == detail_type and all(detail.get(k) == v for k, v in match.items()):
-                return dict(detail)
-            assert event["detail-type"] != "Run Transfer Failed", event
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {detail_type} {match} within {timeout_s} s\n{stack.logs()}")
-        if ticks and time.monotonic() - last_tick > 5:
-            tick(stack)
-            last_tick = time.monotonic()
-        time.sleep(0.5)
-
-
-def run_files(stack: ComposeProject, nas_path: str) -> dict[str, bytes]:
-    """The run folder's files as the simulator container wrote them on the nas volume, by S3 key."""
-    folder = PurePosixPath("/nas") / nas_path.lstrip("/")
-    parent = folder.parent.relative_to("/nas")
-    return {str(parent / name): body for name, body in stack.read_tree("simulator", str(folder)).items()}
-
-
-def assert_bucket_holds(files: dict[str, bytes]) -> None:
-    s3 = boto3.client("s3")
-    for key, body in files.items():
-        assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == body, key
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,15 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from docker_support import REPO, free_port, load_images_module
 
+from seqferry_executor.backends.local.config import LocalBackendConfig
+from seqferry_executor.backends.local.uploader import CrtUploader, Endpoint
 from seqferry_shared.bootstrap import bootstrap
 from seqferry_shared.consumer import MessageContext, Router
 from seqferry_shared.events import TransferRequested
@@ -34,11 +37,15 @@ from seqferry_shared.testing.motoserver import MotoServer
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def compose_localstack() -> dict[str, Any]:
+def compose_service(name: str) -> dict[str, Any]:
     import yaml  # noqa: PLC0415
 
-    service: dict[str, Any] = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]["localstack"]
+    service: dict[str, Any] = yaml.safe_load((REPO / "compose.yaml").read_text())["services"][name]
     return service
+
+
+def compose_localstack() -> dict[str, Any]:
+    return compose_service("localstack")
 
 
 @dataclass(frozen=True)
@@ -164,3 +171,31 @@ def test_the_bootstrapped_bucket_stores_objects_encrypted_with_kms(on_localstack
     assert stored["SSEKMSKeyId"].startswith("arn:aws:kms:")
     body = s3.get_object(Bucket=bucket, Key="sequencers/incoming/miseq/run/RunInfo.xml")["Body"].read()
     assert body == b"<RunInfo/>"
+
+
+async def test_the_executor_uploads_with_composes_checksum(on_localstack: ServiceSettings, tmp_path: Path) -> None:
+    # GIVEN the executor's local engine configured as compose.yaml configures it
+    environment = compose_service("executor")["environment"]
+    config = LocalBackendConfig(checksum=environment.get("SEQFERRY_LOCAL__CHECKSUM", "crc32c"))
+    bootstrap(on_localstack)
+    bucket = on_localstack.names.bucket
+    source = tmp_path / "s_1_1101.bcl"
+    source.write_bytes(os.urandom(100_000))
+    uploader = CrtUploader(
+        endpoint=Endpoint.of(on_localstack.aws_endpoint_url, on_localstack.aws_region, bucket),
+        region=on_localstack.aws_region,
+        credentials=lambda: ("test", "test", None),
+        static_credentials=True,
+        config=config,
+    )
+    try:
+        # WHEN it uploads a file with its checksum sent as a trailer (as it does against S3)
+        result = await uploader.put(
+            path=str(source), key="runs/s_1_1101.bcl", size=100_000, metadata={}, tags={"seqferry-class": "basecalls"}
+        )
+    finally:
+        await uploader.close()
+    # THEN LocalStack accepts it and stores the same bytes
+    assert result.status == 200
+    stored = boto3.client("s3").get_object(Bucket=bucket, Key="runs/s_1_1101.bcl")["Body"].read()
+    assert stored == source.read_bytes()
