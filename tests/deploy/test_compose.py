@@ -202,3 +202,17 @@ def test_services_have_health_checks(services: dict[str, dict[str, Any]]) -> Non
         check = services[name]["healthcheck"]
         assert check["test"] == ["CMD", "python", "/opt/seqferry/healthcheck.py"], name
         assert not check.get("disable", False), name
+
+
+def test_working_directory_tmpfs_belongs_to_the_service_user(services: dict[str, dict[str, Any]]) -> None:
+    # Docker mounts a tmpfs root-owned with the mode of the directory underneath unless told otherwise.
+    for name in (*SERVICES, "bootstrap"):
+        for mount in services[name]["tmpfs"]:
+            if mount.split(":")[0] == "/var/lib/seqferry":
+                assert mount == "/var/lib/seqferry:uid=10001,gid=10001,mode=0750", name
+
+
+def test_localstack_serves_every_api_bootstrap_and_the_services_use(services: dict[str, dict[str, Any]]) -> None:
+    enabled = set(services["localstack"]["environment"]["SERVICES"].split(","))
+    # kms: the bucket's default encryption is SSE-KMS, so every upload calls KMS
+    assert {"s3", "sqs", "sns", "events", "dynamodb", "sts", "kms"} <= enabled
