@@ -60,6 +60,7 @@ def test_a_run_lands_in_localstack_encrypted_with_kms_and_is_announced(stack: Co
     s3 = boto3.client("s3")
     for key in files:
         assert s3.head_object(Bucket=BUCKET, Key=key)["ServerSideEncryption"] == "aws:kms", key
-    # AND the state table lives on moto, not on LocalStack (whose DynamoDB cannot run here)
-    tables = boto3.client("dynamodb", endpoint_url=None).list_tables()
-    assert "seqferry-state" not in tables.get("TableNames", [])
+    # AND the state table the services used is moto's: LocalStack's own DynamoDB cannot start here
+    for service in SERVICES:
+        env = stack.container(service).attrs["Config"]["Env"]
+        assert "AWS_ENDPOINT_URL_DYNAMODB=http://dynamodb:4566" in env, service
