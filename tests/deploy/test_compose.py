@@ -215,4 +215,4 @@ def test_working_directory_tmpfs_belongs_to_the_service_user(services: dict[str,
 def test_localstack_serves_every_api_bootstrap_and_the_services_use(services: dict[str, dict[str, Any]]) -> None:
     enabled = set(services["localstack"]["environment"]["SERVICES"].split(","))
     # kms: the bucket's default encryption is SSE-KMS, so every upload calls KMS
-    assert {"s3", "sqs", "sns", "events", "dynamodb", "sts", "kms"} <= enabled
+    assert {"s3", "sqs", "sns", "events", "dynamodb", "sts", "kms", "logs", "cloudwatch"} <= enabled
