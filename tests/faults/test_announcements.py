@@ -1,4 +1,4 @@
-"""Announcements exactly once: two realistic runs through the services, every event on the bus, SNS and webhook counted."""
+"""Announcements exactly once: realistic runs through the services; every event on the bus, SNS and webhook counted."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 from collections import Counter
 
 import pytest
-from system import COMPLETED, System, wait_until
+from system import System, wait_until
 from workload import RunFolder
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(900)]

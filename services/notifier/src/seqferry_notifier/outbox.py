@@ -1,19 +1,45 @@
-"""The notice outbox: open a notice once (conditional write), deliver it channel by channel, retry what failed."""
+"""The notice outbox: open a notice once (conditional write), deliver it channel by channel, retry what failed.
+
+Delivery holds the notice's lease and keeps extending it while it works, so a slow channel (a throttled bus, a
+webhook timing out) never lets the sweeper start a second delivery of the same notice; each channel is ticked off
+as soon as it took the message, so whoever delivers next sends only what is still pending. A repeat remains
+possible only when the sending process dies (or loses the state table for a whole lease) between a channel taking
+the message and the tick being written: then the same event, with the same ``meta.event_id``, is sent again.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
+from botocore.exceptions import BotoCoreError, ClientError
 from opentelemetry.metrics import Counter
 
 from seqferry_notifier.channels import BusChannel, DeliveryError, PermanentDeliveryError, SnsChannel, WebhookChannel
-from seqferry_notifier.domain.notices import Channel, ChannelState, Notice, after_attempt, take_lease
-from seqferry_notifier.store import NOTICES_PENDING, Records, iso
+from seqferry_notifier.domain.notices import (
+    Channel,
+    ChannelState,
+    Notice,
+    after_attempt,
+    extend_lease,
+    take_lease,
+    tick_off,
+)
+from seqferry_notifier.store import NOTICES_PENDING, Records, StoreError, iso
 
 log = logging.getLogger(__name__)
+
+# The holder renews its lease this many times per lease period.
+RENEWALS_PER_LEASE = 3
+
+
+def new_owner() -> str:
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +47,10 @@ class Channels:
     bus: BusChannel
     sns: SnsChannel
     webhook: WebhookChannel | None = None
+
+
+class LeaseLostError(Exception):
+    """Another worker took the notice over (this one could not renew its lease in time)."""
 
 
 class Outbox:
@@ -68,32 +98,47 @@ class Outbox:
             raise PermanentDeliveryError("webhook no longer configured")
 
     async def deliver(self, notice: Notice) -> Notice:
-        """Send every pending channel once and record the outcome (the caller holds the lease)."""
+        """Send every pending channel once, ticking each off as it goes; the caller holds the lease."""
+        owner = notice.lease_owner
+        if owner is None:
+            raise ValueError(f"notice {notice.pk}/{notice.sk}: deliver() needs a leased notice")
+        held = _Held(notice.lease_until)
+        renewer = asyncio.create_task(self._renew(notice, owner, held), name=f"lease {notice.pk}/{notice.sk}")
         outcomes: dict[Channel, ChannelState] = {}
         errors: list[str] = []
-        for channel in notice.pending:
-            try:
-                await self._send(channel, notice)
-                outcomes[channel] = ChannelState.SENT
-            except PermanentDeliveryError as exc:
-                outcomes[channel] = ChannelState.FAILED
-                errors.append(str(exc))
-            except DeliveryError as exc:
-                errors.append(str(exc))
-            self._sent.add(
-                1,
-                {
-                    "channel": channel.value,
-                    "kind": notice.notification.kind.value,
-                    "outcome": outcomes.get(channel, ChannelState.PENDING).value,
-                },
-            )
+        try:
+            for channel in notice.pending:
+                if not held.valid(self._clock()):
+                    raise LeaseLostError(f"lease on {notice.pk}/{notice.sk} lost before sending to {channel.value}")
+                try:
+                    await self._send(channel, notice)
+                    outcomes[channel] = ChannelState.SENT
+                except PermanentDeliveryError as exc:
+                    outcomes[channel] = ChannelState.FAILED
+                    errors.append(str(exc))
+                except DeliveryError as exc:
+                    errors.append(str(exc))
+                state = outcomes.get(channel, ChannelState.PENDING)
+                self._sent.add(
+                    1, {"channel": channel.value, "kind": notice.notification.kind.value, "outcome": state.value}
+                )
+                if state != ChannelState.PENDING:
+                    await self._tick_off(notice, channel, state)
+        except LeaseLostError as exc:
+            log.warning("notice %s/%s: %s; the new holder delivers what is pending", notice.pk, notice.sk, exc)
+            return await self.existing(notice.pk, notice.sk) or notice
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
         now = self._clock()
         error = "; ".join(errors) or None
 
         def record(current: Notice | None) -> tuple[Notice | None, None]:
+            base = current or notice
+            if base.lease_owner != owner:
+                return None, None  # taken over meanwhile: the new holder records its own attempt
             updated = after_attempt(
-                current or notice,
+                base,
                 outcomes,
                 now=now,
                 error=error,
@@ -107,17 +152,70 @@ class Outbox:
             log.warning("notice %s/%s: delivery incomplete: %s", notice.pk, notice.sk, error)
         return stored or notice
 
+    async def _tick_off(self, notice: Notice, channel: Channel, state: ChannelState) -> None:
+        """Record a channel's outcome, insisting while the table does not answer: an unrecorded send is resent."""
+        delay = 0.2
+        deadline = asyncio.get_running_loop().time() + 3 * self.lease.total_seconds()
+        while True:
+            try:
+                await self._notices.mutate(
+                    notice.pk, notice.sk, lambda current: (tick_off(current or notice, channel, state), None)
+                )
+                return
+            except (ClientError, BotoCoreError, StoreError):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                log.warning("notice %s/%s: could not record %s yet; retrying", notice.pk, notice.sk, channel.value)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+
+    async def _renew(self, notice: Notice, owner: str, held: _Held) -> None:
+        """Keep the lease while delivering: renew it well before it lapses; stop when it is lost."""
+        interval = self.lease.total_seconds() / RENEWALS_PER_LEASE
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                stored, renewed = await self._notices.mutate(
+                    notice.pk, notice.sk, partial(_renewed, now=self._clock(), lease=self.lease, owner=owner)
+                )
+            except (ClientError, BotoCoreError, StoreError):  # the table does not answer: keep what we hold, retry
+                log.warning("notice %s/%s: could not renew the lease", notice.pk, notice.sk, exc_info=True)
+                continue
+            if not renewed or stored is None:
+                held.until = self._clock()  # someone else holds it now
+                return
+            held.until = stored.lease_until
+
     async def retry_due(self) -> int:
         """Deliver notices whose lease lapsed (a failed attempt's backoff ended, or its worker died)."""
         now = self._clock()
         count = 0
         for notice in await self._notices.query(NOTICES_PENDING, upper=iso(now) + "~", newest_first=False, limit=50):
-            leased, mine = await self._notices.mutate(notice.pk, notice.sk, lambda current: self._lease(current, now))
+            leased, mine = await self._notices.mutate(
+                notice.pk, notice.sk, partial(self._lease, now=now, owner=new_owner())
+            )
             if mine and leased is not None:
                 await self.deliver(leased)
                 count += 1
         return count
 
-    def _lease(self, current: Notice | None, now: datetime) -> tuple[Notice | None, bool]:
-        taken = take_lease(current, now, self.lease) if current else None
+    def _lease(self, current: Notice | None, now: datetime, owner: str) -> tuple[Notice | None, bool]:
+        taken = take_lease(current, now, self.lease, owner) if current else None
         return taken, taken is not None
+
+
+@dataclass(slots=True)
+class _Held:
+    """Until when this worker knows it holds the lease (renewals move it on)."""
+
+    until: datetime
+
+    def valid(self, now: datetime) -> bool:
+        return now < self.until
+
+
+def _renewed(current: Notice | None, now: datetime, lease: timedelta, owner: str) -> tuple[Notice | None, bool]:
+    if current is None:
+        return None, False
+    extended = extend_lease(current, now, lease, owner)
+    return extended, extended is not None

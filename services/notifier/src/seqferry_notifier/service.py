@@ -60,7 +60,7 @@ from seqferry_notifier.domain.runstatus import (
     parse_run_completion,
 )
 from seqferry_notifier.metrics import Metrics
-from seqferry_notifier.outbox import Outbox
+from seqferry_notifier.outbox import Outbox, new_owner
 from seqferry_notifier.settings import NotifierSettings
 from seqferry_notifier.storage import RunStorage
 from seqferry_notifier.store import EXECUTIONS, RUNS, Filter, Records, execution_pk, iso, run_pk
@@ -477,6 +477,7 @@ class NotifierService:
             now=now,
             lease=self._outbox.lease,
             webhook=self._outbox.webhook_enabled,
+            owner=new_owner(),
             event_type=detail.DETAIL_TYPE if detail else None,
             event=detail.model_dump(mode="json") if detail else None,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -10,6 +11,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from seqferry_notifier.settings import NotifierSettings
+from seqferry_notifier.store import NOTICES_PENDING
+from seqferry_shared.aws import sync_client
 from seqferry_shared.events.models import ErrorInfo, TransferState
 from seqferry_shared.testing.motoserver import free_port
 
@@ -23,6 +27,7 @@ class Hook:
     url: str
     failures: int
     calls: list[dict[str, Any]] = field(default_factory=list)
+    delay_s: float = 0.0
 
 
 @pytest.fixture
@@ -32,6 +37,7 @@ async def hook() -> AsyncIterator[Hook]:
 
     async def receive(request: web.Request) -> web.Response:
         state.calls.append(await request.json())
+        await asyncio.sleep(state.delay_s)
         if len(state.calls) <= state.failures:
             return web.Response(status=503, text="try later")
         return web.json_response({"ok": True})
@@ -87,6 +93,37 @@ async def test_webhook_down_longer_than_its_retries_is_delivered_later(
         await wait_for(lambda: _at_least(hook.calls, 4), what="webhook delivered by the sweeper")
         notes = await wait_for(lambda: _drained(stack), what="SNS message")
         assert len(notes) == 1
+
+
+async def test_a_channel_slower_than_the_lease_is_sent_once(
+    stack, notifier_settings, start_notifier, wait_for, executor_event, hook: Hook
+) -> None:
+    # GIVEN a webhook that takes 3 s to answer, an outbox lease of 1 s and a sweeper looking every 0.2 s
+    hook.delay_s = 3.0
+    settings = notifier_settings(
+        webhook_url=hook.url, webhook_retries=0, webhook_timeout_s=10, notice_lease_s=1, sweep_interval_s=0.2
+    )
+    async with start_notifier(settings):
+        # WHEN an execution fails (one notice: SNS + webhook)
+        stack.publish(executor_event("local-slow", TransferState.ERROR, error=ErrorInfo(code="Boom", message="")))
+        await wait_for(lambda: _at_least(hook.calls, 1), what="the webhook called")
+        # THEN the delivering worker keeps its lease: once the notice is done, each channel got it exactly once
+        await wait_for(lambda: _no_pending_notices(stack), timeout=30, what="the notice delivered")
+        notes = await wait_for(lambda: _drained(stack), what="SNS message")
+        assert len(hook.calls) == 1
+        assert len(notes) == 1
+
+
+async def _no_pending_notices(stack) -> bool:
+    ddb = sync_client("dynamodb", NotifierSettings(prefix=stack.prefix, environment="test"))
+    response = ddb.query(
+        TableName=stack.table,
+        IndexName="gsi1",
+        KeyConditionExpression="gsi1pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": NOTICES_PENDING}},
+        Select="COUNT",
+    )
+    return response["Count"] == 0
 
 
 async def _at_least(calls: list[Any], n: int) -> bool:

@@ -4,9 +4,12 @@ from seqferry_notifier.domain.notices import (
     Channel,
     ChannelState,
     after_attempt,
+    extend_lease,
+    holds_lease,
     new_notice,
     retry_delay,
     take_lease,
+    tick_off,
 )
 from seqferry_notifier.domain.notifications import NoticeKind, Notification
 
@@ -15,7 +18,7 @@ LEASE = timedelta(seconds=60)
 NOTE = Notification(kind=NoticeKind.RUN_COMPLETED, subject="s", text="t", fields={})
 
 
-def notice(webhook: bool = True):
+def notice(webhook: bool = True, owner: str | None = "first"):
     return new_notice(
         pk="run#R",
         sk="notice#completed",
@@ -23,6 +26,7 @@ def notice(webhook: bool = True):
         now=NOW,
         lease=LEASE,
         webhook=webhook,
+        owner=owner,
         event_type="Run Transfer Completed",
         event={"run_id": "R"},
     )
@@ -50,10 +54,11 @@ def test_partial_delivery_retries_only_what_failed() -> None:
     assert n.last_error == "webhook: 503"
     assert n.lease_until == NOW + retry_delay(1)
     # AND nobody can take it before the backoff ends
-    assert take_lease(n, NOW + timedelta(seconds=1), LEASE) is None
-    taken = take_lease(n, n.lease_until + timedelta(seconds=1), LEASE)
+    assert take_lease(n, NOW + timedelta(seconds=1), LEASE, "second") is None
+    taken = take_lease(n, n.lease_until + timedelta(seconds=1), LEASE, "second")
     assert taken is not None
     assert taken.lease_until > n.lease_until
+    assert taken.lease_owner == "second"
 
 
 def test_gives_up_after_max_attempts() -> None:
@@ -68,9 +73,52 @@ def test_done_notice_is_not_leased_again() -> None:
     n = after_attempt(notice(), dict.fromkeys(Channel, ChannelState.SENT), now=NOW, error=None, max_attempts=3)
     assert n.done
     assert n.attempts == 0
-    assert take_lease(n, NOW + timedelta(days=1), LEASE) is None
+    assert take_lease(n, NOW + timedelta(days=1), LEASE, "second") is None
 
 
 def test_retry_delay_grows_and_is_capped() -> None:
     assert retry_delay(1) < retry_delay(2) < retry_delay(3)
     assert retry_delay(50) == timedelta(seconds=600)
+
+
+def test_the_holder_keeps_its_lease_while_it_works() -> None:
+    # GIVEN a notice opened by "first" with a 60 s lease
+    n = notice()
+    assert holds_lease(n, "first", NOW)
+    # WHEN "first" renews it after 50 s
+    renewed = extend_lease(n, NOW + timedelta(seconds=50), LEASE, "first")
+    assert renewed is not None
+    # THEN nobody can take it at 70 s (the original lease would have lapsed)
+    assert renewed.lease_until == NOW + timedelta(seconds=110)
+    assert take_lease(renewed, NOW + timedelta(seconds=70), LEASE, "second") is None
+
+
+def test_only_the_holder_renews_and_a_lapsed_lease_is_lost() -> None:
+    n = notice()
+    assert extend_lease(n, NOW, LEASE, "someone-else") is None
+    lapsed = NOW + LEASE + timedelta(seconds=1)
+    assert not holds_lease(n, "first", lapsed)
+    assert extend_lease(n, lapsed, LEASE, "first") is None
+    taken = take_lease(n, lapsed, LEASE, "second")
+    assert taken is not None
+    assert not holds_lease(taken, "first", lapsed)
+    assert holds_lease(taken, "second", lapsed)
+
+
+def test_a_channel_is_ticked_off_once_and_stays_ticked_off() -> None:
+    n = tick_off(notice(), Channel.BUS, ChannelState.SENT)
+    assert n is not None
+    assert n.pending == [Channel.SNS, Channel.WEBHOOK]
+    assert tick_off(n, Channel.BUS, ChannelState.SENT) is None
+    assert tick_off(n, Channel.SNS, ChannelState.PENDING) is None
+    # AND the end of the attempt does not undo a tick (whatever the attempt's own outcomes say)
+    ended = after_attempt(n, {Channel.BUS: ChannelState.FAILED}, now=NOW, error="x", max_attempts=5)
+    assert ended.channels[Channel.BUS] == ChannelState.SENT
+    assert ended.lease_owner is None
+
+
+def test_every_channel_of_a_new_notice_is_pending_and_leased_to_its_opener() -> None:
+    n = notice()
+    assert n.pending == [Channel.BUS, Channel.SNS, Channel.WEBHOOK]
+    assert n.lease_owner == "first"
+    assert n.lease_until == NOW + LEASE

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -175,9 +176,13 @@ def error_answer(call: Call, status: int | None) -> web.Response:
     """What AWS answers when it sheds load (or fails internally, ``status`` 500), in the service's protocol."""
     request_id = uuid.uuid4().hex
     if call.service == "s3":
-        code, message = ("InternalError", "We encountered an internal error.") if status == 500 else (
-            "SlowDown",
-            "Please reduce your request rate.",
+        code, message = (
+            ("InternalError", "We encountered an internal error.")
+            if status == 500
+            else (
+                "SlowDown",
+                "Please reduce your request rate.",
+            )
         )
         body = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
@@ -215,10 +220,8 @@ def _reset(request: web.BaseRequest) -> None:
         return
     sock = transport.get_extra_info("socket")
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
     transport.abort()
 
 
@@ -307,6 +310,7 @@ class FaultProxy:
     def _reset(request: web.BaseRequest) -> web.StreamResponse:
         _reset(request)
         return web.Response(status=599)  # never sent: the connection is gone
+
     def _pick(self, call: Call) -> list[Rule]:
         chosen = []
         for rule in self.rules:

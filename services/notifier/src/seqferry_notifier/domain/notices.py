@@ -1,8 +1,11 @@
 """Notices: an outbox entry per thing to announce (bus event + SNS + webhook), delivered at least once.
 
 A notice is created with a conditional write (so each run completion, run failure or execution failure is
-announced by exactly one notice), then each channel is sent and ticked off; a notice whose delivery failed or whose
-worker died is retried, channel by channel, after its lease lapses.
+announced by exactly one notice, with one event id). Whoever delivers it holds its *lease*: an owner token and a
+deadline. The holder keeps extending the lease while it works, ticks each channel off as soon as that channel
+took the message, and releases the lease when the attempt ends (with a backoff when a channel failed). Another
+worker takes the notice over only when the lease lapsed — its holder died, or could not reach the state table for
+a whole lease — and then sends only the channels not ticked off yet.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Notice(BaseModel):
     channels: dict[Channel, ChannelState]
     created_at: datetime
     lease_until: datetime
+    lease_owner: str | None = None
     attempts: int = 0
     last_error: str | None = None
 
@@ -57,12 +61,15 @@ def new_notice(
     now: datetime,
     lease: timedelta,
     webhook: bool,
+    owner: str | None = None,
     event_type: str | None = None,
     event: dict[str, Any] | None = None,
 ) -> Notice:
-    channels = {Channel.SNS: ChannelState.PENDING}
+    """A notice leased to ``owner`` (who opens it delivers it first)."""
+    channels: dict[Channel, ChannelState] = {}
     if event is not None:
         channels[Channel.BUS] = ChannelState.PENDING
+    channels[Channel.SNS] = ChannelState.PENDING
     if webhook:
         channels[Channel.WEBHOOK] = ChannelState.PENDING
     return Notice(
@@ -74,6 +81,7 @@ def new_notice(
         channels=channels,
         created_at=now,
         lease_until=now + lease,
+        lease_owner=owner,
     )
 
 
@@ -90,9 +98,15 @@ def after_attempt(
     max_attempts: int,
     retry_base_s: float = 5.0,
 ) -> Notice:
-    """Record one delivery attempt; gives up on still-pending channels after ``max_attempts``."""
+    """Record the end of one delivery attempt and release the lease; gives up after ``max_attempts``.
+
+    A channel already ticked off stays ticked off whatever ``outcomes`` says.
+    """
     notice = notice.model_copy(deep=True)
-    notice.channels.update(outcomes)
+    for channel, state in outcomes.items():
+        if notice.channels.get(channel) == ChannelState.PENDING:
+            notice.channels[channel] = state
+    notice.lease_owner = None
     if notice.done:
         notice.lease_until = now
         return notice
@@ -107,10 +121,36 @@ def after_attempt(
     return notice
 
 
-def take_lease(notice: Notice, now: datetime, lease: timedelta) -> Notice | None:
-    """The notice with a fresh lease if its previous one lapsed, else None (someone is on it)."""
+def take_lease(notice: Notice, now: datetime, lease: timedelta, owner: str) -> Notice | None:
+    """The notice leased to ``owner`` if its previous lease lapsed, else None (someone is on it)."""
     if notice.done or notice.lease_until > now:
         return None
     notice = notice.model_copy(deep=True)
     notice.lease_until = now + lease
+    notice.lease_owner = owner
+    return notice
+
+
+def holds_lease(notice: Notice, owner: str, now: datetime) -> bool:
+    return notice.lease_owner == owner and notice.lease_until > now and not notice.done
+
+
+def extend_lease(notice: Notice, now: datetime, lease: timedelta, owner: str) -> Notice | None:
+    """The notice with ``owner``'s lease pushed to ``now + lease``; None if ``owner`` no longer holds it."""
+    if not holds_lease(notice, owner, now):
+        return None
+    notice = notice.model_copy(deep=True)
+    notice.lease_until = max(notice.lease_until, now + lease)
+    return notice
+
+
+def tick_off(notice: Notice, channel: Channel, state: ChannelState) -> Notice | None:
+    """Record that ``channel`` took the message (or refused it for good); None when that is already recorded.
+
+    Recorded whoever holds the lease now: a message that was sent was sent.
+    """
+    if notice.channels.get(channel) != ChannelState.PENDING or state == ChannelState.PENDING:
+        return None
+    notice = notice.model_copy(deep=True)
+    notice.channels[channel] = state
     return notice
