@@ -208,9 +208,10 @@ class SqsConsumer:
         return self._stopping.is_set()
 
     async def run(self) -> None:
-        """Receive and dispatch until :meth:`stop`; then drain in-flight work."""
+        """Receive and dispatch until :meth:`stop`; then drain in-flight work (see :meth:`_drain`)."""
         url = await self.queue_url()
         log.info("consumer %s: polling %s", self.name, self.queue_name)
+        abandon = False
         try:
             while not self._stopping.is_set():
                 await self._slots.acquire()
@@ -246,8 +247,11 @@ class SqsConsumer:
                     task = asyncio.create_task(self._process(url, message))
                     self._inflight.add(task)
                     task.add_done_callback(self._done)
+        except asyncio.CancelledError:
+            abandon = True  # cancelled by the owner: no grace left, return what is in flight
+            raise
         finally:
-            await self._drain(url)
+            await self._drain(abandon=abandon)
 
     def _free_slots(self) -> int:
         return max(1, self._concurrency - len(self._inflight))
@@ -262,24 +266,32 @@ class SqsConsumer:
         except TimeoutError:
             return
 
-    async def _drain(self, url: str) -> None:
+    async def _drain(self, *, abandon: bool = False) -> None:
+        """Let in-flight handlers finish within the grace period; cancel the rest, returning their messages.
+
+        A cancelled handler's message is made visible again at once (not after its visibility timeout), so
+        another worker takes it over immediately. Cancelling this drain (the owner ran out of patience) returns
+        everything still in flight.
+        """
         if not self._inflight:
             return
-        log.info(
-            "consumer %s: finishing %d in-flight message(s)",
-            self.name,
-            len(self._inflight),
-        )
-        _, pending = await asyncio.wait(set(self._inflight), timeout=self._shutdown_grace_s)
-        for task in pending:
-            task.cancel()
+        inflight = set(self._inflight)
+        log.info("consumer %s: finishing %d in-flight message(s)", self.name, len(inflight))
+        pending = inflight
+        if not abandon:
+            try:
+                _, pending = await asyncio.wait(inflight, timeout=self._shutdown_grace_s)
+            except asyncio.CancelledError:
+                await self._return(set(self._inflight))
+                raise
         if pending:
-            await asyncio.wait(pending)
-            log.warning(
-                "consumer %s: %d message(s) returned to the queue unfinished",
-                self.name,
-                len(pending),
-            )
+            await self._return(pending)
+
+    async def _return(self, tasks: set[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        log.warning("consumer %s: %d message(s) returned to the queue unfinished", self.name, len(tasks))
 
     async def _process(self, url: str, message: dict[str, Any]) -> None:
         receipt = message["ReceiptHandle"]

@@ -1,4 +1,4 @@
-"""Helpers for the embedded dev stack (``make dev``): wait for the emulator, bootstrap, say where to look."""
+"""Helpers for the embedded dev stack (``make dev``): the emulator, bootstrap, waiting for it, where to look."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import urllib.request
+from importlib.metadata import version
+from pathlib import Path
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -82,9 +85,74 @@ def wait_then_exec(ctx: typer.Context, timeout_s: float = 120.0) -> None:
     os.execvp(argv[0], argv)  # noqa: S606 - the dev Procfile's own command line
 
 
+def _parents() -> dict[int, int]:
+    """pid → parent pid of every live process, from /proc (empty where there is none)."""
+    found: dict[int, int] = {}
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may contain spaces, so split after its closing parenthesis
+        fields = stat.rpartition(")")[2].split()
+        if len(fields) > 1 and fields[0] != "Z":
+            found[int(entry.name)] = int(fields[1])
+    return found
+
+
+def _other_stack_processes() -> list[int]:
+    """The stack's other processes: honcho runs each in a wrapper process of its own, so they are the other
+    children of our grandparent (honcho)."""
+    parents = _parents()
+    wrapper = os.getppid()
+    manager = parents.get(wrapper)
+    return [pid for pid, ppid in parents.items() if ppid == manager and pid != wrapper]
+
+
+def run_emulator(host: str = "127.0.0.1", port: int = 4566, drain_s: float = 0.0) -> None:
+    """Serve the emulator (moto's server) until SIGINT/SIGTERM; then outlive the services, for at most ``drain_s``.
+
+    At Ctrl-C every process gets the signal at once. Services drain against the emulator — they finish in-flight
+    messages or return them to their queues — so under honcho (the Procfile passes ``--drain-s``) the emulator
+    stays until the stack's other processes have exited, within honcho's 5 s before it kills what is left. (``python -m
+    moto.server`` itself exits at the first signal: it installs its own handlers, so a shell ``trap`` cannot keep
+    it, and the services then retried against a closed port until they were killed.)
+    """
+    from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - a development dependency, needed only here
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server  # noqa: PLC0415 - comes with moto
+
+    os.environ.setdefault("MOTO_PORT", str(port))
+    # Block the signals before the server thread starts, so they are left for sigwait in this thread.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, name="emulator", daemon=True)
+    thread.start()
+    print(f"emulator (moto {version('moto')}) on http://{host}:{port}", flush=True)  # noqa: T201 - dev console
+    signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    deadline = time.monotonic() + drain_s
+    while time.monotonic() < deadline and _other_stack_processes():
+        time.sleep(0.1)
+    server.shutdown()
+    sys.stdout.flush()
+    # The emulator's state is in memory and goes with the process; tearing down thousands of objects one by one
+    # at interpreter exit takes seconds, which honcho would end with SIGKILL.
+    os._exit(0)
+
+
 def main() -> None:
     app = typer.Typer(add_completion=False, help="seqferry embedded dev stack helpers")
     app.command("bootstrap")(bootstrap_and_wait)
+    app.command("emulator")(run_emulator)
     app.command("wait", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(wait_then_exec)
     app()
 

@@ -32,6 +32,8 @@ from seqferry_shared.telemetry import Telemetry, setup_telemetry
 log = logging.getLogger(__name__)
 
 Check = Callable[[], Awaitable[object]]
+# Time beyond the shutdown grace for consumers to return the messages of the handlers they cancel.
+RETURN_MARGIN_S = 2.0
 
 
 def cloudwatch_readers(settings: ServiceSettings, service: str) -> list[MetricReader]:
@@ -120,6 +122,7 @@ class ServiceRuntime:
     async def add_consumer(self, queue_name: str, router: Router, **options: Any) -> SqsConsumer:
         options.setdefault("wait_time_s", self.settings.sqs_wait_time_s)
         options.setdefault("visibility_timeout_s", self.settings.sqs_visibility_timeout_s)
+        options.setdefault("shutdown_grace_s", self.settings.shutdown_grace_s)
         consumer = SqsConsumer(
             sqs=await self.clients.get("sqs"),
             queue_name=queue_name,
@@ -158,16 +161,25 @@ class ServiceRuntime:
                 except TimeoutError:
                     continue
 
-    async def stop(self, grace_s: float = 30.0) -> None:
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop receiving; give in-flight work ``grace_s`` (``shutdown_grace_s``) to finish, then cancel it.
+
+        Consumers return the messages of handlers they cancel to their queues (visible again at once); the wait
+        here allows them a moment beyond the grace to do so.
+        """
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         self._stopping.set()
         for consumer in self.consumers:
             consumer.stop()
         if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=grace_s)
+            _, pending = await asyncio.wait(self._tasks, timeout=grace + RETURN_MARGIN_S)
             for task in pending:
                 task.cancel()
             if pending:
-                await asyncio.wait(pending)
+                _, stuck = await asyncio.wait(pending, timeout=RETURN_MARGIN_S)
+                if stuck:
+                    # AWS does not answer: their messages come back when their visibility timeout ends.
+                    log.warning("%d task(s) did not stop in time; exiting without them", len(stuck))
             self._tasks.clear()
         await self.clients.close()
         self.telemetry.tracer_provider.force_flush(5_000)

@@ -115,6 +115,11 @@ class ServiceSettings(BaseSettings):
     )
     sqs_wait_time_s: int = Field(default=20, ge=0, le=20, description="SQS long-poll seconds.")
     sqs_visibility_timeout_s: int = Field(default=60, ge=1)
+    shutdown_grace_s: float = Field(
+        default=25.0,
+        ge=0,
+        description="At SIGTERM, in-flight messages get this long to finish; unfinished ones return to their queue.",
+    )
 
     def endpoint_url_for(self, service: str) -> str | None:
         """The endpoint of one AWS API: the DataSync override for DataSync; else, against an emulator, the SDKs'

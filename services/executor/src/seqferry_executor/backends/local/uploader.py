@@ -221,6 +221,8 @@ class CrtUploader:
             # Cancelling makes the CRT abort its multipart upload; wait for that before giving up the file.
             s3_request.cancel()
             await asyncio.wait([done], timeout=30)
+            if done.done() and not done.cancelled():
+                done.exception()  # the expected AWS_ERROR_S3_CANCELED: retrieved, so asyncio does not report it
             raise
 
     def _complete(
