@@ -1,4 +1,9 @@
-"""Fixtures of the fault tier: the whole system as processes behind a fault proxy, torn down after each test."""
+"""Fixtures of the fault tier: the whole system as processes behind a fault proxy, torn down after each test.
+
+``SEQFERRY_FAULTS_PROFILE`` picks the size of every scenario: ``short`` (the default, what ``make test`` runs) or
+``soak`` (``make faults``). ``SEQFERRY_FAULTS_REPORT`` names a JSON-lines file that collects each scenario's
+measurements for ``docs/reliability.md``.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +17,20 @@ import pytest
 # The tests import their helpers as plain modules (pytest runs with --import-mode=importlib).
 sys.path.insert(0, str(Path(__file__).parent))
 
+from scenario import Profile, Recorder, report_path
 from system import System, build_system
+
+_AWS_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_REGION")
+
+
+@pytest.fixture(scope="session")
+def profile() -> Profile:
+    return Profile.named(os.environ.get("SEQFERRY_FAULTS_PROFILE", "short"))
 
 
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[System]:
-    saved = {
-        k: os.environ.get(k)
-        for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_REGION")
-    }
+    saved = {k: os.environ.get(k) for k in _AWS_ENV}
     built = build_system(tmp_path)
     try:
         yield built
@@ -31,3 +41,21 @@ def system(tmp_path: Path) -> Iterator[System]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    if report.when == "call":
+        item.stash[_OUTCOME] = report.outcome
+    return report
+
+
+_OUTCOME = pytest.StashKey[str]()
+
+
+@pytest.fixture
+def reliability(request: pytest.FixtureRequest, profile: Profile) -> Iterator[Recorder]:
+    recorder = Recorder(request.node.nodeid, profile, report_path())
+    yield recorder
+    recorder.flush(request.node.stash.get(_OUTCOME, "error"))

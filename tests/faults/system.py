@@ -8,6 +8,7 @@ event: a tap queue on the bus, a queue subscribed to the SNS topic, and a webhoo
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -207,6 +208,22 @@ class SnsTap:
 
 
 @dataclass
+class Mirror:
+    files: int
+    missing: list[str]
+    different: list[str]
+    extra_versions: dict[str, int]
+
+    @property
+    def lost(self) -> int:
+        return len(self.missing) + len(self.different)
+
+    @property
+    def duplicated(self) -> int:
+        return sum(self.extra_versions.values())
+
+
+@dataclass
 class System:
     root: Path
     moto: MotoServer
@@ -305,16 +322,48 @@ class System:
                 found[obj["Key"]] = obj
         return found
 
-    def object_versions(self, prefix: str = "") -> Counter[str]:
-        versions: Counter[str] = Counter()
+    def object_versions(self, prefix: str = "") -> dict[str, list[tuple[str, int]]]:
+        """Object key → (ETag, size) of each of its versions."""
+        versions: dict[str, list[tuple[str, int]]] = {}
         paginator = self.s3.get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=self.names.bucket, Prefix=prefix):
             for version in page.get("Versions", []):
-                versions[version["Key"]] += 1
+                versions.setdefault(version["Key"], []).append((version["ETag"], int(version["Size"])))
         return versions
 
     def multipart_uploads(self) -> list[dict[str, Any]]:
         return list(self.s3.list_multipart_uploads(Bucket=self.names.bucket).get("Uploads", []))
+
+    def nas_files(self, *folders: Path) -> dict[str, Path]:
+        """Object key → file, for every file under ``folders`` (the object key is the path under the NAS root)."""
+        found = {}
+        for folder in folders:
+            for path in folder.rglob("*"):
+                if path.is_file():
+                    found[str(path.relative_to(self.nas))] = path
+        return found
+
+    def mirror_check(self, files: dict[str, Path]) -> Mirror:
+        """Compare every file with its object, byte for byte (SHA-256 of both), and count repeated uploads.
+
+        A file written over time legitimately has several object versions (one per state it was shipped in);
+        two versions with the same ETag and size are the same bytes uploaded twice.
+        """
+        versions = self.object_versions()
+        missing, different = [], []
+        for key, path in files.items():
+            if key not in versions:
+                missing.append(key)
+                continue
+            body = self.s3.get_object(Bucket=self.names.bucket, Key=key)["Body"].read()
+            if hashlib.sha256(body).digest() != hashlib.sha256(path.read_bytes()).digest():
+                different.append(key)
+        extra = {
+            key: len(found) - len(set(found))
+            for key, found in versions.items()
+            if key in files and len(found) > len(set(found))
+        }
+        return Mirror(files=len(files), missing=missing, different=different, extra_versions=extra)
 
     def settle(self, *, quiet_s: float = 3.0, timeout_s: float = 120.0) -> float:
         """Wait until nothing a test counts changes any more; returns the seconds it took.

@@ -36,6 +36,7 @@ class CountingProxy:
 
     def __init__(self, upstream_port: int) -> None:
         self.requests: list[tuple[str, str]] = []
+        self.signed_with: list[str] = []  # the access key id of each request's SigV4 signature
         self.hook: Hook | None = None
         proxy = self
 
@@ -61,6 +62,8 @@ class CountingProxy:
             def _forward(self) -> None:
                 body = self._body()
                 proxy.requests.append((self.command, self.path))
+                credential = self.headers.get("Authorization", "").partition("Credential=")[2]
+                proxy.signed_with.append(credential.partition("/")[0])
                 if proxy.hook is not None and proxy.hook(self.command, self.path) is False:
                     self.close_connection = True
                     return

@@ -429,26 +429,32 @@ async def test_refreshable_credentials_are_read_at_signing_time(
     factory: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN credentials that refresh (as with IRSA or an instance profile)
-    asked: list[float] = []
+    # GIVEN credentials that refresh (as with IRSA or an instance profile): rotated between two passes
+    current = {"key": "ROTATION1"}
+    asked: list[str] = []
 
     class Refreshing:
         refresh_needed = True
 
         def get_frozen_credentials(self) -> botocore.credentials.ReadOnlyCredentials:
-            asked.append(time.monotonic())
-            return botocore.credentials.ReadOnlyCredentials("testing", "testing", None)
+            asked.append(current["key"])
+            return botocore.credentials.ReadOnlyCredentials(current["key"], "testing", None)
 
     monkeypatch.setattr(backend_module, "_resolve_credentials", lambda: (Refreshing(), False))
     nas = tmp_path / "nas"
-    path = write(nas, "/adhoc/one.txt", b"one")
-    age(path)
+    age(write(nas, "/adhoc/one.txt", b"one"), write(nas, "/adhoc/later/two.txt", b"two"))
     backend = await factory(make_settings(tmp_path, resource_prefix, proxy.url))
     await settle()
-    # WHEN a file is uploaded THEN the native client asked for the current credentials when signing
-    status = await run_pass(backend, ["/adhoc"])
+    # WHEN a file is uploaded, the credentials rotate, and another file is uploaded
+    status = await run_pass(backend, ["/adhoc/one.txt"])
     assert (status.state, status.counters.files_verified) == (TransferState.SUCCESS, 1)
-    assert asked
+    current["key"] = "ROTATION2"
+    status = await run_pass(backend, ["/adhoc/later"])
+    assert (status.state, status.counters.files_verified) == (TransferState.SUCCESS, 1)
+    # THEN each upload was signed with the credentials current when it was signed
+    puts = [key for (method, path), key in zip(proxy.requests, proxy.signed_with, strict=True) if method == "PUT"]
+    assert puts == ["ROTATION1", "ROTATION2"]
+    assert "ROTATION2" in asked
 
 
 # -- side by side with DataSync: the same object metadata, a lifecycle class on everything ----------------------
@@ -631,3 +637,68 @@ async def test_a_transfer_log_that_cannot_be_written_never_fails_the_pass(
     assert status.state is TransferState.SUCCESS, status.error
     assert status.counters.files_verified == 3
     assert len(proxy.log_calls()) <= 2 * 8  # CreateLogStream, each with the client's own retries at most
+
+
+@pytest.mark.slow
+async def test_files_uploaded_by_a_killed_pass_are_not_uploaded_again(
+    tmp_path: Path,
+    resource_prefix: str,
+    bootstrapped: dict[str, Any],
+    proxy: CountingProxy,
+    moto_server: MotoServer,
+    factory: Any,
+) -> None:
+    # GIVEN 40 small files and an engine process that uploads the first 25, while the rest are held
+    nas = tmp_path / "nas"
+    paths = [write(nas, f"{RUN}/Data/f{i:02d}.bin", os.urandom(100 + i)) for i in range(40)]
+    age(*paths)
+    await settle()
+    local = {"quiet_period_s": 0.2, "index_path": str(tmp_path / "state" / "index.sqlite"), "concurrency": 4}
+    engine_dead = threading.Event()
+    dropped: list[str] = []
+    uploaded: list[str] = []
+
+    def hold_after_25(method: str, request_path: str) -> bool | None:
+        if method != "PUT":
+            return None
+        if len(uploaded) < 25:
+            uploaded.append(request_path)
+            return None
+        engine_dead.wait(120)
+        dropped.append(request_path)
+        return False
+
+    proxy.hook = hold_after_25
+    args = {"prefix": resource_prefix, "endpoint": proxy.url, "nas": str(nas), "sequencers": f"{SEQ}=miseq",
+            "local": local, "includes": [RUN]}  # fmt: skip
+    child = subprocess.Popen([sys.executable, "-c", CRASH_CHILD, json.dumps(args)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        execution_id = child.stdout.readline().strip()
+        # WHEN the process is killed right after those uploads (before its change index was written)
+        deadline = time.monotonic() + 60
+        while len(uploaded) < 25 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+    finally:
+        child.kill()
+        child.wait()
+        engine_dead.set()
+        if child.stdout is not None:
+            child.stdout.close()
+    assert len(uploaded) == 25
+    proxy.hook = None
+    # ... and the execution is redelivered to a new engine with the same change index
+    backend = await factory(make_settings(tmp_path, resource_prefix, proxy.url, **local))
+    await backend.resume(execution_id, "t", [RUN])
+    status = await wait_for(backend, execution_id)
+    # THEN every file is in S3, and none reached S3 twice
+    assert status.state is TransferState.SUCCESS, status.error
+    reached = [path for method, path in proxy.requests if method == "PUT"]
+    for path in set(dropped):
+        reached.remove(path)
+    assert sorted(reached) == sorted(set(reached))
+    assert len(reached) == 40
+    s3 = sync_client("s3", make_settings(tmp_path, resource_prefix, moto_server.url))
+    bucket = ServiceSettings(prefix=resource_prefix).names.bucket
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=f"{RUN.lstrip('/')}/Data/")["Versions"]
+    assert len(versions) == 40

@@ -62,6 +62,23 @@ def test_inflight_multipart_keys_are_durable(tmp_path: Path) -> None:
     again.close()
 
 
+def test_upload_intents_survive_a_crash_until_their_key_is_recorded(tmp_path: Path) -> None:
+    # GIVEN keys noted before their upload, one of them uploaded and recorded
+    path = tmp_path / "i.sqlite"
+    index = ChangeIndex.open(path, DEST)
+    index.note_intents(["run/a", "run/b", "run/c"])
+    index.record("run/a", IndexedFile(1, 1))
+    index.flush()
+    # WHEN the process dies without closing the index (the connection is simply dropped)
+    index._conn.close()
+    # THEN the keys never recorded are still noted; clearing them empties the list
+    again = ChangeIndex.open(path, DEST)
+    assert again.intents() == ["run/b", "run/c"]
+    again.clear_intents(["run/b", "run/c"])
+    assert again.intents() == []
+    again.close()
+
+
 def test_endpoint_paths() -> None:
     local = Endpoint.of("http://127.0.0.1:4566", "us-east-1", "runs")
     assert (local.host, local.tls) == ("127.0.0.1:4566", False)

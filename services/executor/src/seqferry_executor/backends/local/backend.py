@@ -151,6 +151,7 @@ class LocalBackend(TransferBackend):
             await self._engine.rebuild_index(self._prefixes)
             self._rebuild = False
         await self._engine.abort_stranded_uploads()
+        await self._engine.reconcile_intents()
 
     async def start(self, task: str, includes: Sequence[str]) -> str:
         execution_id = "exec-" + secrets.token_hex(9)[:17]

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,8 @@ FLUSH_EVERY_S = 1.0
 FLUSH_EVERY_ROWS = 1000
 # Problems remembered between passes (entries, not bytes); the oldest are forgotten first.
 KNOWN_PROBLEMS_KEPT = 100_000
+# Keys are noted as upload intents this many at a time, just before workers take them.
+INTENT_CHUNK = 256
 
 
 @dataclass(slots=True)
@@ -132,6 +134,45 @@ class Engine:
             log.warning("aborted %d multipart upload(s) left by an interrupted pass", aborted)
         return aborted
 
+    async def reconcile_intents(self) -> int:
+        """After an interrupted pass: record in the index the objects it uploaded without recording them.
+
+        Those keys were noted as intents before their upload started. An object whose ``mtime-ns`` metadata and
+        size are there is recorded as the file version it was uploaded from, so the next pass finds the file
+        unchanged instead of uploading the same bytes again (a second object version). Returns the keys recorded.
+        """
+        keys = self._index.intents()
+        if not keys:
+            return 0
+        semaphore = asyncio.Semaphore(self._config.rebuild_concurrency)
+        recorded = 0
+
+        async def confirm(key: str) -> None:
+            nonlocal recorded
+            async with semaphore:
+                try:
+                    head = await self._s3.head_object(Bucket=self._bucket, Key=key, ChecksumMode="ENABLED")
+                except ClientError:
+                    return  # never arrived: it is uploaded again
+            mtime = mtime_ns_of(head.get("Metadata", {}))
+            if mtime is None:
+                return
+            known = self._index.entries.get(key)
+            if known is not None and known.mtime_ns == mtime and known.size == head.get("ContentLength"):
+                return
+            checksum = head.get(f"Checksum{self._config.checksum.upper()}")
+            self._index.record(key, IndexedFile(int(head["ContentLength"]), mtime, None, checksum, head.get("ETag")))
+            recorded += 1
+
+        async with asyncio.TaskGroup() as group:
+            for key in keys:
+                group.create_task(confirm(key))
+        self._index.flush()
+        self._index.clear_intents(keys)
+        if recorded:
+            log.warning("recorded %d object(s) uploaded by an interrupted pass (not uploaded again)", recorded)
+        return recorded
+
     # -- one pass --------------------------------------------------------------------------------------------
 
     async def run(self, execution: Execution) -> None:
@@ -194,6 +235,8 @@ class Engine:
                 self._busy.discard(entry.key)
         execution.state = TransferState.VERIFYING
         self._index.flush()
+        # Every upload of this pass ended and was recorded (or deliberately not: changed, failed).
+        self._index.clear_intents(entry.key for entry in work)
         self._tracker.forget(e.nas_path for e in work)
         self._remember(execution, scan)
         await execution.log.close()  # the pass ends once its transfer log is written
@@ -240,8 +283,15 @@ class Engine:
                 group.create_task(confirm(entry))
         return to_ship
 
+    def _noted(self, entries: list[FileEntry]) -> Iterator[FileEntry]:
+        """The entries in order, each chunk noted durably as upload intents before workers take it."""
+        for start in range(0, len(entries), INTENT_CHUNK):
+            chunk = entries[start : start + INTENT_CHUNK]
+            self._index.note_intents(entry.key for entry in chunk)
+            yield from chunk
+
     async def _upload_all(self, execution: Execution, sources: SourceRoot, entries: list[FileEntry]) -> None:
-        queue = iter(entries)
+        queue = self._noted(entries)
         workers = min(self._config.concurrency, len(entries))
 
         async def worker() -> None:

@@ -2,8 +2,10 @@
 
 A pass decides *unchanged* from memory (the whole index is loaded once), so a file that did not change costs
 a ``stat`` and a dict lookup, never a request. Rows are written in batches; losing the last batch to a crash
-only means those files are uploaded once more. Multipart uploads in progress are recorded *before* they start
-(``inflight``), so a restart can abort the parts a killed process left behind.
+would mean those files are uploaded once more, so the keys a pass is about to upload are noted first
+(``intents``, a chunk per transaction) and a restart asks S3 about the ones left noted (see
+``Engine.reconcile_intents``). Multipart uploads in progress are recorded *before* they start (``inflight``), so
+a restart can abort the parts a killed process left behind.
 
 When the index is missing (or belongs to another bucket) it is rebuilt from a listing of the bucket: the
 listing gives sizes but not source mtimes, so rebuilt rows carry ``mtime_ns = None`` and a pass confirms such a
@@ -30,6 +32,7 @@ CREATE TABLE IF NOT EXISTS files (
     recorded_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS inflight (key TEXT PRIMARY KEY, started_at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS intents (key TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
 
@@ -122,6 +125,7 @@ class ChangeIndex:
         with self._transaction():
             self._conn.executemany(_UPSERT, upserts)
             self._conn.executemany("DELETE FROM files WHERE key = ?", deletes)
+            self._conn.executemany("DELETE FROM intents WHERE key = ?", ((u[0],) for u in upserts))
 
     def replace_all(self, rows: Iterable[tuple[str, IndexedFile]]) -> int:
         """Replace every row (a rebuild from the bucket); entries recorded meanwhile by a pass win."""
@@ -155,6 +159,19 @@ class ChangeIndex:
 
     def inflight(self) -> list[str]:
         return [row[0] for row in self._conn.execute("SELECT key FROM inflight ORDER BY key")]
+
+    def note_intents(self, keys: Iterable[str]) -> None:
+        """Durably note keys about to be uploaded (one transaction); recording a key in the index clears it."""
+        with self._transaction():
+            self._conn.executemany("INSERT OR IGNORE INTO intents (key) VALUES (?)", ((k,) for k in keys))
+
+    def clear_intents(self, keys: Iterable[str]) -> None:
+        with self._transaction():
+            self._conn.executemany("DELETE FROM intents WHERE key = ?", ((k,) for k in keys))
+
+    def intents(self) -> list[str]:
+        """Keys noted for upload and never recorded: a pass was interrupted while they were in flight."""
+        return [row[0] for row in self._conn.execute("SELECT key FROM intents ORDER BY key")]
 
     def close(self) -> None:
         self.flush()
