@@ -75,7 +75,7 @@ class ServiceProcess:
             out.write(f"\n===== start #{self.starts + 1} at {time.time():.3f} =====\n".encode())
             out.flush()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", MODULES[self.name]],
+                [sys.executable, "-m", MODULES[self.name.partition("#")[0]]],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -247,6 +247,24 @@ class System:
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.services[name]
 
+    def replica(self, name: str) -> ServiceProcess:
+        """Another process of service ``name`` (``<name>#2``, ...) with its own port and log."""
+        number = 1 + sum(1 for key in self.services if key.partition("#")[0] == name)
+        key = f"{name}#{number}"
+        port = free_port()
+        env = dict(self.services[name].env) | {"SEQFERRY_HTTP_PORT": str(port)}
+        self.services[key] = ServiceProcess(key, env, port, self.root / f"{name}-{number}.log")
+        return self.services[key]
+
+    def notice(self, run_id: str) -> dict[str, Any] | None:
+        """The completion notice of a run, as the notifier stored it."""
+        item = self.ddb.get_item(
+            TableName=self.names.table,
+            Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "notice#completed"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return json.loads(item["doc"]["S"]) if item else None
+
     # -- lifecycle --------------------------------------------------------------------------------------------
     def start(self, *names: str, timeout_s: float = 90.0) -> None:
         for name in names:
@@ -381,11 +399,12 @@ class System:
             self.check_alive()
             depths = self.queue_depths()
             # The executor's queue is never empty for long while the scheduler ticks; windows are not counted.
+            ticking = any(s.alive for key, s in self.services.items() if key.startswith("scheduler"))
             consuming = [
                 spec.name
                 for spec in self.names.queues
                 if self.services[spec.name.rsplit("-", 1)[1]].alive
-                and not (spec == self.names.executor_queue and self.services["scheduler"].alive)
+                and not (spec == self.names.executor_queue and ticking)
             ]
             fingerprint = (
                 len(self.events(COMPLETED)),

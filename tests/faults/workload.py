@@ -80,6 +80,10 @@ class RunFolder:
     def done(self) -> bool:
         return self.writer.done
 
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
     def wait(self, timeout_s: float = 300.0) -> None:
         assert self._thread is not None
         self._thread.join(timeout_s)

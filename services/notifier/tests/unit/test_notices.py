@@ -59,6 +59,7 @@ def test_partial_delivery_retries_only_what_failed() -> None:
     assert taken is not None
     assert taken.lease_until > n.lease_until
     assert taken.lease_owner == "second"
+    assert taken.takeovers == 0  # the first attempt released its lease: a retry, not a takeover
 
 
 def test_gives_up_after_max_attempts() -> None:
@@ -103,6 +104,8 @@ def test_only_the_holder_renews_and_a_lapsed_lease_is_lost() -> None:
     assert taken is not None
     assert not holds_lease(taken, "first", lapsed)
     assert holds_lease(taken, "second", lapsed)
+    # AND taking a lease its holder never released is counted (a repeat of a pending channel is possible then)
+    assert taken.takeovers == 1
 
 
 def test_a_channel_is_ticked_off_once_and_stays_ticked_off() -> None:

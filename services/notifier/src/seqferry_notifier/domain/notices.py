@@ -42,6 +42,8 @@ class Notice(BaseModel):
     lease_until: datetime
     lease_owner: str | None = None
     attempts: int = 0
+    takeovers: int = 0
+    """Leases taken from a holder that never released it (it died, or lost the table for a whole lease)."""
     last_error: str | None = None
 
     @property
@@ -126,6 +128,8 @@ def take_lease(notice: Notice, now: datetime, lease: timedelta, owner: str) -> N
     if notice.done or notice.lease_until > now:
         return None
     notice = notice.model_copy(deep=True)
+    if notice.lease_owner is not None:
+        notice.takeovers += 1
     notice.lease_until = now + lease
     notice.lease_owner = owner
     return notice
