@@ -34,6 +34,7 @@ class Profile:
     # outage and throttling
     outage_s: float = 10.0
     throttle_rate: float = 0.2
+    throttle_run: tuple[str, str] = ("12,12", "v2-nano")
     # duplicates and poison
     copies: int = 3
     # load
@@ -57,6 +58,7 @@ class Profile:
             big_files=4,
             big_file_mib=64,
             outage_s=30.0,
+            throttle_run=("26,8,26", "v2"),
             requests=1000,
             manifests=200,
         )

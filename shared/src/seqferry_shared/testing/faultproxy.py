@@ -31,6 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import itertools
 import json
 import logging
 import random
@@ -240,6 +242,8 @@ class FaultProxy:
     forwarded: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
     by_client: Counter[str] = field(default_factory=Counter)
+    # Requests that got a fault, by fingerprint (client, method, path, body hash): when each attempt came.
+    attempts: dict[str, list[float]] = field(default_factory=dict)
     random: random.Random = field(default_factory=random.Random)
     session: ClientSession | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -289,6 +293,7 @@ class FaultProxy:
             self.forwarded.clear()
             self.injected.clear()
             self.by_client.clear()
+            self.attempts.clear()
             return web.json_response({"ok": True})
         return web.json_response({"error": f"no control action {request.method} {action}"}, status=404)
 
@@ -296,7 +301,17 @@ class FaultProxy:
         by_kind: Counter[str] = Counter()
         for key, count in self.injected.items():
             by_kind[key.split(" ", 1)[0]] += count
+        retried = [times for times in self.attempts.values() if len(times) > 1]
+        gaps = sorted(b - a for times in retried for a, b in itertools.pairwise(times))
         return {
+            "retried_requests": len(retried),
+            "retries": sum(len(times) - 1 for times in retried),
+            "max_attempts": max((len(times) for times in self.attempts.values()), default=0),
+            "retry_gap_s": {
+                "min": gaps[0] if gaps else None,
+                "median": gaps[len(gaps) // 2] if gaps else None,
+                "max": gaps[-1] if gaps else None,
+            },
             "forwarded": dict(self.forwarded),
             "injected": dict(self.injected),
             "injected_by_kind": dict(by_kind),
@@ -321,6 +336,19 @@ class FaultProxy:
     def _count(self, kind: str, call: Call) -> None:
         self.injected[f"{kind} {call.client} {call.label}"] += 1
 
+    def _attempt(self, request: web.BaseRequest, body: bytes, *, faulted: bool) -> None:
+        """Remember when a request that got a fault came (and came again: a retry).
+
+        botocore names each operation call in ``amz-sdk-invocation-id`` (the same on every retry); other
+        clients' requests are told apart by client, method, path and body.
+        """
+        key = request.headers.get("amz-sdk-invocation-id")
+        if key is None:
+            key = f"{request.headers.get('Authorization', '')[:40]} {request.method} {request.path_qs} "
+            key += hashlib.sha1(body, usedforsecurity=False).hexdigest()
+        if faulted or key in self.attempts:
+            self.attempts.setdefault(key, []).append(time.monotonic())
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path.startswith(CONTROL):
             return await self.control(request)
@@ -342,7 +370,7 @@ class FaultProxy:
             await asyncio.sleep(kinds["latency"].delay_s)
         if "error" in kinds:
             self._count("error", call)
-            await request.read()
+            self._attempt(request, await request.read(), faulted=True)
             return error_answer(call, kinds["error"].status)
         if "reset" in kinds:
             self._count("reset", call)
@@ -350,6 +378,7 @@ class FaultProxy:
                 await request.content.readexactly(request.content_length // 2)
             return self._reset(request)
         body = await request.read()
+        self._attempt(request, body, faulted=bool(kinds.keys() & {"drop_response", "reset_response"}))
         if "duplicate" in kinds:
             rule = kinds["duplicate"]
             for _ in range(rule.copies - 1):
