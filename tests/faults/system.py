@@ -222,6 +222,12 @@ class Mirror:
     def duplicated(self) -> int:
         return sum(self.extra_versions.values())
 
+    @property
+    def problems(self) -> dict[str, Any]:
+        """What is wrong: files missing from S3, objects that differ from their file, bytes uploaded twice."""
+        found = {"missing": self.missing, "different": self.different, "uploaded twice": self.extra_versions}
+        return {what: keys for what, keys in found.items() if keys}
+
 
 @dataclass
 class System:
@@ -307,21 +313,20 @@ class System:
         return depths
 
     def dlq_messages(self, role: str) -> list[dict[str, Any]]:
+        """Every message in a role's dead-letter queue (received without hiding them: visibility 0)."""
         spec = getattr(self.names, f"{role}_queue")
         url = self.sqs.get_queue_url(QueueName=spec.dlq_name)["QueueUrl"]
-        found: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for _ in range(20):
+        found: dict[str, dict[str, Any]] = {}
+        for _ in range(50):
             response = self.sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=30
-            )
-            batch = [m for m in response.get("Messages", []) if m["MessageId"] not in seen]
-            if not batch:
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=0,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )  # fmt: skip
+            for message in response.get("Messages", []):
+                found.setdefault(message["MessageId"], message)
+            if len(found) >= self.queue_depths()[spec.dlq_name]:
                 break
-            for message in batch:
-                seen.add(message["MessageId"])
-                found.append(message)
-        return found
+        return list(found.values())
 
     def pending_notices(self) -> int:
         response = self.ddb.query(
