@@ -60,6 +60,7 @@ class ServiceProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.kills = 0
+        self.wrap: list[str] = []  # a command the service runs under (e.g. unshare)
 
     @property
     def url(self) -> str:
@@ -75,7 +76,7 @@ class ServiceProcess:
             out.write(f"\n===== start #{self.starts + 1} at {time.time():.3f} =====\n".encode())
             out.flush()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", MODULES[self.name.partition("#")[0]]],
+                [*self.wrap, sys.executable, "-m", MODULES[self.name.partition("#")[0]]],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -28,10 +28,18 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from seqferry_executor.backends.local.config import LocalBackendConfig
-from seqferry_executor.backends.local.index import ChangeIndex, IndexedFile
+from seqferry_executor.backends.local.index import ChangeIndex, ChangeIndexError, IndexedFile
 from seqferry_executor.backends.local.plan import Plan, RunBook, StabilityTracker, make_plan
 from seqferry_executor.backends.local.posix_metadata import metadata_for, mtime_ns_of
-from seqferry_executor.backends.local.scan import FileEntry, Scanner, ScanResult, Signature, original_path, shown
+from seqferry_executor.backends.local.scan import (
+    FileEntry,
+    NasUnavailableError,
+    Scanner,
+    ScanResult,
+    Signature,
+    original_path,
+    shown,
+)
 from seqferry_executor.backends.local.source import OpenSource, SourceError, SourceRoot
 from seqferry_executor.backends.local.transferlog import ExecutionLog, NoLog, TransferLog
 from seqferry_executor.backends.local.uploader import CrtUploader, UploadError
@@ -187,13 +195,19 @@ class Engine:
         except Exception as exc:
             # The pass runs as a background task: whatever broke it must end as an ERROR status that
             # describe() reports, not as an exception nobody retrieves. Cancellation is not caught here.
-            log.exception("local pass %s failed", execution.id)
             await execution.log.close()
             execution.state = TransferState.ERROR
-            execution.error = ErrorInfo(code="InternalException", message=f"{type(exc).__name__}: {exc}"[:1000])
+            execution.error = _pass_error(exc)
             execution.finished_at = time.time()
+            if execution.error.code == "InternalException":
+                log.exception("local pass %s failed", execution.id)
+            else:
+                log.error("local pass %s failed: %s", execution.id, execution.error.message)
         finally:
-            self._index.flush()
+            try:
+                self._index.flush()
+            except ChangeIndexError as exc:  # reported by the pass; the rows stay pending for the next flush
+                log.warning("change index not written: %s", exc)
 
     async def _run(self, execution: Execution) -> None:
         execution.state = TransferState.PREPARING
@@ -456,3 +470,29 @@ class Engine:
         else:
             execution.state = TransferState.SUCCESS
         execution.finished_at = time.time()
+
+
+def _find(exc: BaseException, kind: type[Exception]) -> Exception | None:
+    """``exc`` or the first exception of ``kind`` inside it (a TaskGroup wraps its tasks' errors in a group)."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find(inner, kind)
+            if found is not None:
+                return found
+    return None
+
+
+def _pass_error(exc: Exception) -> ErrorInfo:
+    """What broke a pass, as its execution error: clear codes for the conditions people must act on."""
+    index = _find(exc, ChangeIndexError)
+    if index is not None:
+        return ErrorInfo(
+            code="ChangeIndexUnavailable",
+            message=f"{index}; no file is shipped until the executor's state volume can be written again"[:1000],
+        )
+    nas = _find(exc, NasUnavailableError)
+    if nas is not None:
+        return ErrorInfo(code="NasUnavailable", message=str(nas)[:1000])
+    return ErrorInfo(code="InternalException", message=f"{type(exc).__name__}: {exc}"[:1000])

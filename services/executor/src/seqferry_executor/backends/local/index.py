@@ -114,6 +114,7 @@ class ChangeIndex:
         return len(self._dirty)
 
     def flush(self) -> None:
+        """Write what was recorded since the last flush; on failure it stays pending for the next one."""
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, {}
@@ -122,10 +123,14 @@ class ChangeIndex:
             (key, e.size, e.mtime_ns, e.ino, e.checksum, e.etag, now) for key, e in dirty.items() if e is not None
         ]
         deletes = [(key,) for key, e in dirty.items() if e is None]
-        with self._transaction():
-            self._conn.executemany(_UPSERT, upserts)
-            self._conn.executemany("DELETE FROM files WHERE key = ?", deletes)
-            self._conn.executemany("DELETE FROM intents WHERE key = ?", ((u[0],) for u in upserts))
+        try:
+            with self._transaction():
+                self._conn.executemany(_UPSERT, upserts)
+                self._conn.executemany("DELETE FROM files WHERE key = ?", deletes)
+                self._conn.executemany("DELETE FROM intents WHERE key = ?", ((u[0],) for u in upserts))
+        except ChangeIndexError:
+            self._dirty = dirty | self._dirty
+            raise
 
     def replace_all(self, rows: Iterable[tuple[str, IndexedFile]]) -> int:
         """Replace every row (a rebuild from the bucket); entries recorded meanwhile by a pass win."""
@@ -182,14 +187,21 @@ class ChangeIndex:
 
 
 class _Transaction:
+    """BEGIN … COMMIT (ROLLBACK on error); any sqlite failure surfaces as ChangeIndexError (e.g. a full volume)."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
     def __enter__(self) -> None:
-        self._conn.execute("BEGIN")
+        try:
+            self._conn.execute("BEGIN")
+        except sqlite3.Error as err:
+            raise ChangeIndexError(f"change index write failed: {err}") from err
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
             self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
         except sqlite3.Error as err:
             raise ChangeIndexError(f"change index write failed: {err}") from err
+        if isinstance(exc, sqlite3.Error):
+            raise ChangeIndexError(f"change index write failed: {exc}") from exc

@@ -88,6 +88,10 @@ def signature(st: os.stat_result) -> Signature:
     return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+class NasUnavailableError(OSError):
+    """The NAS root itself cannot be read: nothing below it can be judged present or absent."""
+
+
 class FileEntry(NamedTuple):
     """One included regular file as seen at scan time (a tuple: a scan makes one per file, cheaply)."""
 
@@ -169,6 +173,10 @@ class Scanner:
         self._allowed = [os.path.realpath(os.path.join(self.root, r.lstrip("/"))) for r in allowed_roots]
 
     def scan(self, matcher: Matcher) -> ScanResult:
+        try:
+            os.stat(self.root)
+        except OSError as exc:  # not one missing file: the whole NAS is gone (unmounted, unreachable)
+            raise NasUnavailableError(f"NAS root {self.root} is not available: {describe_os_error(exc)}") from exc
         return _Walk(self, matcher).run()
 
     def allows(self, target: str) -> bool:
