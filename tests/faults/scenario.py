@@ -38,8 +38,8 @@ class Profile:
     # duplicates and poison
     copies: int = 3
     # load
-    requests: int = 100
-    manifests: int = 20
+    requests: int = 50
+    manifests: int = 10
 
     @classmethod
     def named(cls, name: str) -> Profile:

@@ -103,6 +103,14 @@ async def test_invalid_messages_reach_the_dlq_and_serving_continues(
     assert await dlq_count() == 2
     assert any("includes: Field required" in r.getMessage() for r in caplog.records)
     assert any("not JSON" in r.getMessage() for r in caplog.records)
+    # AND each was received exactly 5 times (the queue's maxReceiveCount) before the redrive moved it
+    receives: dict[str, list[int]] = {}
+    for record in caplog.records:
+        text = record.getMessage()
+        if " rejected (receive " in text:
+            message_id = text.split("message ")[1].split(" ")[0]
+            receives.setdefault(message_id, []).append(int(text.split("(receive ")[1].split(",")[0]))
+    assert sorted(receives.values()) == [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]
     # AND the consumer keeps serving valid messages
     await runtime.publisher.publish(request())
     await eventually(lambda: handled == ["r1"])
@@ -165,6 +173,30 @@ async def queue_depth_after_stop(runtime: ServiceRuntime) -> int:
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]
     return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+
+
+async def test_a_handler_outliving_its_visibility_timeout_keeps_its_message(
+    settings: Any, telemetry: Telemetry
+) -> None:
+    # GIVEN a visibility timeout of 2 s and a handler that takes 5 s, not guarded by idempotency: only the
+    # heartbeat keeps the message invisible, so nobody else receives it while the handler runs
+    calls: list[int] = []
+    router = Router()
+
+    async def slow(detail: TransferRequested, ctx: MessageContext) -> None:
+        calls.append(ctx.receive_count)
+        await asyncio.sleep(5)
+
+    router.add(TransferRequested, slow, idempotent=False)
+    async with ServiceRuntime(settings, "tests", telemetry=telemetry) as runtime:
+        consumer = await runtime.add_consumer(runtime.names.executor_queue.name, router, visibility_timeout_s=2)
+        runtime.start()
+        # WHEN one message arrives
+        await runtime.publisher.publish(request())
+        await eventually(lambda: consumer.processed == 1, timeout_s=30)
+    # THEN it was handled once, at its first receive, and deleted
+    assert calls == [1]
+    assert await queue_depth_after_stop(runtime) == 0
 
 
 async def test_work_cut_short_returns_to_the_queue_and_runs_once(settings: Any, telemetry: Telemetry) -> None:

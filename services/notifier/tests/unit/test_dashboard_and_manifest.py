@@ -120,7 +120,7 @@ def test_ranges_up_to_four_weeks() -> None:
 def test_manifest_entries_and_document() -> None:
     attrs = {
         "ETag": "abc",
-        "Checksum": {"ChecksumCRC32C": "AAAAAA==", "ChecksumType": "FULL_OBJECT"},
+        "Checksum": {"ChecksumCRC32C": "yZRlqg==", "ChecksumType": "FULL_OBJECT"},
         "ObjectSize": 12,
         "VersionId": "v1",
     }
@@ -129,7 +129,7 @@ def test_manifest_entries_and_document() -> None:
     e2 = entry_from_head("n/R/a.txt", head)
     assert (e1.checksum_algorithm, e1.checksum, e1.checksum_type, e1.version_id) == (
         "CRC32C",
-        "AAAAAA==",
+        "yZRlqg==",
         "FULL_OBJECT",
         "v1",
     )
@@ -141,6 +141,11 @@ def test_manifest_entries_and_document() -> None:
     assert doc["bytes"] == 12
     assert doc["bucket"] == "bkt"
     assert [o["key"] for o in doc["objects"]] == ["n/R/a.txt", "n/R/b.txt"]
+    # AND each object keeps its own checksum, version and ETag (as S3 reported them)
+    assert [(o["checksum"], o["version_id"], o["etag"]) for o in doc["objects"]] == [
+        (None, "v2", "def"),
+        ("yZRlqg==", "v1", "abc"),
+    ]
     assert doc["instrument"] == "miseq"
 
 
