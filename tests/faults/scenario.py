@@ -26,20 +26,21 @@ class Profile:
     novaseq: tuple[str, str] = ("26,8,26", "S1")
     # crashes
     executor_kills: int = 3
-    notifier_kills: int = 2
-    adhoc_kills: int = 2
+    notifier_kills: int = 1
+    adhoc_kills: int = 1
     scheduler_kills: int = 2
     big_files: int = 2
     big_file_mib: int = 24
     # outage and throttling
-    outage_s: float = 10.0
+    outage_s: float = 6.0
+    outage_modes: tuple[str, ...] = ("reset",)
     throttle_rate: float = 0.2
-    throttle_run: tuple[str, str] = ("12,12", "v2-nano")
+    throttle_run: tuple[str, str] = ("6,6", "v2-nano")
     # duplicates and poison
     copies: int = 3
     # load
-    requests: int = 50
-    manifests: int = 10
+    requests: int = 30
+    manifests: int = 6
 
     @classmethod
     def named(cls, name: str) -> Profile:
@@ -58,6 +59,7 @@ class Profile:
             big_files=4,
             big_file_mib=64,
             outage_s=30.0,
+            outage_modes=("reset", "blackhole"),
             throttle_run=("26,8,26", "v2"),
             requests=1000,
             manifests=200,

@@ -65,7 +65,7 @@ def test_executor_killed_at_random_moments_loses_and_repeats_nothing(
         "every file in S3 and no multipart upload left",
         system=system,
     )
-    system.settle(quiet_s=5, timeout_s=300)
+    system.settle(quiet_s=3, timeout_s=300)
     mirror = system.mirror_check(files)
     copies, ids = announcements(system)
     stranded = system.multipart_uploads()
@@ -129,7 +129,7 @@ def test_notifier_adhoc_and_scheduler_killed_at_random_moments(
     wait_until(lambda: run_ids <= set(system.completions()), 600, "every run announced", system=system)
     results = [f"adhoc/results/{key.removeprefix('adhoc/')}.json" for key in manifests]
     wait_until(lambda: set(results) <= set(system.objects("adhoc/results/")), 300, "every result", system=system)
-    system.settle(quiet_s=5, timeout_s=300)
+    system.settle(quiet_s=3, timeout_s=300)
     events = system.events()
 
     # runs: one announcement (one event id) each; a repeat of the same event only after a notice takeover

@@ -123,7 +123,7 @@ def test_a_burst_of_requests_and_manifests(system: System, profile: Profile, rel
     )
     finished = time.monotonic()
     peak = memory.stop()
-    system.settle(quiet_s=5, timeout_s=600)
+    system.settle(quiet_s=3, timeout_s=600)
     progress.update()
     first_change, done, executions, manifest_requests = (
         progress.first_change,

@@ -125,7 +125,7 @@ def test_every_message_three_times_and_out_of_order(system: System, profile: Pro
         return found
 
     wait_until(lambda: request_ids <= set(executions_of_requests()), 300, "every request executed", system=system)
-    system.settle(quiet_s=5, timeout_s=300)
+    system.settle(quiet_s=3, timeout_s=300)
     watch.stop()
     stats = system.proxy.stats()
     executions = executions_of_requests()

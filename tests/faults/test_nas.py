@@ -138,7 +138,7 @@ def test_nas_unreadable_gone_and_a_file_rewritten_while_it_uploads(
 
     # THEN everything arrived once, byte for byte, and each run was announced once
     files = system.nas_files(first.folder, second.folder, third.folder)
-    system.settle(quiet_s=5, timeout_s=300)
+    system.settle(quiet_s=3, timeout_s=300)
     mirror = system.mirror_check({k: p for k, p in files.items() if k != big_key})
     announced = system.completions()
     for row in rows:
@@ -192,7 +192,7 @@ def test_state_volume_full(system: System, profile: Profile, reliability: Record
     # THEN the run is transferred and announced without anybody doing anything
     wait_until(lambda: second.run_id in system.completions(), 300, "the second run announced", system=system)
     recovery = time.monotonic() - freed_at
-    system.settle(quiet_s=5, timeout_s=300)
+    system.settle(quiet_s=3, timeout_s=300)
     mirror = system.mirror_check(system.nas_files(first.folder, second.folder))
     reliability.add(
         Row(

@@ -386,7 +386,11 @@ class FaultProxy:
                 task = asyncio.create_task(self._copy(request, body, self.random.uniform(0, rule.delay_s)))
                 self.background.add(task)
                 task.add_done_callback(self.background.discard)
-        return await self._forward(request, body, call, kinds)
+        try:
+            return await self._forward(request, body, call, kinds)
+        except ConnectionError:  # the client went away meanwhile (killed, or gave up): nobody to answer
+            self._count("client-gone", call)
+            return web.Response(status=599)
 
     def _upstream_headers(self, request: web.BaseRequest) -> dict[str, str]:
         return {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
