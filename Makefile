@@ -12,7 +12,7 @@ MEMBERS := shared services/scheduler services/executor services/adhoc services/s
 PYTEST_ARGS ?=
 
 .PHONY: install dev test lint typecheck schemas schemas-check unit integration system-deps docker-engine images \
-	test-images bench bench-quick clean
+	test-images bench bench-quick faults clean
 
 $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(MEMBERS))
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,17 @@ integration: install
 	$(BIN)/pytest -q shared/tests/integration $(wildcard services/*/tests/integration) cli/tests/integration tests $(PYTEST_ARGS)
 
 test: install system-deps docker-engine lint typecheck schemas-check unit test-images integration
+
+# The fault tier's soak (tests/faults, profile soak): crashes, outages, throttling, duplicates, poison, NAS
+# faults, load; then docs/reliability.md is written from what it measured. On demand; make test runs the short
+# profile of the same tests.
+FAULTS_RESULTS := var/faults/results.jsonl
+faults: install system-deps
+	@mkdir -p var/faults && rm -f $(FAULTS_RESULTS)
+	SEQFERRY_FAULTS_PROFILE=soak SEQFERRY_FAULTS_REPORT=$(FAULTS_RESULTS) \
+		$(BIN)/pytest -q tests/faults -m faults -o addopts="--strict-markers -ra --import-mode=importlib" \
+		--timeout=3600 $(PYTEST_ARGS); status=$$?; \
+		$(BIN)/python tests/faults/report.py $(FAULTS_RESULTS) docs/reliability.md; exit $$status
 
 bench: install
 	$(BIN)/python -m pip install --quiet -c constraints.txt -r bench/requirements.txt
