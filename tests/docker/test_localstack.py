@@ -27,8 +27,8 @@ from docker_support import REPO, free_port, load_images_module
 from seqferry_executor.backends.local.config import LocalBackendConfig
 from seqferry_executor.backends.local.uploader import CrtUploader, Endpoint
 from seqferry_shared.bootstrap import bootstrap
-from seqferry_shared.consumer import MessageContext, Router
 from seqferry_shared.events import TransferRequested
+from seqferry_shared.messaging.routing import MessageContext, Router
 from seqferry_shared.runtime import ServiceRuntime
 from seqferry_shared.settings import ServiceSettings
 from seqferry_shared.telemetry import setup_telemetry

@@ -30,6 +30,7 @@ import boto3
 
 from seqferry_shared.bootstrap import bootstrap
 from seqferry_shared.settings import ServiceSettings
+from seqferry_shared.state.kinds import LISTING_INDEX, LISTING_PK, NOTIFIER_NOTICE, NOTIFIER_RUN, Listing
 from seqferry_shared.testing.bustap import BusTap
 from seqferry_shared.testing.faultproxy import FaultProxyProcess, start_fault_proxy
 from seqferry_shared.testing.motoserver import MotoServer, free_port, start_moto_server
@@ -267,10 +268,10 @@ class System:
         """The completion notice of a run, as the notifier stored it."""
         item = self.ddb.get_item(
             TableName=self.names.table,
-            Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "notice#completed"}},
+            Key=NOTIFIER_NOTICE.child(NOTIFIER_RUN.key(run_id), "completed").item(),
             ConsistentRead=True,
         ).get("Item")
-        return json.loads(item["doc"]["S"]) if item else None
+        return json.loads(item[NOTIFIER_NOTICE.document]["S"]) if item else None
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     def start(self, *names: str, timeout_s: float = 90.0) -> None:
@@ -332,9 +333,9 @@ class System:
     def pending_notices(self) -> int:
         response = self.ddb.query(
             TableName=self.names.table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": "notifier#notices#pending"}},
+            IndexName=LISTING_INDEX,
+            KeyConditionExpression=f"{LISTING_PK} = :pk",
+            ExpressionAttributeValues={":pk": {"S": Listing.NOTIFIER_NOTICES_PENDING.value}},
             Select="COUNT",
         )
         return int(response["Count"])

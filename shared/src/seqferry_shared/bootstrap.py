@@ -27,6 +27,7 @@ from seqferry_shared.resources import (
     ResourceNames,
 )
 from seqferry_shared.settings import ServiceSettings
+from seqferry_shared.state.kinds import LISTING_INDEX, LISTING_PK, LISTING_SK, PK, SK, TTL
 
 log = logging.getLogger(__name__)
 
@@ -81,21 +82,18 @@ class Bootstrapper:
                 TableName=self.names.table,
                 BillingMode="PAY_PER_REQUEST",
                 AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                    {"AttributeName": "gsi1pk", "AttributeType": "S"},
-                    {"AttributeName": "gsi1sk", "AttributeType": "S"},
+                    {"AttributeName": name, "AttributeType": "S"} for name in (PK, SK, LISTING_PK, LISTING_SK)
                 ],
                 KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                    {"AttributeName": PK, "KeyType": "HASH"},
+                    {"AttributeName": SK, "KeyType": "RANGE"},
                 ],
                 GlobalSecondaryIndexes=[
                     {
-                        "IndexName": "gsi1",
+                        "IndexName": LISTING_INDEX,
                         "KeySchema": [
-                            {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                            {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                            {"AttributeName": LISTING_PK, "KeyType": "HASH"},
+                            {"AttributeName": LISTING_SK, "KeyType": "RANGE"},
                         ],
                         "Projection": {"ProjectionType": "ALL"},
                     }
@@ -112,7 +110,7 @@ class Bootstrapper:
                 TableName=self.names.table,
                 TimeToLiveSpecification={
                     "Enabled": True,
-                    "AttributeName": "expires_at",
+                    "AttributeName": TTL,
                 },
             )
 

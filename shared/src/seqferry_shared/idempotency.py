@@ -16,11 +16,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from seqferry_shared.errors import RetryLaterError
+from seqferry_shared.state.kinds import IDEMPOTENCY_CLAIM, PK, TTL
+
 IN_PROGRESS = "INPROGRESS"
 COMPLETED = "COMPLETED"
+RESULT = IDEMPOTENCY_CLAIM.document
 
 
-class IdempotencyInProgressError(RuntimeError):
+class IdempotencyInProgressError(RetryLaterError):
     """Another worker holds the claim on this key; retry after its expiry."""
 
 
@@ -52,7 +56,7 @@ class IdempotencyStore:
 
     @staticmethod
     def _item_key(key: str) -> dict[str, Any]:
-        return {"pk": {"S": f"idem#{key}"}, "sk": {"S": "-"}}
+        return IDEMPOTENCY_CLAIM.key(key).item()
 
     async def claim(self, key: str) -> Claim:
         now = time.time()
@@ -60,14 +64,14 @@ class IdempotencyStore:
             **self._item_key(key),
             "status": {"S": IN_PROGRESS},
             "in_progress_until": {"N": f"{now + self._in_progress_expiry_s:.3f}"},
-            "expires_at": {"N": str(int(now) + self._record_ttl_s)},
+            TTL: {"N": str(int(now) + self._record_ttl_s)},
         }
         try:
             await self._ddb.put_item(
                 TableName=self._table,
                 Item=item,
                 ConditionExpression=(
-                    "attribute_not_exists(pk) OR expires_at < :now_s "
+                    f"attribute_not_exists({PK}) OR {TTL} < :now_s "
                     "OR (#status = :in_progress AND in_progress_until < :now)"
                 ),
                 ExpressionAttributeNames={"#status": "status"},
@@ -84,7 +88,7 @@ class IdempotencyStore:
                 raise
             existing = exc.response.get("Item") or await self._get(key)
         if existing and existing.get("status", {}).get("S") == COMPLETED:
-            raw = existing.get("result", {}).get("S")
+            raw = existing.get(RESULT, {}).get("S")
             return Claim(key=key, done=True, result=json.loads(raw) if raw else None)
         raise IdempotencyInProgressError(f"idempotency key {key!r} is being processed elsewhere")
 
@@ -105,7 +109,7 @@ class IdempotencyStore:
             UpdateExpression=update,
             ExpressionAttributeNames={
                 "#status": "status",
-                **({"#result": "result"} if result is not None else {}),
+                **({"#result": RESULT} if result is not None else {}),
             },
             ExpressionAttributeValues=values,
         )

@@ -15,13 +15,15 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from seqferry_shared.errors import SeqferryError
+
 FILTER_VALUE_LIMIT = 102_400
 MAX_PATTERN_LENGTH = 4_096
 # NAME_MAX of every POSIX filesystem an NFS or SMB share exports: a longer segment can never name anything.
 MAX_SEGMENT_BYTES = 255
 
 
-class PatternError(ValueError):
+class PatternError(SeqferryError, ValueError):
     """A pattern is not acceptable; ``reason`` says why in words a user can act on."""
 
     def __init__(self, pattern: str, reason: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from seqferry_shared.events.aws import DataSyncStateChange
 from seqferry_shared.events.models import (
     EventDetail,
     TransferExecutionStateChanged,
@@ -15,8 +16,6 @@ from seqferry_shared.events.models import (
     TransferWindowOpened,
 )
 
-DATASYNC_SOURCE = "aws.datasync"
-DATASYNC_DETAIL_TYPE = "DataSync Task Execution State Change"
 ADHOC_PREFIX = "adhoc/"
 ADHOC_RESULTS_PREFIX = "adhoc/results/"
 STORAGE_CLASS_TAG = "seqferry-class"
@@ -174,8 +173,8 @@ class ResourceNames:
                 name=f"{self.prefix}-datasync-to-notifier",
                 bus="default",
                 pattern={
-                    "source": [DATASYNC_SOURCE],
-                    "detail-type": [DATASYNC_DETAIL_TYPE],
+                    "source": [DataSyncStateChange.SOURCE],
+                    "detail-type": [DataSyncStateChange.DETAIL_TYPE],
                 },
                 queue=self.notifier_queue.name,
             ),

@@ -22,9 +22,10 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 
 from seqferry_shared.aws import ClientFactory, sync_client
 from seqferry_shared.cloudwatch_metrics import CloudWatchMetricExporter
-from seqferry_shared.consumer import Router, SqsConsumer
 from seqferry_shared.idempotency import IdempotencyStore
-from seqferry_shared.publisher import EventPublisher
+from seqferry_shared.messaging.consumer import SqsConsumer
+from seqferry_shared.messaging.publisher import EventPublisher
+from seqferry_shared.messaging.routing import Router
 from seqferry_shared.resources import ResourceNames
 from seqferry_shared.settings import ServiceSettings
 from seqferry_shared.telemetry import Telemetry, setup_telemetry

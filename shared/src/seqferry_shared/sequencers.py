@@ -36,6 +36,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from seqferry_shared.errors import SeqferryError
 from seqferry_shared.patterns import PatternError, validate_pattern
 
 # The reference's four folders, each tagged: 'nextseq' alone names a family (500/550 or 1000/2000), not an instrument.
@@ -325,7 +326,7 @@ _FAMILIES: Mapping[str, tuple[Instrument, ...]] = {
 }
 
 
-class UnknownInstrumentError(ValueError):
+class UnknownInstrumentError(SeqferryError, ValueError):
     """A sequencer path whose instrument cannot be determined; the message names the path and the choices."""
 
 

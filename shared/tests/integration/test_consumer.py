@@ -11,8 +11,8 @@ import boto3
 import pytest
 from opentelemetry import trace
 
-from seqferry_shared.consumer import MessageContext, Router
 from seqferry_shared.events import Meta, TransferRequested, TransferWindowOpened
+from seqferry_shared.messaging.routing import InvalidEvent, MessageContext, Router
 from seqferry_shared.runtime import ServiceRuntime
 from seqferry_shared.telemetry import Telemetry
 
@@ -65,7 +65,7 @@ async def test_event_reaches_consumer_with_producer_trace(runtime: ServiceRuntim
 async def test_invalid_messages_reach_the_dlq_and_serving_continues(
     runtime: ServiceRuntime, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="seqferry_shared.consumer")
+    caplog.set_level(logging.ERROR, logger="seqferry_shared.messaging.consumer")
     handled: list[str] = []
     router = Router()
 
@@ -183,11 +183,11 @@ async def test_a_handler_outliving_its_visibility_timeout_keeps_its_message(
     calls: list[int] = []
     router = Router()
 
+    @router.on(TransferRequested, idempotent=False)
     async def slow(detail: TransferRequested, ctx: MessageContext) -> None:
         calls.append(ctx.receive_count)
         await asyncio.sleep(5)
 
-    router.add(TransferRequested, slow, idempotent=False)
     async with ServiceRuntime(settings, "tests", telemetry=telemetry) as runtime:
         consumer = await runtime.add_consumer(runtime.names.executor_queue.name, router, visibility_timeout_s=2)
         runtime.start()
@@ -235,8 +235,8 @@ async def test_invalid_detail_goes_to_the_hook_once_instead_of_the_dlq(runtime: 
     rejections: list[tuple[str, str]] = []
     router = Router()
 
-    async def on_invalid(event: Any, reason: str, ctx: MessageContext) -> None:
-        rejections.append((event.id, reason))
+    async def on_invalid(event: InvalidEvent, ctx: MessageContext) -> None:
+        rejections.append((event.event_id, event.reason))
 
     @router.on(TransferRequested, on_invalid=on_invalid)
     async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
@@ -276,7 +276,7 @@ async def test_an_event_from_a_source_its_type_does_not_trust_is_never_handled(
     runtime: ServiceRuntime, caplog: pytest.LogCaptureFixture
 ) -> None:
     # GIVEN consumers of a window event (only the scheduler opens windows) and of requests (anyone but aws.*)
-    caplog.set_level(logging.ERROR, logger="seqferry_shared.consumer")
+    caplog.set_level(logging.ERROR, logger="seqferry_shared.messaging.consumer")
     handled: list[str] = []
     router = Router()
 

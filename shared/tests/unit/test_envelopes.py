@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from seqferry_shared.envelopes import EnvelopeError, EventBridgeEvent, S3TestEvent, parse_body
+from seqferry_shared.errors import RejectError
+from seqferry_shared.messaging.envelopes import EnvelopeError, EventBridgeEvent, S3TestEvent, parse_body
 
 
 def test_eventbridge_event() -> None:
@@ -20,7 +21,7 @@ def test_eventbridge_event() -> None:
     assert isinstance(event, EventBridgeEvent)
     assert event.detail_type == "Transfer Requested"
     assert event.resources == ["arn:x"]
-    assert event.occurred is not None
+    assert event.as_json()["time"] == "2026-11-25T09:00:00Z"
 
 
 def test_s3_notification_keys_are_url_decoded() -> None:
@@ -59,5 +60,7 @@ def test_s3_test_event() -> None:
     ],
 )
 def test_malformed_bodies_name_the_problem(body: str, message: str) -> None:
-    with pytest.raises(EnvelopeError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(EnvelopeError, match=message.replace("[", r"\[").replace("]", r"\]")) as raised:
         parse_body(body)
+    # AND the consumer's outcome for it is a rejection (dead-letter queue), not a retry
+    assert isinstance(raised.value, RejectError)

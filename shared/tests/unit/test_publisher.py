@@ -3,7 +3,7 @@ from typing import Any
 import pytest
 
 from seqferry_shared.events import TransferRequested
-from seqferry_shared.publisher import MAX_ENTRY_BYTES, EventPublisher, PublishError, batches, entry_size
+from seqferry_shared.messaging.publisher import MAX_ENTRY_BYTES, EventPublisher, PublishError, batches, entry_size
 
 
 class FlakyEvents:

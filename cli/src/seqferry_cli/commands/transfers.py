@@ -49,7 +49,7 @@ def _accepted(task: str | None, paths: list[str], roots: list[str]) -> Accepted:
 
 
 def _publish(cli: CliContext, detail: TransferRequested) -> None:
-    from seqferry_shared.publisher import put_events_entry  # noqa: PLC0415 - pulls in telemetry
+    from seqferry_shared.messaging.publisher import put_events_entry  # noqa: PLC0415 - pulls in telemetry
 
     try:
         entry = put_events_entry(detail, bus=cli.settings.names.bus, source=cli.settings.source)

@@ -13,7 +13,7 @@ from seqferry_adhoc.bucket import ManifestBucket
 from seqferry_adhoc.handlers import manifest_router
 from seqferry_adhoc.service import AdhocService, Clock, utc_now
 from seqferry_adhoc.settings import AdhocSettings
-from seqferry_adhoc.store import RequestStore
+from seqferry_adhoc.store import request_records
 from seqferry_shared.http import bearer_auth, create_http_app
 from seqferry_shared.runtime import ServiceRuntime
 from seqferry_shared.telemetry import Telemetry
@@ -35,7 +35,7 @@ def create_app(settings: AdhocSettings, *, telemetry: Telemetry | None = None, c
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime:
             bucket = ManifestBucket(await runtime.client("s3"))
-            store = RequestStore(
+            store = request_records(
                 await runtime.client("dynamodb"),
                 runtime.names.table,
                 ttl=timedelta(days=settings.adhoc_record_ttl_days),

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from seqferry_shared.consumer import PermanentError
+from seqferry_shared.errors import RejectError, RetryLaterError
 
 
 class AdhocError(Exception):
     """Base of the adhoc service's errors."""
 
 
-class ManifestReadError(AdhocError):
+class ManifestReadError(AdhocError, RetryLaterError):
     """The manifest could not be read now (network, throttling, permissions): the notification is retried and,
     after the queue's maxReceiveCount, dead-lettered."""
 
 
-class ManifestGoneError(AdhocError, PermanentError):
+class ManifestGoneError(AdhocError, RejectError):
     """The announced object version no longer exists; no retry can read it."""
 
 
@@ -23,7 +23,7 @@ class ManifestSupersededError(AdhocError):
     notification, and the overwritten content can no longer be read by anyone."""
 
 
-class ForeignBucketError(AdhocError, PermanentError):
+class ForeignBucketError(AdhocError, RejectError):
     """A notification names a bucket other than the configured one; it is never read."""
 
 

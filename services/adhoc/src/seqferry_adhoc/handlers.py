@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from seqferry_adhoc.service import AdhocService
-from seqferry_shared.consumer import MessageContext, Router
-from seqferry_shared.envelopes import S3ObjectRecord
+from seqferry_shared.messaging.envelopes import S3ObjectRecord
+from seqferry_shared.messaging.routing import MessageContext, Router
 
 
 def manifest_router(service: AdhocService) -> Router:

@@ -30,13 +30,14 @@ from seqferry_adhoc.domain.requests import (
 )
 from seqferry_adhoc.errors import AdhocError, ForeignBucketError, ManifestSupersededError, RequestNotPublishedError
 from seqferry_adhoc.settings import AdhocSettings
-from seqferry_adhoc.store import RequestStore
-from seqferry_shared.envelopes import S3ObjectRecord
+from seqferry_adhoc.store import record_key
 from seqferry_shared.events.models import TransferRequested
 from seqferry_shared.idempotency import IdempotencyStore
+from seqferry_shared.messaging.envelopes import S3ObjectRecord
+from seqferry_shared.messaging.publisher import EventPublisher, PublishError
 from seqferry_shared.patterns import escape
-from seqferry_shared.publisher import EventPublisher, PublishError
 from seqferry_shared.resources import manifest_result_key
+from seqferry_shared.state.records import Records
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class AdhocService:
         settings: AdhocSettings,
         *,
         publisher: EventPublisher,
-        store: RequestStore,
+        store: Records[TransferRecord],
         bucket: ManifestBucket,
         idempotency: IdempotencyStore,
         clock: Clock = utc_now,
@@ -130,7 +131,7 @@ class AdhocService:
         except (ClientError, BotoCoreError) as exc:
             raise RequestNotPublishedError(f"request {request_id} could not be recorded: {exc}", request_id) from exc
         try:
-            await self._publish_each(requests)
+            await self._publisher.publish(*requests)
         except (PublishError, ClientError, BotoCoreError, ValueError) as exc:
             failed = record.model_copy(
                 update={"status": "failed", "updated_at": self._clock(), "error": f"{type(exc).__name__}: {exc}"}
@@ -147,7 +148,7 @@ class AdhocService:
         return requested
 
     async def get(self, request_id: str) -> TransferRecord | None:
-        return await self._store.get(request_id)
+        return await self._store.get(record_key(request_id))
 
     # -- manifests -------------------------------------------------------------------------------------------
     async def on_notification(self, record: S3ObjectRecord) -> ManifestResult | None:
@@ -194,7 +195,7 @@ class AdhocService:
             parsed = parse_manifest(content.data, self._roots, self._limits)
         requests = manifest_requests(ref, parsed, task=self._settings.adhoc_task)
         if requests:
-            await self._publish_each(requests)
+            await self._publisher.publish(*requests)
             await self._store.put(self._manifest_record(ref, requests, rejected=len(parsed.rejected)))
         result = build_result(ref, parsed, requests, roots=self._roots, limits=self._limits, processed_at=self._clock())
         await self._bucket.write_result(ref.bucket, manifest_result_key(ref.key), result.to_json())
@@ -210,11 +211,6 @@ class AdhocService:
             result.request_id or "-",
         )
         return result
-
-    async def _publish_each(self, requests: Sequence[TransferRequested]) -> None:
-        # One PutEvents call per event: a part can weigh up to ~200 KB and a PutEvents call carries 256 KiB in all.
-        for request in requests:
-            await self._publisher.publish(request)
 
     def _manifest_record(
         self, ref: ManifestRef, requests: Sequence[TransferRequested], *, rejected: int

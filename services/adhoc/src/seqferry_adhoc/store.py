@@ -1,4 +1,4 @@
-"""Request records in the state table: ``pk = adhoc#req#<id>``, listed under ``gsi1pk = adhoc-requests``."""
+"""Request records in the state table (kind ``ADHOC_REQUEST``: ``adhoc#req#<id>``, listed under ``adhoc-requests``)."""
 
 from __future__ import annotations
 
@@ -7,46 +7,24 @@ from datetime import timedelta
 from typing import Any
 
 from seqferry_adhoc.domain.records import TransferRecord
-
-SORT_KEY = "request"
-LISTING = "adhoc-requests"
-
-
-def record_pk(request_id: str) -> str:
-    return f"adhoc#req#{request_id}"
+from seqferry_shared.state.kinds import ADHOC_REQUEST, LISTING_PK, LISTING_SK, TTL, Key, Listing
+from seqferry_shared.state.records import Records
 
 
-class RequestStore:
-    def __init__(self, ddb_client: Any, table: str, *, ttl: timedelta = timedelta(days=90)) -> None:
-        self._ddb = ddb_client
-        self._table = table
-        self._ttl_s = int(ttl.total_seconds())
+def record_key(request_id: str) -> Key:
+    return ADHOC_REQUEST.key(request_id)
 
-    async def put(self, record: TransferRecord) -> None:
-        """Write (or overwrite) a record; ids are unique per request, so an overwrite is the same request."""
-        await self._ddb.put_item(
-            TableName=self._table,
-            Item={
-                "pk": {"S": record_pk(record.id)},
-                "sk": {"S": SORT_KEY},
-                "gsi1pk": {"S": LISTING},
-                "gsi1sk": {"S": f"{record.created_at.isoformat()}#{record.id}"},
-                "status": {"S": record.status},
-                "record": {"S": record.model_dump_json()},
-                "expires_at": {"N": str(int(time.time()) + self._ttl_s)},
-            },
-        )
 
-    async def get(self, request_id: str) -> TransferRecord | None:
-        response = await self._ddb.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": record_pk(request_id)}, "sk": {"S": SORT_KEY}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        if item is None:
-            return None
-        return TransferRecord.model_validate_json(item["record"]["S"])
+def request_records(ddb: Any, table: str, *, ttl: timedelta = timedelta(days=90)) -> Records[TransferRecord]:
+    """Records are written whole (ids are unique per request, so an overwrite is the same request) and expire."""
+    ttl_s = int(ttl.total_seconds())
 
-    async def ping(self) -> None:
-        await self._ddb.describe_table(TableName=self._table)
+    def attributes(record: TransferRecord) -> dict[str, Any]:
+        return {
+            LISTING_PK: {"S": Listing.ADHOC_REQUESTS.value},
+            LISTING_SK: {"S": f"{record.created_at.isoformat()}#{record.id}"},
+            "status": {"S": record.status},
+            TTL: {"N": str(int(time.time()) + ttl_s)},
+        }
+
+    return Records(ddb, table, ADHOC_REQUEST, TransferRecord, key=lambda r: record_key(r.id), attributes=attributes)

@@ -14,10 +14,10 @@ from seqferry_adhoc.bucket import ManifestBucket, ManifestBytes
 from seqferry_adhoc.domain.requests import ManifestRef
 from seqferry_adhoc.errors import ManifestReadError, RequestNotPublishedError
 from seqferry_adhoc.service import AdhocService
-from seqferry_adhoc.store import RequestStore
-from seqferry_shared.envelopes import S3ObjectRecord
+from seqferry_adhoc.store import record_key, request_records
 from seqferry_shared.idempotency import IdempotencyStore
-from seqferry_shared.publisher import EventPublisher
+from seqferry_shared.messaging.envelopes import S3ObjectRecord
+from seqferry_shared.messaging.publisher import EventPublisher
 
 M = "/sequencers/incoming/miseq"
 N = "/sequencers/incoming/nextseq"
@@ -205,7 +205,7 @@ async def test_failures_midway_are_retried_without_a_second_request(
     service = AdhocService(
         adhoc_settings,
         publisher=EventPublisher(aws.events, names.bus),
-        store=RequestStore(aws.ddb, names.table),
+        store=request_records(aws.ddb, names.table),
         bucket=FlakyBucket(aws.s3),
         idempotency=IdempotencyStore(aws.ddb, names.table),
     )
@@ -276,7 +276,7 @@ async def test_an_api_request_that_cannot_be_published_is_recorded_as_failed(
 ) -> None:
     # GIVEN the use case publishing to a bus that does not exist
     names = adhoc_settings.names
-    store = RequestStore(aws.ddb, names.table)
+    store = request_records(aws.ddb, names.table)
     service = AdhocService(
         adhoc_settings,
         publisher=EventPublisher(aws.events, f"{names.prefix}-missing", max_attempts=1),
@@ -288,7 +288,7 @@ async def test_an_api_request_that_cannot_be_published_is_recorded_as_failed(
     with pytest.raises(RequestNotPublishedError) as caught:
         await service.submit([f"{M}/run1"], reason="outage", requested_by="ops")
     # THEN its record says failed, with the reason, and nothing reached the real bus
-    record = await store.get(caught.value.request_id)
+    record = await store.get(record_key(caught.value.request_id))
     assert record is not None
     assert record.status == "failed"
     assert record.error

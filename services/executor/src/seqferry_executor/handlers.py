@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 
 from seqferry_executor.orchestrator import Orchestrator
-from seqferry_shared.consumer import MessageContext, Router
-from seqferry_shared.envelopes import EventBridgeEvent
 from seqferry_shared.events.models import TransferRequested, TransferWindowOpened
+from seqferry_shared.messaging.routing import InvalidEvent, MessageContext, Router
 
 log = logging.getLogger(__name__)
 
@@ -20,13 +19,14 @@ def build_router(orchestrator: Orchestrator) -> Router:
         outcome = await orchestrator.submit_window(detail)
         log.info("window %s/%s (message %s): %s", detail.task, detail.tick, ctx.message_id, outcome)
 
-    async def on_invalid_request(event: EventBridgeEvent, reason: str, ctx: MessageContext) -> None:
-        await orchestrator.reject_invalid(event_id=event.id, source=event.source, detail=event.detail, reason=reason)
+    async def on_invalid_request(event: InvalidEvent, ctx: MessageContext) -> None:
+        await orchestrator.reject_invalid(
+            event_id=event.event_id, source=event.source, detail=event.detail, reason=event.reason
+        )
 
     @router.on(TransferRequested, on_invalid=on_invalid_request)
     async def on_request(detail: TransferRequested, ctx: MessageContext) -> None:
         outcome = await orchestrator.submit_request(detail)
-        source = ctx.event.source if ctx.event else "?"
-        log.info("request from %s (message %s): %s", source, ctx.message_id, outcome)
+        log.info("request from %s (message %s): %s", ctx.source, ctx.message_id, outcome)
 
     return router

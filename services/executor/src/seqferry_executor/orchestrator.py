@@ -54,8 +54,8 @@ from seqferry_shared.events.models import (
     TransferWindowOpened,
     Trigger,
 )
+from seqferry_shared.messaging.publisher import EventPublisher
 from seqferry_shared.patterns import FILTER_VALUE_LIMIT, escape
-from seqferry_shared.publisher import EventPublisher
 from seqferry_shared.telemetry import attach, detach, extract, trace_headers
 from seqferry_shared.validation import Rejected, validate_transfer
 

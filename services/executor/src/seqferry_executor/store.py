@@ -1,14 +1,16 @@
-"""The executor's persistence in the state table.
+"""The executor's persistence in the state table (record kinds from :mod:`seqferry_shared.state.kinds`).
 
 Items (``pk`` / ``sk``):
 
-- ``task#<name>`` / ``state`` — the task's queue head: version, next arrival number, the active part
-  (``gsi1pk=executor#tasks`` lists every task, so polling resumes after a restart);
-- ``task#<name>`` / ``q#<arrival>`` — one pending work item each, in arrival order (include lists can be large,
-  so they do not share one item);
-- ``exec#<execution id>`` / ``exec`` — an execution record (``gsi1pk=executor#executions``, newest first);
-- ``req#<request id>`` / ``req`` — a ``Transfer Requested``: accepted or rejected with its reasons, and the
-  executions it caused (``gsi1pk=executor#requests``); rejected windows are recorded as ``req#window#<task>#<tick>``.
+- ``EXECUTOR_QUEUE`` ``task#<name>`` / ``state`` — the task's queue head: version, next arrival number, the active
+  part (listed under ``executor#tasks``, so polling resumes after a restart);
+- ``EXECUTOR_QUEUE_ITEM`` ``task#<name>`` / ``q#<arrival>`` — one pending work item each, in arrival order (include
+  lists can be large, so they do not share one item);
+- ``EXECUTOR_EXECUTION`` ``exec#<execution id>`` / ``exec`` — an execution record (listed under
+  ``executor#executions``, newest first);
+- ``EXECUTOR_REQUEST`` ``req#<request id>`` / ``req`` — a ``Transfer Requested``: accepted or rejected with its
+  reasons, and the executions it caused (listed under ``executor#requests``); rejected windows are recorded as
+  ``req#window#<task>#<tick>``.
 
 Queue changes are one transaction guarded by the version of the ``state`` item: a writer that read an older
 version gets :class:`VersionConflictError` and decides again on fresh state.
@@ -23,20 +25,34 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from seqferry_executor.domain.executions import ExecutionRecord
 from seqferry_executor.domain.queue import Active, TaskQueue, WorkItem, WorkKind
+from seqferry_shared.errors import RetryLaterError
+from seqferry_shared.state.kinds import (
+    EXECUTOR_EXECUTION,
+    EXECUTOR_QUEUE,
+    EXECUTOR_QUEUE_ITEM,
+    EXECUTOR_REQUEST,
+    LISTING_INDEX,
+    LISTING_PK,
+    LISTING_SK,
+    PK,
+    SK,
+    TTL,
+    VERSION,
+    Key,
+    Listing,
+)
+from seqferry_shared.state.records import Records, conflict
 
-STATE_SK = "state"
-ITEM_SK_PREFIX = "q#"
-
-_serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+_ITEM_DATA = EXECUTOR_QUEUE_ITEM.document
 
 
-class VersionConflictError(RuntimeError):
+class VersionConflictError(RetryLaterError):
     """Someone else changed the task's queue since it was read."""
 
 
@@ -52,12 +68,16 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
 
 
-def task_pk(task: str) -> str:
-    return f"task#{task}"
+def queue_key(task: str) -> Key:
+    return EXECUTOR_QUEUE.key(task)
 
 
-def item_sk(seq: int) -> str:
-    return f"{ITEM_SK_PREFIX}{seq:012d}"
+def item_key(task: str, seq: int) -> Key:
+    return EXECUTOR_QUEUE_ITEM.child(queue_key(task), f"{seq:012d}")
+
+
+def request_key(request_id: str) -> Key:
+    return EXECUTOR_REQUEST.key(request_id)
 
 
 def _item_json(item: WorkItem) -> str:
@@ -108,9 +128,26 @@ class StateStore:
         self._ddb = ddb
         self._table = table
         self._record_ttl_s = int(record_ttl.total_seconds())
+        self._executions = Records(
+            ddb,
+            table,
+            EXECUTOR_EXECUTION,
+            ExecutionRecord,
+            key=lambda r: EXECUTOR_EXECUTION.key(r.execution_id),
+            attributes=self._execution_attributes,
+        )
 
     def _expires_at(self) -> dict[str, str]:
         return {"N": str(int(time.time()) + self._record_ttl_s)}
+
+    def _execution_attributes(self, record: ExecutionRecord) -> dict[str, Any]:
+        return {
+            "state": _s(record.state.value if record.state else "STARTING"),
+            "task": _s(record.task),
+            LISTING_PK: _s(Listing.EXECUTOR_EXECUTIONS.value),
+            LISTING_SK: _s(f"{record.started_at.isoformat()}#{record.execution_id}"),
+            TTL: self._expires_at(),
+        }
 
     async def ping(self) -> None:
         await self._ddb.describe_table(TableName=self._table)
@@ -121,18 +158,18 @@ class StateStore:
         items: list[WorkItem] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": _s(task_pk(task))},
+            "KeyConditionExpression": f"{PK} = :pk",
+            "ExpressionAttributeValues": {":pk": _s(queue_key(task).pk)},
             "ConsistentRead": True,
         }
         while True:
             response = await self._ddb.query(**kwargs)
             for raw in response.get("Items", []):
-                sk = raw["sk"]["S"]
-                if sk == STATE_SK:
+                sk = raw[SK]["S"]
+                if sk == EXECUTOR_QUEUE.sk:
                     state = _plain(raw)
-                elif sk.startswith(ITEM_SK_PREFIX):
-                    items.append(_item_from_json(raw["data"]["S"]))
+                elif sk.startswith(EXECUTOR_QUEUE_ITEM.sk):
+                    items.append(_item_from_json(raw[_ITEM_DATA]["S"]))
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -140,7 +177,7 @@ class StateStore:
             return TaskQueue(task=task, items=tuple(sorted(items, key=lambda i: i.seq)))
         return TaskQueue(
             task=task,
-            version=int(state["version"]),
+            version=int(state[VERSION]),
             next_seq=int(state["next_seq"]),
             active=_active_from_json(state["active"]) if state.get("active") else None,
             items=tuple(sorted(items, key=lambda i: i.seq)),
@@ -151,34 +188,31 @@ class StateStore:
         saved = TaskQueue(
             task=new.task, version=old.version + 1, next_seq=new.next_seq, active=new.active, items=new.items
         )
-        pk = task_pk(new.task)
         state_item: dict[str, Any] = {
-            "pk": _s(pk),
-            "sk": _s(STATE_SK),
-            "version": {"N": str(saved.version)},
+            **queue_key(new.task).item(),
+            VERSION: {"N": str(saved.version)},
             "next_seq": {"N": str(saved.next_seq)},
             "pending": {"N": str(len(saved.pending))},
-            "gsi1pk": _s("executor#tasks"),
-            "gsi1sk": _s(new.task),
+            LISTING_PK: _s(Listing.EXECUTOR_TASKS.value),
+            LISTING_SK: _s(new.task),
         }
         if saved.active is not None:
             state_item["active"] = _s(_active_json(saved.active))
         put_state: dict[str, Any] = {"TableName": self._table, "Item": state_item}
         if old.version == 0:
-            put_state["ConditionExpression"] = "attribute_not_exists(pk)"
+            put_state["ConditionExpression"] = f"attribute_not_exists({PK})"
         else:
-            put_state["ConditionExpression"] = "version = :v"
+            put_state["ConditionExpression"] = f"{VERSION} = :v"
             put_state["ExpressionAttributeValues"] = {":v": {"N": str(old.version)}}
         actions: list[dict[str, Any]] = [{"Put": put_state}]
         before = {i.seq: i for i in old.items}
         after = {i.seq: i for i in new.items}
         for seq, item in after.items():
             if before.get(seq) != item:
-                entry = {"pk": _s(pk), "sk": _s(item_sk(seq)), "data": _s(_item_json(item))}
+                entry = {**item_key(new.task, seq).item(), _ITEM_DATA: _s(_item_json(item))}
                 actions.append({"Put": {"TableName": self._table, "Item": entry}})
         for seq in before.keys() - after.keys():
-            key = {"pk": _s(pk), "sk": _s(item_sk(seq))}
-            actions.append({"Delete": {"TableName": self._table, "Key": key}})
+            actions.append({"Delete": {"TableName": self._table, "Key": item_key(new.task, seq).item()}})
         try:
             await self._ddb.transact_write_items(TransactItems=actions)
         except ClientError as exc:
@@ -191,51 +225,27 @@ class StateStore:
         names: list[str] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "IndexName": "gsi1",
-            "KeyConditionExpression": "gsi1pk = :tasks",
-            "ExpressionAttributeValues": {":tasks": _s("executor#tasks")},
-            "ProjectionExpression": "gsi1sk",
+            "IndexName": LISTING_INDEX,
+            "KeyConditionExpression": f"{LISTING_PK} = :tasks",
+            "ExpressionAttributeValues": {":tasks": _s(Listing.EXECUTOR_TASKS.value)},
+            "ProjectionExpression": LISTING_SK,
         }
         while True:
             response = await self._ddb.query(**kwargs)
-            names.extend(raw["gsi1sk"]["S"] for raw in response.get("Items", []))
+            names.extend(raw[LISTING_SK]["S"] for raw in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return names
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # -- executions -------------------------------------------------------------------------------------------
     async def put_execution(self, record: ExecutionRecord) -> None:
-        item = {
-            "pk": _s(f"exec#{record.execution_id}"),
-            "sk": _s("exec"),
-            "data": _s(record.model_dump_json()),
-            "state": _s(record.state.value if record.state else "STARTING"),
-            "task": _s(record.task),
-            "gsi1pk": _s("executor#executions"),
-            "gsi1sk": _s(f"{record.started_at.isoformat()}#{record.execution_id}"),
-            "expires_at": self._expires_at(),
-        }
-        await self._ddb.put_item(TableName=self._table, Item=item)
+        await self._executions.put(record)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
-        response = await self._ddb.get_item(
-            TableName=self._table,
-            Key={"pk": _s(f"exec#{execution_id}"), "sk": _s("exec")},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return ExecutionRecord.model_validate_json(item["data"]["S"]) if item else None
+        return await self._executions.get(EXECUTOR_EXECUTION.key(execution_id))
 
     async def recent_executions(self, limit: int) -> list[ExecutionRecord]:
-        response = await self._ddb.query(
-            TableName=self._table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :p",
-            ExpressionAttributeValues={":p": _s("executor#executions")},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [ExecutionRecord.model_validate_json(raw["data"]["S"]) for raw in response.get("Items", [])]
+        return await self._executions.query(Listing.EXECUTOR_EXECUTIONS, limit=limit)
 
     # -- requests ---------------------------------------------------------------------------------------------
     async def claim_request(
@@ -254,8 +264,7 @@ class StateStore:
     ) -> RequestClaim:
         """Record a request once: ``new``; the same event again (a retry): ``retry``; another event: ``duplicate``."""
         item: dict[str, Any] = {
-            "pk": _s(f"req#{request_id}"),
-            "sk": _s("req"),
+            **request_key(request_id).item(),
             "kind": _s(kind.value),
             "request_id": _s(request_id),
             "event_id": _s(event_id),
@@ -266,9 +275,9 @@ class StateStore:
             "requested_by": _s(requested_by),
             "received_at": _s(now.isoformat()),
             "executions": {"L": []},
-            "gsi1pk": _s("executor#requests"),
-            "gsi1sk": _s(f"{now.isoformat()}#{request_id}"),
-            "expires_at": self._expires_at(),
+            LISTING_PK: _s(Listing.EXECUTOR_REQUESTS.value),
+            LISTING_SK: _s(f"{now.isoformat()}#{request_id}"),
+            TTL: self._expires_at(),
         }
         if reasons:
             item["reasons"] = {"L": [_s(r) for r in reasons]}
@@ -276,11 +285,11 @@ class StateStore:
             await self._ddb.put_item(
                 TableName=self._table,
                 Item=item,
-                ConditionExpression="attribute_not_exists(pk)",
+                ConditionExpression=f"attribute_not_exists({PK})",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not conflict(exc):
                 raise
             existing = exc.response.get("Item") or await self._get_request_raw(request_id) or {}
             same = existing.get("event_id", {}).get("S") == event_id
@@ -290,9 +299,9 @@ class StateStore:
     async def add_request_execution(self, request_id: str, execution_id: str) -> None:
         await self._ddb.update_item(
             TableName=self._table,
-            Key={"pk": _s(f"req#{request_id}"), "sk": _s("req")},
+            Key=request_key(request_id).item(),
             UpdateExpression="SET executions = list_append(if_not_exists(executions, :empty), :e), #s = :started",
-            ConditionExpression="attribute_exists(pk)",
+            ConditionExpression=f"attribute_exists({PK})",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={
                 ":e": {"L": [_s(execution_id)]},
@@ -303,7 +312,7 @@ class StateStore:
 
     async def _get_request_raw(self, request_id: str) -> dict[str, Any] | None:
         response = await self._ddb.get_item(
-            TableName=self._table, Key={"pk": _s(f"req#{request_id}"), "sk": _s("req")}, ConsistentRead=True
+            TableName=self._table, Key=request_key(request_id).item(), ConsistentRead=True
         )
         item: dict[str, Any] | None = response.get("Item")
         return item
@@ -313,7 +322,7 @@ class StateStore:
         if raw is None:
             return None
         plain = _plain(raw)
-        for key in ("pk", "sk", "gsi1pk", "gsi1sk", "expires_at"):
+        for key in (PK, SK, LISTING_PK, LISTING_SK, TTL):
             plain.pop(key, None)
         plain["includes"] = int(plain.get("includes", 0))
         return plain

@@ -20,7 +20,7 @@ from seqferry_executor.settings import ExecutorSettings
 from seqferry_executor.store import StateStore
 from seqferry_executor.testing.datasync_standin import DataSyncStandIn, running_standin
 from seqferry_shared.aws import ClientFactory
-from seqferry_shared.publisher import EventPublisher
+from seqferry_shared.messaging.publisher import EventPublisher
 from seqferry_shared.telemetry import Telemetry, setup_telemetry
 from seqferry_shared.testing.bustap import BusTap
 from seqferry_shared.testing.motoserver import MotoServer

@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from seqferry_notifier.domain.notifications import Notification
 from seqferry_shared.events.models import BY_DETAIL_TYPE
-from seqferry_shared.publisher import EventPublisher, PublishError
+from seqferry_shared.messaging.publisher import EventPublisher, PublishError
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,9 @@ from seqferry_notifier.domain.notices import (
     take_lease,
     tick_off,
 )
-from seqferry_notifier.store import NOTICES_PENDING, Records, StoreError, iso
+from seqferry_notifier.store import iso, notice_key
+from seqferry_shared.state.kinds import Key, Listing
+from seqferry_shared.state.records import Records, StoreConflictError
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +83,8 @@ class Outbox:
         """Store a new notice; False when one with the same key exists (it was, or is being, delivered)."""
         return await self._notices.save(notice, expected_version=None)
 
-    async def existing(self, pk: str, sk: str) -> Notice | None:
-        found = await self._notices.load(pk, sk)
-        return found.record if found else None
+    async def existing(self, key: Key) -> Notice | None:
+        return await self._notices.get(key)
 
     async def _send(self, channel: Channel, notice: Notice) -> None:
         if channel == Channel.BUS:
@@ -126,7 +127,7 @@ class Outbox:
                     await self._tick_off(notice, channel, state)
         except LeaseLostError as exc:
             log.warning("notice %s/%s: %s; the new holder delivers what is pending", notice.pk, notice.sk, exc)
-            return await self.existing(notice.pk, notice.sk) or notice
+            return await self.existing(notice_key(notice)) or notice
         finally:
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
@@ -147,7 +148,7 @@ class Outbox:
             )
             return updated, None
 
-        stored, _ = await self._notices.mutate(notice.pk, notice.sk, record)
+        stored, _ = await self._notices.mutate(notice_key(notice), record)
         if error:
             log.warning("notice %s/%s: delivery incomplete: %s", notice.pk, notice.sk, error)
         return stored or notice
@@ -159,10 +160,10 @@ class Outbox:
         while True:
             try:
                 await self._notices.mutate(
-                    notice.pk, notice.sk, lambda current: (tick_off(current or notice, channel, state), None)
+                    notice_key(notice), lambda current: (tick_off(current or notice, channel, state), None)
                 )
                 return
-            except (ClientError, BotoCoreError, StoreError):
+            except (ClientError, BotoCoreError, StoreConflictError):
                 if asyncio.get_running_loop().time() > deadline:
                     raise
                 log.warning("notice %s/%s: could not record %s yet; retrying", notice.pk, notice.sk, channel.value)
@@ -176,9 +177,13 @@ class Outbox:
             await asyncio.sleep(interval)
             try:
                 stored, renewed = await self._notices.mutate(
-                    notice.pk, notice.sk, partial(_renewed, now=self._clock(), lease=self.lease, owner=owner)
+                    notice_key(notice), partial(_renewed, now=self._clock(), lease=self.lease, owner=owner)
                 )
-            except (ClientError, BotoCoreError, StoreError):  # the table does not answer: keep what we hold, retry
+            except (
+                ClientError,
+                BotoCoreError,
+                StoreConflictError,
+            ):  # the table does not answer: keep what we hold, retry
                 log.warning("notice %s/%s: could not renew the lease", notice.pk, notice.sk, exc_info=True)
                 continue
             if not renewed or stored is None:
@@ -190,9 +195,11 @@ class Outbox:
         """Deliver notices whose lease lapsed (a failed attempt's backoff ended, or its worker died)."""
         now = self._clock()
         count = 0
-        for notice in await self._notices.query(NOTICES_PENDING, upper=iso(now) + "~", newest_first=False, limit=50):
+        for notice in await self._notices.query(
+            Listing.NOTIFIER_NOTICES_PENDING, upper=iso(now) + "~", newest_first=False, limit=50
+        ):
             leased, mine = await self._notices.mutate(
-                notice.pk, notice.sk, partial(self._lease, now=now, owner=new_owner())
+                notice_key(notice), partial(self._lease, now=now, owner=new_owner())
             )
             if mine and leased is not None:
                 await self.deliver(leased)

@@ -63,7 +63,8 @@ from seqferry_notifier.metrics import Metrics
 from seqferry_notifier.outbox import Outbox, new_owner
 from seqferry_notifier.settings import NotifierSettings
 from seqferry_notifier.storage import RunStorage
-from seqferry_notifier.store import EXECUTIONS, RUNS, Filter, Records, execution_pk, iso, run_pk
+from seqferry_notifier.store import execution_record_key, iso, run_key
+from seqferry_shared.events.aws import DataSyncStateChange
 from seqferry_shared.events.models import (
     Meta,
     RunSummary,
@@ -73,11 +74,14 @@ from seqferry_shared.events.models import (
     TransferState,
 )
 from seqferry_shared.sequencers import RUN_COMPLETION_STATUS, SequencerPath
+from seqferry_shared.state.kinds import NOTIFIER_NOTICE, Key, Listing
+from seqferry_shared.state.records import Filter, Records
 
 log = logging.getLogger(__name__)
 
-COMPLETED_SK = "notice#completed"
-INCOMPLETE_SK = "notice#failed#incomplete"
+# Notices a run's partition holds (sort keys after NOTIFIER_NOTICE's ``notice#``).
+COMPLETED = "completed"
+INCOMPLETE = "failed#incomplete"
 FailureReason = Literal["execution_error", "stalled", "sequencing_incomplete"]
 
 
@@ -145,13 +149,9 @@ class NotifierService:
         )
         return await self.observe(observation, summaries)
 
-    async def on_datasync_event(
-        self, resources: list[str], detail: dict[str, object], at: datetime | None
-    ) -> ExecutionRecord:
+    async def on_datasync_event(self, event: DataSyncStateChange) -> ExecutionRecord:
         """DataSync's own state-change event: record it, then reconcile with DescribeTaskExecution."""
-        if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        record = await self.observe(event_observation(resources, detail, at or self._clock()), {})
+        record = await self.observe(event_observation(event, event.time or self._clock()), {})
         return await self.reconcile(record)
 
     async def reconcile(self, record: ExecutionRecord) -> ExecutionRecord:
@@ -169,8 +169,7 @@ class NotifierService:
         self._metrics.describes.add(1, {"outcome": "not_found"})
         log.warning("execution %s: DataSync does not know it (%s); no longer polled", record.execution_id, problem)
         stored, _ = await self._executions.mutate(
-            execution_pk(record.execution_id),
-            "execution",
+            execution_record_key(record.execution_id),
             lambda current: (note_describe(current or record, now, error=problem, not_found=True), None),
         )
         return stored or record
@@ -191,7 +190,7 @@ class NotifierService:
                 return None, result
             return record, result
 
-        stored, result = await self._executions.mutate(execution_pk(key), "execution", change)
+        stored, result = await self._executions.mutate(execution_record_key(key), change)
         record = stored or result.record
         if result.state_changed or summaries:
             for run_id in dict.fromkeys([*record.run_ids, *summaries]):
@@ -217,7 +216,7 @@ class NotifierService:
             for run_id in await self._runs_in(scope):
                 if run_id in found:
                     continue
-                known = await self._runs.load(run_pk(run_id), "run")
+                known = await self._runs.load(run_key(run_id))
                 if known is not None and known.record.completion is not None:
                     continue
                 objects = await self._storage.list_run(f"{scope.root_key}{run_id}/")
@@ -233,8 +232,7 @@ class NotifierService:
             await self._observe_run(run_id, record, summary, until)
         now = self._clock()
         stored, _ = await self._executions.mutate(
-            execution_pk(record.execution_id),
-            "execution",
+            execution_record_key(record.execution_id),
             lambda current: (note_discovered(current or record, list(found), now), None),
         )
         return stored or record
@@ -265,7 +263,7 @@ class NotifierService:
             )
             return (None if updated == current else updated), None
 
-        run, _ = await self._runs.mutate(run_pk(run_id), "run", change)
+        run, _ = await self._runs.mutate(run_key(run_id), change)
         if run is None:
             return
         if execution.state == TransferState.ERROR and run.completion is None:
@@ -323,8 +321,7 @@ class NotifierService:
         )
         self._metrics.listings.add(1, {"verdict": "complete" if verdict.complete else "incomplete"})
         stored, _ = await self._runs.mutate(
-            run_pk(run.run_id),
-            "run",
+            run_key(run.run_id),
             lambda current: (
                 record_listing(current, verdict.files, verdict.bytes, list(verdict.blockers), now) if current else None,
                 None,
@@ -344,8 +341,8 @@ class NotifierService:
             await self._deliver_run_once(run, verdict, objects)
 
     async def _deliver_run_once(self, run: RunRecord, verdict: Verdict, objects: list[ObjectInfo]) -> None:
-        pk = run_pk(run.run_id)
-        existing = await self._outbox.existing(pk, COMPLETED_SK)
+        key = NOTIFIER_NOTICE.child(run_key(run.run_id), COMPLETED)
+        existing = await self._outbox.existing(key)
         if existing is not None:
             await self._mark_completed(run, existing)
             return
@@ -366,7 +363,7 @@ class NotifierService:
             checksum_manifest=manifest,
             executions=executions,
         )
-        notice = self._notice(pk, COMPLETED_SK, notifications.run_completed(detail), detail, now)
+        notice = self._notice(key, notifications.run_completed(detail), detail, now)
         if await self._outbox.open(notice):
             instrument = {"instrument": detail.instrument}
             self._metrics.runs_completed.add(1, instrument)
@@ -377,7 +374,7 @@ class NotifierService:
             await self._mark_completed(run, notice)
             await self._outbox.deliver(notice)
         else:
-            winner = await self._outbox.existing(pk, COMPLETED_SK)
+            winner = await self._outbox.existing(key)
             if winner is not None:
                 await self._mark_completed(run, winner)
 
@@ -397,8 +394,8 @@ class NotifierService:
     async def _report_incomplete(self, run: RunRecord, verdict: Verdict, objects: list[ObjectInfo]) -> None:
         """The instrument ended the run early: say so once, with a manifest of what was delivered."""
         assert verdict.incomplete is not None
-        pk = run_pk(run.run_id)
-        notice = await self._outbox.existing(pk, INCOMPLETE_SK)
+        key = NOTIFIER_NOTICE.child(run_key(run.run_id), INCOMPLETE)
+        notice = await self._outbox.existing(key)
         if notice is None:
             now = self._clock()
             manifest = await self._manifest(run, verdict, objects, now)
@@ -414,7 +411,7 @@ class NotifierService:
                     "executions": executions,
                 }
             )
-            candidate = self._notice(pk, INCOMPLETE_SK, notifications.run_failed(detail), detail, now)
+            candidate = self._notice(key, notifications.run_failed(detail), detail, now)
             if await self._outbox.open(candidate):
                 self._metrics.runs_failed.add(1, {"reason": "sequencing_incomplete", "instrument": detail.instrument})
                 log.warning(
@@ -423,7 +420,7 @@ class NotifierService:
                 await self._mark_incomplete(run, candidate)
                 await self._outbox.deliver(candidate)
                 return
-            notice = await self._outbox.existing(pk, INCOMPLETE_SK)
+            notice = await self._outbox.existing(key)
             if notice is None:
                 return
         await self._mark_incomplete(run, notice)
@@ -441,8 +438,7 @@ class NotifierService:
             event_id=str(event.meta.event_id),
         )
         await self._runs.mutate(
-            run_pk(run.run_id),
-            "run",
+            run_key(run.run_id),
             lambda current: (mark_incomplete(current, incompletion) if current else None, None),
         )
 
@@ -457,22 +453,20 @@ class NotifierService:
             event_id=str(event.meta.event_id),
         )
         await self._runs.mutate(
-            run_pk(run.run_id),
-            "run",
+            run_key(run.run_id),
             lambda current: (mark_completed(current, completion) if current and not current.completion else None, None),
         )
 
     def _notice(
         self,
-        pk: str,
-        sk: str,
+        key: Key,
         notification: notifications.Notification,
         detail: RunTransferCompleted | RunTransferFailed | None,
         now: datetime,
     ) -> Notice:
         return new_notice(
-            pk=pk,
-            sk=sk,
+            pk=key.pk,
+            sk=key.sk,
             notification=notification,
             now=now,
             lease=self._outbox.lease,
@@ -502,23 +496,21 @@ class NotifierService:
     async def _announce_run_failure(self, run: RunRecord, execution: ExecutionRecord) -> None:
         now = self._clock()
         detail = self._failed_detail(run, "execution_error", execution)
-        sk = f"notice#failed#execution#{execution.execution_id}"
-        notice = self._notice(run_pk(run.run_id), sk, notifications.run_failed(detail), detail, now)
+        key = NOTIFIER_NOTICE.child(run_key(run.run_id), f"failed#execution#{execution.execution_id}")
+        notice = self._notice(key, notifications.run_failed(detail), detail, now)
         if not await self._outbox.open(notice):
             return
         self._metrics.runs_failed.add(1, {"reason": "execution_error", "instrument": detail.instrument})
         log.warning("run %s: execution %s failed", run.run_id, execution.execution_id)
         await self._runs.mutate(
-            run_pk(run.run_id),
-            "run",
+            run_key(run.run_id),
             lambda current: (mark_failed_execution(current, execution.execution_id, now) if current else None, None),
         )
         await self._outbox.deliver(notice)
 
     async def _announce_execution_failure(self, record: ExecutionRecord) -> None:
         notice = self._notice(
-            execution_pk(record.execution_id),
-            "notice#failed",
+            NOTIFIER_NOTICE.child(execution_record_key(record.execution_id), "failed"),
             notifications.execution_failed(record),
             None,
             self._clock(),
@@ -535,13 +527,12 @@ class NotifierService:
                 return None, False
             return mark_stalled(current, now), True
 
-        stalled, marked = await self._runs.mutate(run_pk(run.run_id), "run", change)
+        stalled, marked = await self._runs.mutate(run_key(run.run_id), change)
         if not marked or stalled is None:
             return
         detail = self._failed_detail(stalled, "stalled")
-        notice = self._notice(
-            run_pk(run.run_id), f"notice#failed#stalled#{episode}", notifications.run_failed(detail), detail, now
-        )
+        key = NOTIFIER_NOTICE.child(run_key(run.run_id), f"failed#stalled#{episode}")
+        notice = self._notice(key, notifications.run_failed(detail), detail, now)
         if await self._outbox.open(notice):
             self._metrics.runs_failed.add(1, {"reason": "stalled", "instrument": detail.instrument})
             log.warning("run %s stalled: no progress since %s", run.run_id, episode)
@@ -554,7 +545,7 @@ class NotifierService:
         cutoff = now - timedelta(seconds=self._settings.datasync_poll_interval_s)
         oldest = now - timedelta(hours=self._settings.datasync_poll_max_age_h)
         due = await self._executions.query(
-            EXECUTIONS,
+            Listing.NOTIFIER_EXECUTIONS,
             lower=iso(oldest),
             limit=200,
             where=Filter(
@@ -572,7 +563,7 @@ class NotifierService:
         now = self._clock()
         deadline = timedelta(seconds=self._settings.stall_deadline_s)
         stale = await self._runs.query(
-            RUNS,
+            Listing.NOTIFIER_RUNS,
             upper=iso(now - deadline),
             limit=200,
             where=Filter("delivered = :no AND stalled = :no", {}, {":no": {"BOOL": False}}),
@@ -587,7 +578,7 @@ class NotifierService:
         """Decide again for runs whose executions are done but whose S3 side did not match when they reported."""
         recheck = timedelta(seconds=self._settings.recheck_interval_s)
         active = await self._runs.query(
-            RUNS,
+            Listing.NOTIFIER_RUNS,
             lower=iso(now - deadline),
             limit=200,
             where=Filter("delivered = :no AND stalled = :no", {}, {":no": {"BOOL": False}}),
@@ -598,15 +589,17 @@ class NotifierService:
 
     # -- reads for people -----------------------------------------------------------------------------------------
     async def execution(self, execution_id: str) -> ExecutionRecord | None:
-        found = await self._executions.load(execution_pk(execution_key(execution_id)), "execution")
+        found = await self._executions.load(execution_record_key(execution_key(execution_id)))
         return found.record if found else None
 
     async def executions(self, *, limit: int, since: datetime | None = None) -> list[ExecutionRecord]:
-        return await self._executions.query(EXECUTIONS, lower=iso(since) if since else None, limit=limit)
+        return await self._executions.query(
+            Listing.NOTIFIER_EXECUTIONS, lower=iso(since) if since else None, limit=limit
+        )
 
     async def run(self, run_id: str) -> RunRecord | None:
-        found = await self._runs.load(run_pk(run_id), "run")
+        found = await self._runs.load(run_key(run_id))
         return found.record if found else None
 
     async def runs(self, *, limit: int) -> list[RunRecord]:
-        return await self._runs.query(RUNS, limit=limit)
+        return await self._runs.query(Listing.NOTIFIER_RUNS, limit=limit)

@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 
 from seqferry_notifier.settings import NotifierSettings
-from seqferry_notifier.store import NOTICES_PENDING
 from seqferry_shared.aws import sync_client
 from seqferry_shared.events.models import ErrorInfo, TransferState
+from seqferry_shared.state.kinds import LISTING_INDEX, LISTING_PK, Listing
 from seqferry_shared.testing.motoserver import free_port
 
 pytestmark = pytest.mark.integration
@@ -118,9 +118,9 @@ async def _no_pending_notices(stack) -> bool:
     ddb = sync_client("dynamodb", NotifierSettings(prefix=stack.prefix, environment="test"))
     response = ddb.query(
         TableName=stack.table,
-        IndexName="gsi1",
-        KeyConditionExpression="gsi1pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": NOTICES_PENDING}},
+        IndexName=LISTING_INDEX,
+        KeyConditionExpression=f"{LISTING_PK} = :pk",
+        ExpressionAttributeValues={":pk": {"S": Listing.NOTIFIER_NOTICES_PENDING.value}},
         Select="COUNT",
     )
     return response["Count"] == 0

@@ -3,24 +3,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from seqferry_notifier.domain.datasync import (
-    NotADataSyncExecutionError,
-    describe_observation,
-    event_observation,
-    execution_arn_of,
-)
+from seqferry_notifier.domain.datasync import describe_observation, event_observation
 from seqferry_notifier.domain.executions import Source
-from seqferry_shared.envelopes import EventBridgeEvent, parse_body
+from seqferry_shared.events.aws import DataSyncStateChange
 from seqferry_shared.events.models import TransferState
+from seqferry_shared.messaging.envelopes import EventBridgeEvent, parse_body
 
 NOW = datetime(2025, 11, 25, tzinfo=UTC)
 TASK = "arn:aws:datasync:us-east-1:123456789012:task/task-0a1b2c3d4e5f67890"
 ARN = f"{TASK}/execution/exec-0123456789abcdef0"
 
 
+def datasync_event(resources: list[str], state: str = "SUCCESS") -> DataSyncStateChange:
+    return DataSyncStateChange.model_validate({"id": "e1", "resources": resources, "detail": {"State": state}})
+
+
 def test_event_carries_state_and_arn_only() -> None:
-    o = event_observation([TASK, ARN], {"State": "SUCCESS"}, NOW)
+    o = event_observation(datasync_event([TASK, ARN]), NOW)
     assert o.arn == ARN
     assert o.task == TASK
     assert o.state == TransferState.SUCCESS
@@ -29,8 +30,8 @@ def test_event_carries_state_and_arn_only() -> None:
 
 
 def test_event_without_execution_arn_is_refused() -> None:
-    with pytest.raises(NotADataSyncExecutionError):
-        execution_arn_of([TASK])
+    with pytest.raises(ValidationError, match="no DataSync task-execution ARN in resources"):
+        datasync_event([TASK])
 
 
 def test_describe_maps_counters_error_and_includes() -> None:
@@ -77,9 +78,10 @@ def test_sample_event_through_the_shared_envelope_parser() -> None:
     # GIVEN the SQS body the default-bus rule delivers (the whole EventBridge event)
     envelope = parse_body((EVENTS / "datasync-task-execution-state-change.json").read_text())
     assert isinstance(envelope, EventBridgeEvent)
-    assert envelope.occurred is not None
+    event = DataSyncStateChange.model_validate(envelope.as_json())
+    assert event.time is not None
     # WHEN mapped; THEN it is a state-only observation of that execution
-    o = event_observation(envelope.resources, envelope.detail, envelope.occurred)
+    o = event_observation(event, event.time)
     assert o.state == TransferState.SUCCESS
     assert o.execution_id.endswith("exec-0123456789abcdef0")
 

@@ -22,7 +22,7 @@ from seqferry_scheduler.domain.window import Window, compute_window, tick_instan
 from seqferry_scheduler.settings import SchedulerSettings
 from seqferry_scheduler.ticks import TickClaims
 from seqferry_shared.events.models import Meta, TransferWindowOpened
-from seqferry_shared.publisher import EventPublisher
+from seqferry_shared.messaging.publisher import EventPublisher
 
 log = logging.getLogger(__name__)
 

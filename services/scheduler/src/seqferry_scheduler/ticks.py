@@ -9,21 +9,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-log = logging.getLogger(__name__)
+from seqferry_shared.state.kinds import PK, SCHEDULER_TICK, TTL
+from seqferry_shared.state.records import conflict
 
-SORT_KEY = "tick"
+log = logging.getLogger(__name__)
 
 
 def tick_key(task: str, tick: int | str) -> dict[str, Any]:
-    return {"pk": {"S": f"tick#{task}#{tick}"}, "sk": {"S": SORT_KEY}}
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+    return SCHEDULER_TICK.key(task, str(tick)).item()
 
 
 class TickClaims:
-    """``tick#<task>#<tick>`` items: claimed by exactly one replica, then marked published."""
+    """``SCHEDULER_TICK`` items (``tick#<task>#<tick>``): claimed by exactly one replica, then marked published."""
 
     def __init__(self, ddb: Any, table: str, *, owner: str, ttl: timedelta) -> None:
         self._ddb = ddb
@@ -41,12 +38,14 @@ class TickClaims:
             "event_id": {"S": event_id},
             "window_end": {"S": window_end.isoformat()},
             "claimed_at": {"N": f"{now:.3f}"},
-            "expires_at": {"N": str(int(now) + self._ttl_s)},
+            TTL: {"N": str(int(now) + self._ttl_s)},
         }
         try:
-            await self._ddb.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+            await self._ddb.put_item(
+                TableName=self._table, Item=item, ConditionExpression=f"attribute_not_exists({PK})"
+            )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if conflict(exc):
                 return False
             raise
         return True
@@ -71,7 +70,7 @@ class TickClaims:
                 ExpressionAttributeValues={":me": {"S": self.owner}, ":claimed": {"S": "claimed"}},
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not conflict(exc):
                 raise
             log.warning("tick %s of task %s was not ours to release", tick, task)
 

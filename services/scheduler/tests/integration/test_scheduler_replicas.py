@@ -17,7 +17,7 @@ from seqferry_scheduler.scheduler import Scheduler
 from seqferry_scheduler.settings import SchedulerSettings
 from seqferry_scheduler.ticks import TickClaims
 from seqferry_shared.aws import ClientFactory
-from seqferry_shared.publisher import EventPublisher
+from seqferry_shared.messaging.publisher import EventPublisher
 from seqferry_shared.telemetry import Telemetry, setup_telemetry
 
 pytestmark = pytest.mark.integration

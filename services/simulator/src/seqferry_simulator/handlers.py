@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from botocore.exceptions import BotoCoreError, ClientError
 
 from seqferry_shared.events.models import Meta, SequencingRunCompleted, SequencingRunStarted
-from seqferry_shared.publisher import EventPublisher, PublishError
+from seqferry_shared.messaging.publisher import EventPublisher, PublishError
 from seqferry_shared.sequencers import SequencerPath
 from seqferry_simulator.domain.ledger import Kind, RunRecord, RunState
 from seqferry_simulator.domain.manager import RunManager

@@ -6,14 +6,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from seqferry_shared.resources import DATASYNC_DETAIL_TYPE, DATASYNC_SOURCE
+from seqferry_shared.events.aws import DataSyncStateChange
 
 
 def datasync_state_change(execution_arn: str, state: str) -> dict[str, Any]:
     """A PutEvents entry: ``source: aws.datasync``, the execution ARN in ``resources``, ``detail.State`` only."""
     return {
-        "Source": DATASYNC_SOURCE,
-        "DetailType": DATASYNC_DETAIL_TYPE,
+        "Source": DataSyncStateChange.SOURCE,
+        "DetailType": DataSyncStateChange.DETAIL_TYPE,
         "Resources": [execution_arn],
         "Detail": json.dumps({"State": state}),
         "Time": datetime.now(UTC),

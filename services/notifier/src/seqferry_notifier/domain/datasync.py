@@ -2,43 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from seqferry_notifier.domain.executions import Observation, Source, parse_state
+from seqferry_shared.events.aws import DataSyncStateChange, task_arn_of
 from seqferry_shared.events.models import Counters, ErrorInfo
 
-EXECUTION_MARKER = "/execution/"
 
-
-class NotADataSyncExecutionError(ValueError):
-    """The event names no DataSync task execution."""
-
-
-def execution_arn_of(resources: Sequence[str]) -> str:
-    """The task-execution ARN among an event's resources."""
-    for resource in resources:
-        if EXECUTION_MARKER in resource and ":datasync:" in resource:
-            return resource
-    raise NotADataSyncExecutionError(f"no DataSync task-execution ARN in resources {list(resources)!r}")
-
-
-def task_arn_of(execution_arn: str) -> str:
-    return execution_arn.split(EXECUTION_MARKER, 1)[0]
-
-
-def event_observation(resources: Sequence[str], detail: Mapping[str, Any], at: datetime) -> Observation:
+def event_observation(event: DataSyncStateChange, at: datetime) -> Observation:
     """DataSync's EventBridge event: state only, no counters."""
-    arn = execution_arn_of(resources)
     return Observation(
-        execution_id=arn,
-        arn=arn,
+        execution_id=event.execution_arn,
+        arn=event.execution_arn,
         at=at,
         source=Source.DATASYNC_EVENT,
-        state=parse_state(detail.get("State")),
+        state=parse_state(event.state),
         backend="datasync",
-        task=task_arn_of(arn),
+        task=event.task_arn,
     )
 
 

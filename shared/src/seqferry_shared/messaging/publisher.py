@@ -1,4 +1,5 @@
-"""Publish event details on the seqferry bus: batches of 10, partial failures retried, trace context injected."""
+"""Publish event details on the seqferry bus: trace context injected, PutEvents calls of at most 10 entries and
+256 KiB (EventBridge's limits per request), partial failures retried."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from seqferry_shared.errors import RejectError, RetryLaterError
 from seqferry_shared.events.models import EventDetail
 from seqferry_shared.telemetry import trace_headers
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 10
-MAX_ENTRY_BYTES = 256 * 1024
+MAX_ENTRY_BYTES = 256 * 1024  # per entry, and per PutEvents request in all
+
+
+class EntryTooLargeError(RejectError, ValueError):
+    """One event is over EventBridge's 256 KiB entry limit: no retry can publish it."""
 
 
 def entry_size(entry: dict[str, Any]) -> int:
@@ -52,7 +58,7 @@ def put_events_entry(
 ) -> dict[str, Any]:
     """The PutEvents entry for one detail on ``bus``, with the current trace context in ``meta``.
 
-    Raises ValueError when the entry is over EventBridge's 256 KiB limit.
+    Raises :class:`EntryTooLargeError` when the entry is over EventBridge's 256 KiB limit.
     """
     if detail.meta.traceparent is None:
         headers = trace_headers()
@@ -69,7 +75,9 @@ def put_events_entry(
             )
     body = detail.model_dump_json(exclude_none=True)
     if len(body.encode()) > MAX_ENTRY_BYTES:
-        raise ValueError(f"{detail.DETAIL_TYPE} detail is {len(body)} bytes, over EventBridge's 256 KiB entry limit")
+        raise EntryTooLargeError(
+            f"{detail.DETAIL_TYPE} detail is {len(body)} bytes, over EventBridge's 256 KiB entry limit"
+        )
     entry: dict[str, Any] = {
         "EventBusName": bus,
         "Source": source or detail.SOURCE,
@@ -80,12 +88,14 @@ def put_events_entry(
     if resources:
         entry["Resources"] = list(resources)
     if entry_size(entry) > MAX_ENTRY_BYTES:
-        raise ValueError(f"{detail.DETAIL_TYPE} entry is over EventBridge's 256 KiB limit ({entry_size(entry)} bytes)")
+        raise EntryTooLargeError(
+            f"{detail.DETAIL_TYPE} entry is over EventBridge's 256 KiB limit ({entry_size(entry)} bytes)"
+        )
     return entry
 
 
-class PublishError(RuntimeError):
-    """Some entries could not be put on the bus after every retry."""
+class PublishError(RetryLaterError):
+    """Some entries could not be put on the bus after every retry; a message being handled is retried later."""
 
     def __init__(self, failures: list[dict[str, Any]]) -> None:
         codes = sorted({str(f.get("ErrorCode")) for f in failures})
@@ -127,9 +137,10 @@ class EventPublisher:
         source: str | None = None,
         resources: Sequence[str] = (),
     ) -> None:
+        """Put ``details`` on the bus, in as few PutEvents calls as EventBridge's limits allow."""
         entries = [self.entry(d, source=source, resources=resources) for d in details]
-        for start in range(0, len(entries), MAX_BATCH):
-            await self._put_batch(entries[start : start + MAX_BATCH])
+        for batch in batches(entries):
+            await self._put_batch(batch)
 
     async def _put_batch(self, batch: list[dict[str, Any]]) -> None:
         pending = batch

@@ -1,18 +1,20 @@
 """Transport envelopes: how SQS bodies wrap an EventBridge event or an S3 notification.
 
-Envelopes are parsed here, once; handlers receive the domain payload (see :mod:`seqferry_shared.consumer`).
+Envelopes are parsed here, once; handlers receive the payload as a model (our event details, the typed AWS events
+of :mod:`seqferry_shared.events.aws`, S3 object records), never the envelope (see :mod:`.routing`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+from seqferry_shared.errors import RejectError
 
-class EnvelopeError(ValueError):
+
+class EnvelopeError(RejectError):
     """The message body is not an envelope seqferry understands; the message names what is wrong."""
 
 
@@ -27,12 +29,18 @@ class EventBridgeEvent:
     account: str = ""
     region: str = ""
 
-    @property
-    def occurred(self) -> datetime | None:
-        try:
-            return datetime.fromisoformat(self.time.replace("Z", "+00:00"))
-        except ValueError:
-            return None
+    def as_json(self) -> dict[str, Any]:
+        """The event in EventBridge's own JSON shape (what the typed AWS event models validate)."""
+        return {
+            "id": self.id,
+            "detail-type": self.detail_type,
+            "source": self.source,
+            "time": self.time or None,
+            "resources": list(self.resources),
+            "account": self.account,
+            "region": self.region,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True, slots=True)
