@@ -12,9 +12,11 @@ import pytest
 from opentelemetry import trace
 
 from seqferry_shared.events import Meta, TransferRequested, TransferWindowOpened
+from seqferry_shared.events.aws import DataSyncStateChange
 from seqferry_shared.messaging.routing import InvalidEvent, MessageContext, Router
 from seqferry_shared.runtime import ServiceRuntime
 from seqferry_shared.telemetry import Telemetry
+from seqferry_shared.testing.datasync_events import datasync_state_change
 
 
 def request(event_id: Any = None) -> TransferRequested:
@@ -314,3 +316,36 @@ async def test_an_event_from_a_source_its_type_does_not_trust_is_never_handled(
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "'Transfer Window Opened' from source 'lims.lab.example' is not trusted" in messages
     assert "'Transfer Requested' from source 'aws.s3' is not trusted" in messages
+
+
+async def test_datasync_events_reach_a_typed_handler_and_malformed_ones_the_dlq(
+    runtime: ServiceRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a typed route for DataSync's own event on the notifier queue (fed from the account's default bus)
+    caplog.set_level(logging.ERROR, logger="seqferry_shared.messaging.consumer")
+    seen: list[DataSyncStateChange] = []
+    router = Router()
+
+    @router.on_aws(DataSyncStateChange)
+    async def changed(event: DataSyncStateChange, ctx: MessageContext) -> None:
+        seen.append(event)
+
+    await runtime.add_consumer(runtime.names.notifier_queue.name, router)
+    runtime.start()
+    task = "arn:aws:datasync:us-east-1:123456789012:task/task-0a1b2c3d4e5f67890"
+    # WHEN DataSync reports a state change, and an event that names no execution arrives
+    events = await runtime.client("events")
+    await events.put_events(Entries=[datasync_state_change(f"{task}/execution/exec-0123456789abcdef0", "SUCCESS")])
+    await events.put_events(Entries=[{**datasync_state_change(task, "ERROR"), "Resources": [task]}])
+    # THEN the handler got one typed value; the other is kept in the DLQ, the log naming the field
+    await eventually(lambda: len(seen) == 1)
+    assert seen[0].state == "SUCCESS"
+    assert seen[0].task_arn == task
+    dlq = runtime.names.notifier_queue.dlq_name
+    for _ in range(300):
+        if await queue_depth(runtime, dlq) == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert await queue_depth(runtime, dlq) == 1
+    assert len(seen) == 1
+    assert any("resources: Value error, no DataSync task-execution ARN" in r.getMessage() for r in caplog.records)
