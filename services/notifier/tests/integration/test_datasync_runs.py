@@ -71,8 +71,14 @@ async def test_datasync_runs_are_found_in_s3_and_announced_once(
         assert view["status"] == "in_progress"
         assert any("RTAComplete.txt" in blocker for blocker in view["run"]["blockers"]), view
         assert await run_view(notifier, other.run_id) is None
-        execution = (await notifier.http.get(f"/executions/{first.execution_id}")).json()
-        assert sorted(execution["run_ids"]) == sorted([finished.run_id, writing.run_id])
+        # AND the execution lists both runs (recorded once every run it covered was tracked)
+
+        async def execution_runs() -> list[str] | None:
+            execution = (await notifier.http.get(f"/executions/{first.execution_id}")).json()
+            runs = sorted(execution["run_ids"])
+            return runs if len(runs) >= 2 else None
+
+        assert await wait_for(execution_runs, what="the execution's runs") == sorted([finished.run_id, writing.run_id])
 
         # WHEN the next window's execution succeeds after the second run's marker was copied
         stack.s3.put_object(
