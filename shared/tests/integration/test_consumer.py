@@ -42,6 +42,14 @@ async def queue_depth(runtime: ServiceRuntime, name: str) -> int:
     return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
 
 
+async def depth_reaches(runtime: ServiceRuntime, name: str, expected: int, timeout_s: float = 30.0) -> int:
+    """The queue's depth once it reached ``expected`` (or when ``timeout_s`` ran out)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while (depth := await queue_depth(runtime, name)) != expected and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
+    return depth
+
+
 async def test_event_reaches_consumer_with_producer_trace(runtime: ServiceRuntime, telemetry: Telemetry) -> None:
     # GIVEN a consumer on the executor queue
     seen: list[tuple[TransferRequested, int]] = []
@@ -95,14 +103,7 @@ async def test_invalid_messages_reach_the_dlq_and_serving_continues(
     # THEN both end in the DLQ after maxReceiveCount, the log names the invalid field
     dlq = runtime.names.executor_queue.dlq_name
 
-    async def dlq_count() -> int:
-        return await queue_depth(runtime, dlq)
-
-    for _ in range(300):
-        if await dlq_count() == 2:
-            break
-        await asyncio.sleep(0.1)
-    assert await dlq_count() == 2
+    assert await depth_reaches(runtime, dlq, 2) == 2
     assert any("includes: Field required" in r.getMessage() for r in caplog.records)
     assert any("not JSON" in r.getMessage() for r in caplog.records)
     # AND each was received exactly 5 times (the queue's maxReceiveCount) before the redrive moved it
@@ -306,12 +307,7 @@ async def test_an_event_from_a_source_its_type_does_not_trust_is_never_handled(
     await runtime.publisher.publish(TransferRequested(request_id="genuine", includes=["/x"]), source="lims.lab.example")
     # THEN only the genuine one is handled; the spoofed ones are refused, named, and kept in the DLQ
     await eventually(lambda: handled == ["genuine"])
-    dlq = runtime.names.executor_queue.dlq_name
-    for _ in range(300):
-        if await queue_depth(runtime, dlq) == 2:
-            break
-        await asyncio.sleep(0.1)
-    assert await queue_depth(runtime, dlq) == 2
+    assert await depth_reaches(runtime, runtime.names.executor_queue.dlq_name, 2) == 2
     assert handled == ["genuine"]
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "'Transfer Window Opened' from source 'lims.lab.example' is not trusted" in messages
@@ -341,11 +337,6 @@ async def test_datasync_events_reach_a_typed_handler_and_malformed_ones_the_dlq(
     await eventually(lambda: len(seen) == 1)
     assert seen[0].state == "SUCCESS"
     assert seen[0].task_arn == task
-    dlq = runtime.names.notifier_queue.dlq_name
-    for _ in range(300):
-        if await queue_depth(runtime, dlq) == 1:
-            break
-        await asyncio.sleep(0.1)
-    assert await queue_depth(runtime, dlq) == 1
+    assert await depth_reaches(runtime, runtime.names.notifier_queue.dlq_name, 1) == 1
     assert len(seen) == 1
     assert any("resources: Value error, no DataSync task-execution ARN" in r.getMessage() for r in caplog.records)
