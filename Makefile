@@ -70,8 +70,14 @@ schemas-check: install
 unit: install
 	$(BIN)/pytest -q shared/tests/unit $(wildcard services/*/tests/unit) cli/tests/unit $(PYTEST_ARGS)
 
+# Integration tiers: everything but the fault tier in parallel workers (the tests mostly wait on the emulator and
+# on the processes they start; a test file stays on one worker, see conftest.py), then the fault tier on its own,
+# since it measures recovery times of whole stacks.
+PYTEST_WORKERS ?= 4
 integration: install
-	$(BIN)/pytest -q shared/tests/integration $(wildcard services/*/tests/integration) cli/tests/integration tests $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not faults" \
+		shared/tests/integration $(wildcard services/*/tests/integration) cli/tests/integration tests $(PYTEST_ARGS)
+	$(BIN)/pytest -q -m faults tests/faults $(PYTEST_ARGS)
 
 test: install system-deps docker-engine lint typecheck schemas-check unit test-images integration
 

@@ -226,10 +226,20 @@ def http_json(url: str, body: dict[str, Any] | None = None, *, token: str | None
         return json.loads(response.read())
 
 
-def start_run(stack: ComposeProject, spec: dict[str, Any]) -> dict[str, Any]:
+# Runs of a few hundred MB at 3+3 cycles and scale ~0.05 (a MiSeq or iSeq run of that shape is 1-3 MB, shipped in
+# milliseconds): long enough to be caught in the middle of its transfer.
+LARGE_RUNS = (
+    {"instrument": "nextseq2000", "scale": 0.05},
+    {"instrument": "novaseq6000", "flowcell": "S1", "scale": 0.025},
+)
+
+
+def start_run(
+    stack: ComposeProject, spec: dict[str, Any], runs: tuple[dict[str, Any], ...] = SMALL_RUNS
+) -> dict[str, Any]:
     """POST /runs on the simulator container, trying the next instrument while one is busy."""
     errors = []
-    for instrument in SMALL_RUNS:
+    for instrument in runs:
         try:
             return dict(http_json(stack.url("simulator", "/runs"), {**instrument, **spec}))
         except urllib.error.HTTPError as exc:

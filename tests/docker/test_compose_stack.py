@@ -20,6 +20,7 @@ import boto3
 import pytest
 from docker_support import (
     BUS,
+    LARGE_RUNS,
     PORTS,
     SERVICES,
     ComposeProject,
@@ -182,12 +183,16 @@ def exit_states(stack: ComposeProject, services: tuple[str, ...]) -> dict[str, t
     return states
 
 
+IN_FLIGHT_BYTES = 32 * 1024 * 1024  # still to send when the stack is stopped (whichever tick's execution it is)
+
+
 def test_stop_during_a_transfer_then_start_loses_and_duplicates_nothing(stack: ComposeProject, tap: BusTap) -> None:
     # GIVEN a run big enough that shipping it takes a while, written completely by the simulator
-    run = start_run(stack, {"cycles": "3,3", "pace": "50", "seed": 11, "scale": 0.05})
+    run = start_run(stack, {"cycles": "3,3", "pace": "50", "seed": 11}, LARGE_RUNS)
     wait_for_event(stack, tap, "Sequencing Run Completed", {"run_id": run["run_id"]}, 300, ticks=False)
     files = run_files(stack, run["path"])
     run_bytes = sum(len(body) for body in files.values())
+    assert run_bytes >= 4 * IN_FLIGHT_BYTES, f"run of {run_bytes} bytes: too small to be caught mid-transfer"
     # WHEN a transfer window opens and the executor is in the middle of shipping it
     tick(stack)
     deadline = time.monotonic() + 120
@@ -197,8 +202,7 @@ def test_stop_during_a_transfer_then_start_loses_and_duplicates_nothing(stack: C
             e
             for e in active
             if e["state"] == "TRANSFERRING"
-            and e["counters"]["bytes_estimated"] >= run_bytes // 2
-            and e["counters"]["bytes_transferred"] < e["counters"]["bytes_estimated"]
+            and e["counters"]["bytes_estimated"] - e["counters"]["bytes_transferred"] >= IN_FLIGHT_BYTES
         ]
         if moving:
             break
