@@ -5,7 +5,7 @@ A service's lifespan creates one :class:`ServiceRuntime`, registers its consumer
     runtime = ServiceRuntime(settings, "executor")
     async with runtime:
         runtime.add_consumer(runtime.names.executor_queue.name, router)
-        runtime.add_loop("poller", poller.run)
+        runtime.add_periodic("poller", poller.poll_once, every=settings.poll_interval)
         runtime.start()
         yield
 """
@@ -26,6 +26,7 @@ from seqferry_shared.idempotency import IdempotencyStore
 from seqferry_shared.messaging.consumer import SqsConsumer
 from seqferry_shared.messaging.publisher import EventPublisher
 from seqferry_shared.messaging.routing import Router
+from seqferry_shared.periodic import Interval, Wake, Work, run_periodically
 from seqferry_shared.resources import ResourceNames
 from seqferry_shared.settings import ServiceSettings
 from seqferry_shared.telemetry import Telemetry, setup_telemetry
@@ -137,8 +138,12 @@ class ServiceRuntime:
         self._checks[f"queue:{queue_name}"] = consumer.ping
         return consumer
 
-    def add_loop(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
-        """A background coroutine that runs until ``runtime.stopping`` is set (or is cancelled at stop)."""
+    def add_periodic(self, name: str, work: Work, *, every: Interval, wake: Wake | None = None) -> None:
+        """Background work in rounds until the process stops (:mod:`seqferry_shared.periodic`: its error policy)."""
+
+        async def loop() -> None:
+            await run_periodically(name, work, every=every, stopping=self._stopping, wake=wake)
+
         self._loops.append((name, loop))
 
     def start(self) -> None:
