@@ -109,7 +109,7 @@ def create_app(settings: ExecutorSettings, *, telemetry: Telemetry | None = None
                 if ping is not None:
                     runtime.add_check(f"backend:{backend.name}", ping)
                 await runtime.add_consumer(runtime.names.executor_queue.name, build_router(orchestrator))
-                runtime.add_loop("poller", lambda: orchestrator.run(runtime.stopping, settings.poll_interval))
+                runtime.add_periodic("poller", orchestrator.poll_once, every=settings.poll_interval)
                 runtime.start()
                 app.state.orchestrator = orchestrator
                 app.state.store = store

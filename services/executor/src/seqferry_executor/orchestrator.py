@@ -307,22 +307,9 @@ class Orchestrator:
 
     # -- driving ----------------------------------------------------------------------------------------------
     async def poll_once(self) -> None:
+        """One round of the poller (the runtime runs it every ``poll_interval``): drive every known task."""
         self._tasks.update(await self._store.list_tasks())
         await asyncio.gather(*(self._drive(task) for task in sorted(self._tasks)))
-
-    async def run(self, stopping: asyncio.Event, interval_s: float) -> None:
-        """Poll every ``interval_s`` until ``stopping`` is set."""
-        while not stopping.is_set():
-            try:
-                await self.poll_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("poll failed; retrying in %.1f s", interval_s)
-            try:
-                await asyncio.wait_for(stopping.wait(), timeout=interval_s)
-            except TimeoutError:
-                continue
 
     async def _drive(self, task: str) -> None:
         async with self._locks[task]:
