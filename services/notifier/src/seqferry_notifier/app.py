@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 import aiohttp
 from fastapi import FastAPI
@@ -38,22 +36,6 @@ async def topic_arn(runtime: ServiceRuntime, settings: NotifierSettings) -> str:
     identity = await sts.get_caller_identity()
     partition = str(identity["Arn"]).split(":")[1]
     return f"arn:{partition}:sns:{settings.aws_region}:{identity['Account']}:{runtime.names.topic}"
-
-
-def every(
-    interval_s: float, work: Callable[[], Awaitable[Any]], stopping: asyncio.Event
-) -> Callable[[], Awaitable[None]]:
-    """A loop running ``work`` every ``interval_s`` until the process stops (errors restart it via the runtime)."""
-
-    async def loop() -> None:
-        while not stopping.is_set():
-            await work()
-            try:
-                await asyncio.wait_for(stopping.wait(), timeout=interval_s)
-            except TimeoutError:
-                continue
-
-    return loop
 
 
 async def build_service(
@@ -115,8 +97,8 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             app.state.dashboard = api.DashboardView(service, settings)
             await runtime.add_consumer(runtime.names.notifier_queue.name, build_router(service))
             poll_every = max(0.2, settings.datasync_poll_interval_s / 2)
-            runtime.add_loop("datasync-poller", every(poll_every, service.poll_datasync, runtime.stopping))
-            runtime.add_loop("sweeper", every(settings.sweep_interval_s, service.sweep, runtime.stopping))
+            runtime.add_periodic("datasync-poller", service.poll_datasync, every=poll_every)
+            runtime.add_periodic("sweeper", service.sweep, every=settings.sweep_interval_s)
             runtime.start()
             yield
 
