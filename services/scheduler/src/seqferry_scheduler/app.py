@@ -83,7 +83,7 @@ def create_app(settings: SchedulerSettings, *, clock: Clock = utc_now, telemetry
                 settings, claims=claims, publisher=runtime.publisher, clock=clock, meter=runtime.telemetry.meter
             )
             app.state.scheduler = scheduler
-            runtime.add_loop("ticker", lambda: scheduler.run(runtime.stopping))
+            runtime.add_periodic("ticker", scheduler.tick_if_due, every=scheduler.until_next_tick)
             runtime.start()
             yield
             app.state.scheduler = None

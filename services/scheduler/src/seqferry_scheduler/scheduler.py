@@ -75,6 +75,7 @@ class Scheduler:
         self._sequencers = settings.sequencers
         self.published = 0
         self.last_tick: int | None = None
+        self._upcoming: int | None = None
         self._windows = (
             meter.create_counter("seqferry_windows_published", description="Transfer windows published, by task")
             if meter is not None
@@ -169,40 +170,39 @@ class Scheduler:
         if fired:
             await asyncio.shield(asyncio.gather(*(self._claims.release(f.task, key) for f in fired)))
 
-    async def run(self, stopping: asyncio.Event) -> None:
-        """Tick until ``stopping`` is set.
+    # -- the clock's rounds (the runtime runs them: runtime.add_periodic(..., every=until_next_tick)) ------------
+    def until_next_tick(self) -> float:
+        """Seconds until the next tick to open is due (0 when it is due already)."""
+        upcoming = self._upcoming_tick()
+        return max(0.0, (tick_instant(upcoming, self._settings.interval) - self._clock()).total_seconds())
+
+    def _upcoming_tick(self) -> int:
+        if self._upcoming is None:  # the first round: this tick, or the next one
+            current = tick_of(self._clock(), self._settings.interval)
+            self._upcoming = current + (0 if self._settings.catch_up_on_start else 1)
+        return self._upcoming
+
+    async def tick_if_due(self) -> None:
+        """Open the next tick if it is due.
 
         Ticks are opened in order; a replica that falls behind (a slow publish, a short pause) opens the ticks it
         missed, up to ``MAX_REPLAY`` back. After a longer pause it jumps to the current tick: the next window
-        covers the dates of the skipped ones anyway.
+        covers the dates of the skipped ones anyway. A tick that fails is not tried again: the next one covers its
+        dates.
         """
-        interval = self._settings.interval
-        upcoming = tick_of(self._clock(), interval) + (0 if self._settings.catch_up_on_start else 1)
-        while not stopping.is_set():
-            delay = (tick_instant(upcoming, interval) - self._clock()).total_seconds()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(stopping.wait(), timeout=delay)
-                    return
-                except TimeoutError:
-                    pass
-            current = tick_of(self._clock(), interval)
-            if current < upcoming:  # woke early (clock adjusted): wait again for the boundary
-                continue
-            if current - upcoming > MAX_REPLAY:
-                log.warning("ticks %d to %d missed; continuing from %d", upcoming, current - 1, current)
-                upcoming = current
-            await self._fire_logged(upcoming)
-            upcoming += 1
-
-    async def _fire_logged(self, tick: int) -> None:
-        try:
-            fired = await self.fire(tick)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("tick %d could not be opened; the next tick covers its dates", tick)
+        upcoming = self._upcoming_tick()
+        current = tick_of(self._clock(), self._settings.interval)
+        if current < upcoming:  # woke early (clock adjusted): wait again for the boundary
             return
+        if current - upcoming > MAX_REPLAY:
+            log.warning("ticks %d to %d missed; continuing from %d", upcoming, current - 1, current)
+            upcoming = current
+        self._upcoming = upcoming + 1
+        try:
+            fired = await self.fire(upcoming)
+        except Exception as exc:
+            exc.add_note(f"tick {upcoming} could not be opened; the next tick covers its dates")
+            raise
         won = [f.task for f in fired if f.published]
         if not won:
-            log.debug("tick %d already opened by another replica", tick)
+            log.debug("tick %d already opened by another replica", upcoming)

@@ -18,6 +18,7 @@ from seqferry_scheduler.settings import SchedulerSettings
 from seqferry_scheduler.ticks import TickClaims
 from seqferry_shared.aws import ClientFactory
 from seqferry_shared.messaging.publisher import EventPublisher
+from seqferry_shared.periodic import run_periodically
 from seqferry_shared.telemetry import Telemetry, setup_telemetry
 
 pytestmark = pytest.mark.integration
@@ -163,7 +164,9 @@ async def test_a_late_replica_opens_the_ticks_it_missed_up_to_a_bound(
         await asyncio.sleep((0.2 - time.time()) % 1.0)
         first, _ = scheduler.next_tick()
         stopping = asyncio.Event()
-        loop = asyncio.create_task(scheduler.run(stopping))
+        loop = asyncio.create_task(
+            run_periodically("ticker", scheduler.tick_if_due, every=scheduler.until_next_tick, stopping=stopping)
+        )
         await asyncio.sleep(0.1)
         offset[0] = timedelta(seconds=jump_s)
 
