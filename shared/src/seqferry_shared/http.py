@@ -43,7 +43,7 @@ class BearerGuard:
     The body is never read for a refused request (``receive`` is not called), and the answer carries
     ``Connection: close``, so the server drops the connection instead of reading the rest of the upload. Every
     answer refusing a request for its size (413) gets ``Connection: close`` too. The token comparison is constant
-    time. Endpoints still declare :func:`bearer_auth` so that the OpenAPI document shows the security scheme.
+    time. Endpoints still declare :func:`require_token` so that the OpenAPI document shows the security scheme.
     """
 
     def __init__(self, app: ASGIApp, *, token: bytes) -> None:
@@ -184,19 +184,22 @@ _BEARER = HTTPBearer(auto_error=False, description="SEQFERRY_API_TOKEN")
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 
 
-def bearer_auth(settings: ServiceSettings) -> Callable[..., Any]:
-    """Dependency for mutating endpoints: 401 without a bearer token, 403 with a wrong one."""
-    expected = settings.api_token.get_secret_value().encode()
+async def require_token(request: Request, credentials: BearerCredentials) -> None:
+    """Dependency for mutating endpoints: 401 without a bearer token, 403 with a wrong one.
 
-    async def check(credentials: BearerCredentials) -> None:
-        if credentials is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
-        if not hmac.compare_digest(credentials.credentials.encode(), expected):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid bearer token")
+    It reads the token from the app's settings (``app.state.settings``), so module-level routers can declare it.
+    """
+    settings: ServiceSettings = request.app.state.settings
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
+    if not hmac.compare_digest(credentials.credentials.encode(), settings.api_token.get_secret_value().encode()):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid bearer token")
 
-    return check
+
+AUTHORIZED = [Depends(require_token)]
+"""``dependencies=AUTHORIZED`` on a route or router: it needs the bearer token (and OpenAPI says so)."""
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:

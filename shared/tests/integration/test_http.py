@@ -6,7 +6,7 @@ import httpx
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
-from seqferry_shared.http import bearer_auth, create_http_app, from_state
+from seqferry_shared.http import AUTHORIZED, create_http_app, from_state
 from seqferry_shared.runtime import ServiceRuntime
 from seqferry_shared.settings import ServiceSettings
 from seqferry_shared.telemetry import Telemetry
@@ -22,16 +22,15 @@ def build(settings: ServiceSettings, telemetry: Telemetry) -> tuple[FastAPI, Ser
             yield
 
     app = create_http_app(title="t", settings=settings, runtime=runtime, lifespan=lifespan)
-    auth = bearer_auth(settings)
 
-    @app.post("/mutate", dependencies=[Depends(auth)])
+    @app.post("/mutate", dependencies=AUTHORIZED)
     async def mutate() -> dict[str, Annotated[str, "ok"]]:
         return {"ok": "yes"}
 
     class Item(BaseModel):
         name: str = Field(max_length=10)
 
-    @app.put("/items", dependencies=[Depends(auth)])
+    @app.put("/items", dependencies=AUTHORIZED)
     async def put_item(item: Item) -> dict[str, str]:
         return {"name": item.name}
 
