@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from seqferry_scheduler.domain.window import tick_instant, tick_of
-from seqferry_scheduler.scheduler import Fired, Scheduler
+from seqferry_scheduler.service import Fired, Scheduler
 from seqferry_scheduler.settings import SchedulerSettings
 from seqferry_shared.http import AUTHORIZED, from_state
 

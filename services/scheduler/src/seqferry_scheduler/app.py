@@ -11,7 +11,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from seqferry_scheduler import api
-from seqferry_scheduler.scheduler import Clock, Scheduler, utc_now
+from seqferry_scheduler.service import Clock, Scheduler, utc_now
 from seqferry_scheduler.settings import SchedulerSettings
 from seqferry_scheduler.ticks import TickClaims
 from seqferry_shared.http import create_http_app

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from seqferry_scheduler.app import create_app
-from seqferry_scheduler.scheduler import Scheduler
+from seqferry_scheduler.service import Scheduler
 from seqferry_scheduler.settings import SchedulerSettings
 from seqferry_scheduler.ticks import TickClaims
 from seqferry_shared.aws import ClientFactory
