@@ -11,7 +11,7 @@ from pathlib import Path
 
 from seqferry_simulator.domain.pace import Pace
 from seqferry_simulator.domain.spec import new_run_spec
-from seqferry_simulator.domain.writer import RunWriter
+from seqferry_simulator.writer import RunWriter
 
 INSTRUMENT_DIRS = {"miseq": "miseq", "novaseq6000": "novaseq", "nextseq2000": "nextseq2000"}
 

@@ -13,10 +13,11 @@ import pytest
 from seqferry_shared.aws import ClientFactory, sync_client
 from seqferry_shared.telemetry import Telemetry
 from seqferry_simulator.app import create_app
-from seqferry_simulator.domain.ledger import Kind, Ledger, RunState
-from seqferry_simulator.domain.manager import ManagerConfig, RunManager
-from seqferry_simulator.handlers import ParityCopier
+from seqferry_simulator.domain.records import Kind, RunState
+from seqferry_simulator.parity import ParityCopier
+from seqferry_simulator.service import ManagerConfig, RunManager
 from seqferry_simulator.settings import SimulatorSettings
+from seqferry_simulator.store import Ledger
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from seqferry_shared.sequencers import Instrument
 from seqferry_simulator.domain.pace import Pace
 from seqferry_simulator.domain.profiles import PROFILES
 from seqferry_simulator.domain.spec import new_run_spec
-from seqferry_simulator.domain.writer import RunWriter
+from seqferry_simulator.writer import RunWriter
 
 STARTED = datetime(2025, 11, 25, 14, 3, 7, tzinfo=ZoneInfo("Europe/Berlin"))
 MARKER_NAMES = ("RTAComplete.txt", "SequenceComplete.txt", "RunCompletionStatus.xml", "CopyComplete.txt")

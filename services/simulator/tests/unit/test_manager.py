@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from seqferry_shared.sequencers import Instrument, SequencerPath
-from seqferry_simulator.domain.budget import Usage, folder_size, to_delete
+from seqferry_simulator.domain.budget import Usage, to_delete
 from seqferry_simulator.domain.errors import CapacityError, SpecError
-from seqferry_simulator.domain.ledger import Kind, Ledger, RunRecord, RunState
-from seqferry_simulator.domain.manager import ManagerConfig, RunManager, RunRequest
 from seqferry_simulator.domain.parity import UnsafeKeyError, destination_folder, relative_key
+from seqferry_simulator.domain.records import Kind, RunRecord, RunState
+from seqferry_simulator.service import ManagerConfig, RunManager, RunRequest
+from seqferry_simulator.store import Ledger
+from seqferry_simulator.writer import folder_size
 
 T0 = datetime(2025, 11, 25, 12, 0, tzinfo=UTC)
 

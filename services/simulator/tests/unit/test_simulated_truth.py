@@ -22,7 +22,7 @@ from seqferry_simulator.domain.pace import Pace
 from seqferry_simulator.domain.profiles import PROFILES, Rta
 from seqferry_simulator.domain.samplesheet import MIN_INDEX_DISTANCE, hamming, sample_sheet
 from seqferry_simulator.domain.spec import CompletionStatus, RunSpec, RunStop, new_run_spec
-from seqferry_simulator.domain.writer import RunWriter
+from seqferry_simulator.writer import RunWriter
 
 STARTED = datetime(2025, 11, 25, 14, 3, 7, tzinfo=ZoneInfo("Europe/Berlin"))
 SMALL = {instrument: min(p.flowcells.values(), key=lambda f: f.tile_count).name for instrument, p in PROFILES.items()}

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-from seqferry_simulator.domain.ledger import RunRecord, RunState
+from seqferry_simulator.domain.records import RunRecord, RunState
 
 DELETABLE = (RunState.COMPLETE, RunState.ABANDONED, RunState.FAILED)
 
@@ -21,17 +19,6 @@ class Usage:
     @property
     def finished_at(self) -> datetime:
         return self.record.completed_at or self.record.started_at
-
-
-def folder_size(folder: Path) -> int:
-    total = 0
-    for directory, _, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(directory, name)).st_size
-            except FileNotFoundError:
-                continue
-    return total
 
 
 def to_delete(usages: Iterable[Usage], budget_bytes: int) -> list[Usage]:

@@ -1,8 +1,7 @@
-"""What the simulator does with the outside world: report runs on the bus, copy the sample bucket (parity mode)."""
+"""Reference parity: every round, copy the sample bucket into a new folder under each sequencer path."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -11,57 +10,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from seqferry_shared.events.models import Meta, SequencingRunCompleted, SequencingRunStarted
-from seqferry_shared.messaging.publisher import EventPublisher, PublishError
 from seqferry_shared.sequencers import SequencerPath
-from seqferry_simulator.domain.ledger import Kind, RunRecord, RunState
-from seqferry_simulator.domain.manager import RunManager
 from seqferry_simulator.domain.parity import UnsafeKeyError, destination_folder, local_path, relative_key
+from seqferry_simulator.domain.records import Kind, RunRecord, RunState
+from seqferry_simulator.service import RunManager
 
 log = logging.getLogger(__name__)
 
 COPY_PIECE = 1 << 20
-
-
-class RunEvents:
-    """Publishes ``Sequencing Run Started``/``Completed``; a bus outage is logged, the run goes on."""
-
-    def __init__(self, publisher: EventPublisher) -> None:
-        self._publisher = publisher
-
-    async def started(self, record: RunRecord) -> None:
-        await self._publish(
-            SequencingRunStarted(
-                meta=Meta(correlation_id=record.run_id),
-                run_id=record.run_id,
-                instrument=record.instrument or "",
-                path=record.nas_path,
-                cycles=record.total_cycles,
-            )
-        )
-
-    async def completed(self, record: RunRecord) -> None:
-        await self._publish(
-            SequencingRunCompleted(
-                meta=Meta(correlation_id=record.run_id),
-                run_id=record.run_id,
-                instrument=record.instrument or "",
-                path=record.nas_path,
-                cycles=record.total_cycles,
-                cycles_completed=record.cycles_done,
-                completion_status=record.completion_status or "CompletedAsPlanned",
-                files=record.files,
-                bytes=record.bytes,
-            )
-        )
-
-    async def _publish(self, detail: SequencingRunStarted | SequencingRunCompleted) -> None:
-        try:
-            await self._publisher.publish(detail)
-        except (PublishError, ClientError, BotoCoreError) as exc:
-            log.error("could not publish %s for %s: %s", detail.DETAIL_TYPE, detail.run_id, exc)
 
 
 class ParityCopier:
@@ -112,6 +68,7 @@ class ParityCopier:
         return written
 
     async def tick(self) -> list[RunRecord]:
+        """One round (every ``parity_interval_s``): a new folder per sequencer path with every sample object."""
         keys = await self._keys()
         started = self._now()
         records = []
@@ -136,14 +93,3 @@ class ParityCopier:
             log.info("copied %d sample objects (%d bytes) to %s", len(keys), size, folder)
         await self._manager.enforce_budget()
         return records
-
-    async def run(self, stop: asyncio.Event, interval_s: float) -> None:
-        while not stop.is_set():
-            try:
-                await self.tick()
-            except (ClientError, BotoCoreError, OSError) as exc:
-                log.error("parity copy from s3://%s/%s failed: %s", self._bucket, self._prefix, exc)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                continue

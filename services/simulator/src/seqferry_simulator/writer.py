@@ -1,4 +1,4 @@
-"""The step-driven run writer, and an async driver that paces its steps in wall time.
+"""The step-driven run writer, an async driver that paces its steps in wall time, and folder sizes on disk.
 
 ``RunWriter.step()`` performs the next slot of the plan, so tests can stop anywhere mid-run without sleeping;
 :func:`drive` runs the same steps at the plan's times for the service.
@@ -138,3 +138,20 @@ async def drive(
             return False
         await asyncio.to_thread(writer.advance_to, clock() - origin)
     return True
+
+
+def folder_size(folder: Path) -> int:
+    total = 0
+    for directory, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total
+
+
+def check_writable(folder: Path) -> None:
+    """Readiness: the NAS root accepts new run folders."""
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"NAS root {folder} is not writable")

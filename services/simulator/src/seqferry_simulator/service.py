@@ -1,4 +1,4 @@
-"""Runs in flight: which sequencer path is free, starting runs, pacing them, and the disk budget.
+"""The simulator's application layer: which sequencer path is free, starting runs, pacing them, the disk budget.
 
 The manager writes files and calls back on start and completion; publishing events is the caller's business.
 """
@@ -16,15 +16,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from seqferry_shared.sequencers import Instrument, SequencerPath
-from seqferry_simulator.domain.budget import Usage, folder_size, to_delete
+from seqferry_simulator.domain.budget import Usage, to_delete
 from seqferry_simulator.domain.errors import CapacityError, SimulatorError, SpecError
-from seqferry_simulator.domain.ledger import Ledger, RunRecord, RunState
 from seqferry_simulator.domain.naming import serial_for
 from seqferry_simulator.domain.pace import Pace
 from seqferry_simulator.domain.plan import Phase
 from seqferry_simulator.domain.profiles import profile_of
+from seqferry_simulator.domain.records import RunRecord, RunState
 from seqferry_simulator.domain.spec import CompletionStatus, RunSpec, RunStop, derive_seed, new_run_spec, seeded
-from seqferry_simulator.domain.writer import RunWriter, drive
+from seqferry_simulator.store import Ledger
+from seqferry_simulator.writer import RunWriter, drive, folder_size
 
 log = logging.getLogger(__name__)
 
@@ -306,18 +307,14 @@ class RunManager:
             return None
         return await self.start(RunRequest(autonomous=True))
 
-    async def run_schedule(self, stop: asyncio.Event, interval_s: float) -> None:
-        """Start a run every ``interval_s`` seconds until ``stop`` is set."""
-        while not stop.is_set():
-            try:
-                await self.autostart()
-            except CapacityError as exc:
-                log.info("no run started: %s", exc)
-            await self.enforce_budget()
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                continue
+    async def scheduled_round(self) -> None:
+        """One round of the simulator's own schedule (every ``start_interval_s``): start a run if one may start,
+        then apply the disk budget."""
+        try:
+            await self.autostart()
+        except CapacityError as exc:
+            log.info("no run started: %s", exc)
+        await self.enforce_budget()
 
     # ----- disk budget
 
