@@ -1,4 +1,4 @@
-"""HTTP app and lifespan: the manifest consumer runs in the background; HTTP takes requests and shows them."""
+"""``create_app(settings)``: the adhoc HTTP app and lifespan (manifest consumer; routes in api.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from seqferry_adhoc.api import transfers_router
+from seqferry_adhoc import api
 from seqferry_adhoc.bucket import ManifestBucket
 from seqferry_adhoc.handlers import manifest_router
 from seqferry_adhoc.service import AdhocService, Clock, utc_now
 from seqferry_adhoc.settings import AdhocSettings
 from seqferry_adhoc.store import request_records
-from seqferry_shared.http import bearer_auth, create_http_app
+from seqferry_shared.http import create_http_app
 from seqferry_shared.runtime import ServiceRuntime
 from seqferry_shared.telemetry import Telemetry
 
@@ -66,5 +66,5 @@ def create_app(settings: AdhocSettings, *, telemetry: Telemetry | None = None, c
         lifespan=lifespan,
         max_body_bytes=max_body,
     )
-    app.include_router(transfers_router(auth=bearer_auth(settings)))
+    app.include_router(api.router)
     return app
