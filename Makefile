@@ -56,10 +56,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# mypy strict for every member (pyproject.toml)
 typecheck: install
-	$(BIN)/mypy -p seqferry_shared -p seqferry_cli
-	$(BIN)/mypy -p seqferry_scheduler -p seqferry_executor -p seqferry_adhoc -p seqferry_simulator -p seqferry_notifier \
-		-p seqferry_cli
+	$(BIN)/mypy -p seqferry_shared -p seqferry_scheduler -p seqferry_executor -p seqferry_adhoc -p seqferry_simulator \
+		-p seqferry_notifier -p seqferry_cli
 
 schemas: install
 	$(BIN)/seqferry-schemas docs/events
