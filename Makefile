@@ -11,14 +11,14 @@ STAMP := $(VENV)/.seqferry-installed
 MEMBERS := shared services/scheduler services/executor services/adhoc services/simulator services/notifier cli
 PYTEST_ARGS ?=
 
-.PHONY: install dev test lint typecheck schemas schemas-check unit integration system-deps docker-engine images \
+.PHONY: install dev test lint deps typecheck schemas schemas-check unit integration system-deps docker-engine images \
 	test-images bench bench-quick faults clean
 
 $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(MEMBERS))
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
-		-r requirements-dev.txt $(addprefix -e ,$(MEMBERS))
+		-r requirements-dev.txt $(foreach m,$(MEMBERS),-e $(m)[test])
 	@touch $@
 
 install: $(STAMP)
@@ -56,6 +56,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Each member declares what it imports: its code its dependencies, its tests those and its test extra (deptry).
+deps: install
+	$(BIN)/python tools/member_deps.py $(MEMBERS)
+
 # mypy strict for every member (pyproject.toml)
 typecheck: install
 	$(BIN)/mypy -p seqferry_shared -p seqferry_scheduler -p seqferry_executor -p seqferry_adhoc -p seqferry_simulator \
@@ -79,7 +83,7 @@ integration: install
 		shared/tests/integration $(wildcard services/*/tests/integration) cli/tests/integration tests $(PYTEST_ARGS)
 	$(BIN)/pytest -q -m faults tests/faults $(PYTEST_ARGS)
 
-test: install system-deps docker-engine lint typecheck schemas-check unit test-images integration
+test: install system-deps docker-engine lint deps typecheck schemas-check unit test-images integration
 
 # The fault tier's soak (tests/faults, profile soak): crashes, outages, throttling, duplicates, poison, NAS
 # faults, load; then docs/reliability.md is written from what it measured. On demand; make test runs the short
