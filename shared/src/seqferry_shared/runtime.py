@@ -26,7 +26,7 @@ from seqferry_shared.idempotency import IdempotencyStore
 from seqferry_shared.messaging.consumer import SqsConsumer
 from seqferry_shared.messaging.publisher import EventPublisher
 from seqferry_shared.messaging.routing import Router
-from seqferry_shared.periodic import Interval, Wake, Work, run_periodically
+from seqferry_shared.periodic import Interval, Wake, Work, run_periodically, wait_unless_stopping
 from seqferry_shared.resources import ResourceNames
 from seqferry_shared.settings import ServiceSettings
 from seqferry_shared.telemetry import Telemetry, setup_telemetry
@@ -162,10 +162,8 @@ class ServiceRuntime:
             except Exception:
                 # A loop that dies would leave the service half-alive behind a green health check.
                 log.exception("%s crashed; restarting in 2 s", name)
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), timeout=2.0)
-                except TimeoutError:
-                    continue
+                if await wait_unless_stopping(self._stopping, 2.0):
+                    return
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop receiving; give in-flight work ``grace_s`` (``shutdown_grace_s``) to finish, then cancel it.

@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seqferry_shared.periodic import wait_unless_stopping
 from seqferry_simulator.domain.errors import SimulatorError
 from seqferry_simulator.domain.pace import Pace
 from seqferry_simulator.domain.plan import Phase, RunPlan, Slot
@@ -128,13 +128,10 @@ async def drive(
         due = writer.next_time()
         assert due is not None
         delay = due - (clock() - origin)
-        if delay > 0:
-            if stop is None:
+        if stop is None:
+            if delay > 0:
                 await asyncio.sleep(delay)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-        if stop is not None and stop.is_set():
+        elif await wait_unless_stopping(stop, delay):
             return False
         await asyncio.to_thread(writer.advance_to, clock() - origin)
     return True

@@ -27,6 +27,7 @@ from seqferry_shared.errors import IgnoreError, RejectError, RetryLaterError
 from seqferry_shared.idempotency import IdempotencyInProgressError, IdempotencyStore
 from seqferry_shared.messaging.dispatch import Dispatcher
 from seqferry_shared.messaging.routing import Router
+from seqferry_shared.periodic import wait_unless_stopping
 from seqferry_shared.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -162,10 +163,7 @@ class SqsConsumer:
         self._slots.release()
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            return
+        await wait_unless_stopping(self._stopping, seconds)
 
     async def _drain(self, *, abandon: bool = False) -> None:
         """Let in-flight handlers finish within the grace period; cancel the rest, returning their messages.
