@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from seqferry_executor.domain.executions import ExecutionRecord
 from seqferry_executor.domain.queue import TaskQueue
-from seqferry_executor.orchestrator import Orchestrator
+from seqferry_executor.service.driver import Driver
 from seqferry_executor.store import StateStore
 from seqferry_shared.http import from_state
 
@@ -34,13 +34,13 @@ class TaskView(BaseModel):
     pending: list[PendingItem]
 
 
-OrchestratorDep = Annotated[Orchestrator, Depends(from_state("orchestrator", Orchestrator, "executor"))]
+DriverDep = Annotated[Driver, Depends(from_state("driver", Driver, "executor"))]
 StoreDep = Annotated[StateStore, Depends(from_state("store", StateStore, "executor"))]
 
 router = APIRouter(tags=["executions"])
 
 
-def _task_view(queue: TaskQueue, orchestrator: Orchestrator) -> TaskView:
+def _task_view(queue: TaskQueue, driver: Driver) -> TaskView:
     active = queue.active
     return TaskView(
         task=queue.task,
@@ -48,7 +48,7 @@ def _task_view(queue: TaskQueue, orchestrator: Orchestrator) -> TaskView:
         active_execution=active.execution_id if active else None,
         active_part=f"{active.part + 1}/{active.parts}" if active else None,
         starting=bool(active and active.starting),
-        start_error=orchestrator.backoff_of(queue.task),
+        start_error=driver.backoff_of(queue.task),
         pending=[
             PendingItem(
                 seq=i.seq,
@@ -64,8 +64,8 @@ def _task_view(queue: TaskQueue, orchestrator: Orchestrator) -> TaskView:
 
 
 @router.get("/tasks", response_model=list[TaskView], summary="Queues per task")
-async def tasks(orchestrator: OrchestratorDep) -> list[TaskView]:
-    return [_task_view(q, orchestrator) for q in await orchestrator.queues()]
+async def tasks(driver: DriverDep) -> list[TaskView]:
+    return [_task_view(q, driver) for q in await driver.queues()]
 
 
 @router.get(
@@ -74,8 +74,8 @@ async def tasks(orchestrator: OrchestratorDep) -> list[TaskView]:
     tags=["executions"],
     summary="Executions in flight",
 )
-async def active_executions(orchestrator: OrchestratorDep) -> list[ExecutionRecord]:
-    return await orchestrator.in_flight()
+async def active_executions(driver: DriverDep) -> list[ExecutionRecord]:
+    return await driver.in_flight()
 
 
 @router.get("/executions", response_model=list[ExecutionRecord], summary="Recent executions")

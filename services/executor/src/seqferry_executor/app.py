@@ -14,7 +14,7 @@ from seqferry_executor import api
 from seqferry_executor.backends.base import TransferBackend
 from seqferry_executor.backends.factory import build_backend
 from seqferry_executor.handlers import build_router
-from seqferry_executor.orchestrator import Orchestrator
+from seqferry_executor.service import Orchestrator
 from seqferry_executor.settings import ExecutorSettings
 from seqferry_executor.store import StateStore
 from seqferry_shared.http import create_http_app
@@ -53,13 +53,13 @@ def create_app(settings: ExecutorSettings, *, telemetry: Telemetry | None = None
                 ping = getattr(backend, "ping", None)
                 if ping is not None:
                     runtime.add_check(f"backend:{backend.name}", ping)
-                await runtime.add_consumer(runtime.names.executor_queue.name, build_router(orchestrator))
-                runtime.add_periodic("poller", orchestrator.poll_once, every=settings.poll_interval)
+                await runtime.add_consumer(runtime.names.executor_queue.name, build_router(orchestrator.intake))
+                runtime.add_periodic("poller", orchestrator.driver.poll_once, every=settings.poll_interval)
                 runtime.start()
-                app.state.orchestrator = orchestrator
+                app.state.driver = orchestrator.driver
                 app.state.store = store
                 yield
-                app.state.orchestrator = None
+                app.state.driver = None
                 # Consumers and the poller stop before the backend closes.
                 await runtime.stop()
         finally:

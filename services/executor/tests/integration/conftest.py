@@ -15,7 +15,7 @@ import pytest
 
 from seqferry_executor.backends.datasync import DataSyncBackend
 from seqferry_executor.backends.local import LocalBackend
-from seqferry_executor.orchestrator import Orchestrator
+from seqferry_executor.service import Orchestrator
 from seqferry_executor.settings import ExecutorSettings
 from seqferry_executor.store import StateStore
 from seqferry_executor.testing.datasync_standin import DataSyncStandIn, running_standin

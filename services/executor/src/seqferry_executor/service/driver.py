@@ -1,11 +1,12 @@
-"""Backend-agnostic orchestration: queue work per task, start parts, follow executions, emit their states.
+"""The driver: takes each task's queued work to its end — starts parts, follows executions, emits their states.
 
-Each task is driven by one step machine (``_drive_locked``), entered under a per-task lock by the message
-handlers (after queueing work) and by the polling loop. One step reads the task's queue from the state table and
-does at most one thing: follow the running execution (describe it, emit a state change, move on when it ends),
-or start the next part (take the start lease, call the backend, record the execution id). Everything it decides
-from is persisted, so a restarted executor resumes exactly where the previous one stopped: parts that were
-starting are started, executions that were running are followed to their end and their events emitted.
+Each task is driven by one step machine (``_drive_locked``), entered under a per-task lock by the intake (after
+queueing work) and by the poller (:meth:`Driver.poll_once`, a periodic round of the runtime). One step reads the
+task's queue from the state table and does at most one thing: follow the running execution (describe it, emit a
+state change, move on when it ends), or start the next part (take the start lease, call the backend, record the
+execution id). Everything it decides from is persisted, so a restarted executor resumes exactly where the previous
+one stopped: parts that were starting are started, executions that were running are followed to their end and
+their events emitted.
 
 Order of effects when a state changes: publish, then record. A crash in between republishes the same change
 with the same event id on the next poll, which consumers deduplicate.
@@ -19,56 +20,29 @@ import random
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.metrics import Meter
 
 from seqferry_executor.backends.base import BackendError, ExecutionStatus, TransferBackend
-from seqferry_executor.domain.executions import (
-    ExecutionRecord,
-    StateSeen,
-    observe,
-    state_event,
-)
-from seqferry_executor.domain.queue import (
-    QueueError,
-    StartOrder,
-    TaskQueue,
-    WorkKind,
-    enqueue,
-    next_start,
-    part_done,
-    started,
-)
+from seqferry_executor.domain.executions import ExecutionRecord, StateSeen, observe, state_event
+from seqferry_executor.domain.queue import QueueError, StartOrder, TaskQueue, WorkKind, next_start, part_done, started
 from seqferry_executor.store import StateStore, VersionConflictError
-from seqferry_shared.events.models import (
-    ErrorInfo,
-    Meta,
-    TransferExecutionStateChanged,
-    TransferRequested,
-    TransferState,
-    TransferWindowOpened,
-    Trigger,
-)
+from seqferry_shared.events.models import ErrorInfo, TransferState, Trigger
 from seqferry_shared.messaging.publisher import EventPublisher
-from seqferry_shared.patterns import FILTER_VALUE_LIMIT, escape
-from seqferry_shared.telemetry import attach, detach, extract, trace_headers
-from seqferry_shared.validation import Rejected, validate_transfer
+from seqferry_shared.patterns import FILTER_VALUE_LIMIT
+from seqferry_shared.telemetry import attach, detach, extract
 
 log = logging.getLogger(__name__)
 
-REJECTION_NAMESPACE = uuid.UUID("c3a0f7d4-2e61-4b8f-9d35-7a4e1b6c0f28")
 MAX_STEPS = 16
 MAX_CONFLICT_RETRIES = 8
-REJECTED_CODE = "InvalidTransferRequest"
 
 Clock = Callable[[], datetime]
-Submitted = Literal["queued", "coalesced", "duplicate", "rejected"]
-
 
 _TRACER = otel_trace.get_tracer("seqferry.executor")
 
@@ -84,16 +58,13 @@ class _Backoff:
     last_error: str
 
 
-class Orchestrator:
+class Driver:
     def __init__(
         self,
         *,
         backend: TransferBackend,
         store: StateStore,
         publisher: EventPublisher,
-        roots: Sequence[str],
-        default_task: str,
-        known_tasks: Collection[str] | None,
         owner: str,
         start_lease: timedelta = timedelta(minutes=5),
         retry_base_s: float = 2.0,
@@ -105,9 +76,6 @@ class Orchestrator:
         self._backend = backend
         self._store = store
         self._publisher = publisher
-        self._roots = list(roots)
-        self._default_task = default_task
-        self._known_tasks = frozenset(known_tasks) if known_tasks is not None else None
         self._owner = owner
         self._lease = start_lease
         self._retry_base_s = retry_base_s
@@ -118,13 +86,6 @@ class Orchestrator:
         self._attached: set[str] = set()
         self._backoff: dict[str, _Backoff] = {}
         self._tasks: set[str] = set()
-        self._submissions = (
-            meter.create_counter(
-                "seqferry_transfer_submissions", description="Windows and requests received, by kind and outcome"
-            )
-            if meter is not None
-            else None
-        )
         self._states = (
             meter.create_counter(
                 "seqferry_execution_states", description="Execution state changes emitted, by backend and state"
@@ -137,175 +98,17 @@ class Orchestrator:
     def backend_name(self) -> Literal["datasync", "local"]:
         return "datasync" if self._backend.name == "datasync" else "local"
 
-    # -- intake -----------------------------------------------------------------------------------------------
-    async def submit_window(self, detail: TransferWindowOpened) -> Submitted:
-        return self._count(WorkKind.WINDOW, await self._submit_window(detail))
-
-    async def submit_request(self, detail: TransferRequested) -> Submitted:
-        return self._count(WorkKind.REQUEST, await self._submit_request(detail))
-
-    def _count(self, kind: WorkKind, outcome: Submitted) -> Submitted:
-        if self._submissions is not None:
-            self._submissions.add(1, {"kind": kind.value, "outcome": outcome})
-        return outcome
-
-    async def _submit_window(self, detail: TransferWindowOpened) -> Submitted:
-        ref = str(detail.tick)
-        correlation_id = detail.meta.correlation_id or f"window#{detail.task}#{detail.tick}"
-        verdict = validate_transfer(
-            task=detail.task,
-            includes=detail.includes,
-            roots=self._roots,
-            default_task=self._default_task,
-            known_tasks=self._known_tasks,
-        )
-        if isinstance(verdict, Rejected):
-            await self._store.claim_request(
-                f"window#{verdict.task}#{ref}",
-                event_id=str(detail.meta.event_id),
-                status="rejected",
-                task=verdict.task,
-                reasons=verdict.reasons,
-                includes=len(detail.includes),
-                correlation_id=correlation_id,
-                requested_by="scheduler",
-                now=self._clock(),
-                kind=WorkKind.WINDOW,
-            )
-            await self._publish_rejection(
-                kind=WorkKind.WINDOW,
-                ref=ref,
-                verdict=verdict,
-                detail_event_id=detail.meta.event_id,
-                includes=detail.includes,
-                correlation_id=correlation_id,
-            )
-            return "rejected"
-        return await self._enqueue(verdict.task, WorkKind.WINDOW, ref, verdict.includes, correlation_id)
-
-    async def _submit_request(self, detail: TransferRequested) -> Submitted:
-        correlation_id = detail.meta.correlation_id or detail.request_id
-        verdict = validate_transfer(
-            task=detail.task,
-            includes=detail.includes,
-            roots=self._roots,
-            default_task=self._default_task,
-            known_tasks=self._known_tasks,
-        )
-        rejected = isinstance(verdict, Rejected)
-        claim = await self._store.claim_request(
-            detail.request_id,
-            event_id=str(detail.meta.event_id),
-            status="rejected" if rejected else "queued",
-            task=verdict.task,
-            reasons=verdict.reasons if isinstance(verdict, Rejected) else (),
-            includes=len(detail.includes),
-            correlation_id=correlation_id,
-            requested_by=detail.requested_by,
-            now=self._clock(),
-        )
-        if claim == "duplicate":
-            log.warning("request %s already received with another event; ignored", escape(detail.request_id, 128))
-            return "duplicate"
-        if isinstance(verdict, Rejected):
-            log.warning("request %s rejected: %s", escape(detail.request_id, 128), verdict.message)
-            await self._publish_rejection(
-                kind=WorkKind.REQUEST,
-                ref=detail.request_id,
-                verdict=verdict,
-                detail_event_id=detail.meta.event_id,
-                includes=detail.includes,
-                correlation_id=correlation_id,
-            )
-            return "rejected"
-        return await self._enqueue(verdict.task, WorkKind.REQUEST, detail.request_id, verdict.includes, correlation_id)
-
-    async def reject_invalid(self, *, event_id: str, source: str, detail: dict[str, Any], reason: str) -> None:
-        """A ``Transfer Requested`` that does not match its schema: record it and emit it as ERROR."""
-        raw_id = detail.get("request_id")
-        ref = raw_id if isinstance(raw_id, str) and 0 < len(raw_id) <= 128 else f"event-{event_id}"
-        raw_includes = detail.get("includes")
-        includes = [p for p in raw_includes if isinstance(p, str)] if isinstance(raw_includes, list) else []
-        raw_task = detail.get("task")
-        known = self._known_tasks
-        task = raw_task if isinstance(raw_task, str) and (known is None or raw_task in known) else self._default_task
-        verdict = Rejected(task=task, reasons=(reason,))
-        claim = await self._store.claim_request(
-            ref,
-            event_id=event_id,
-            status="rejected",
-            task=task,
-            reasons=verdict.reasons,
-            includes=len(includes),
-            correlation_id=ref,
-            requested_by=f"{source} (unvalidated)",
-            now=self._clock(),
-        )
-        if claim == "duplicate":
-            log.warning("invalid request %s already recorded with another event", escape(ref, 128))
-            return
-        await self._publish_rejection(
-            kind=WorkKind.REQUEST,
-            ref=ref,
-            verdict=verdict,
-            detail_event_id=uuid.uuid5(REJECTION_NAMESPACE, event_id),
-            includes=includes,
-            correlation_id=ref,
-        )
-
-    async def _publish_rejection(
-        self,
-        *,
-        kind: WorkKind,
-        ref: str,
-        verdict: Rejected,
-        detail_event_id: uuid.UUID,
-        includes: Sequence[str],
-        correlation_id: str,
-    ) -> None:
-        event = TransferExecutionStateChanged(
-            meta=Meta(event_id=uuid.uuid5(REJECTION_NAMESPACE, str(detail_event_id)), correlation_id=correlation_id),
-            execution_id=f"rejected-{kind.value}-{ref}",
-            backend=self.backend_name,
-            task=verdict.task,
-            state=TransferState.ERROR,
-            trigger=Trigger(kind=kind.value, id=ref),
-            includes=[escape(p) for p in includes[:100]],
-            error=ErrorInfo(code=REJECTED_CODE, message=verdict.message),
-        )
-        await self._publisher.publish(event)
-
-    async def _enqueue(
-        self, task: str, kind: WorkKind, ref: str, includes: tuple[str, ...], correlation_id: str
-    ) -> Submitted:
+    def lock(self, task: str) -> asyncio.Lock:
+        """The task's lock: one step machine at a time per task in this process. Taking it, a caller tells the
+        driver about the task (the poller drives it from then on)."""
         self._tasks.add(task)
-        async with self._locks[task]:
-            for _ in range(MAX_CONFLICT_RETRIES):
-                queue = await self._store.load_queue(task)
-                result = enqueue(
-                    queue,
-                    kind=kind,
-                    ref=ref,
-                    includes=includes,
-                    correlation_id=correlation_id,
-                    now=self._clock(),
-                    trace=tuple(sorted(trace_headers().items())),
-                )
-                if result.outcome == "duplicate":
-                    return "duplicate"
-                try:
-                    await self._store.save_queue(queue, result.queue)
-                    break
-                except VersionConflictError:
-                    continue
-            else:
-                raise VersionConflictError(f"task {task}: could not queue {kind.value} {ref}")
-            log.info("task %s: %s %s %s", task, kind.value, escape(ref, 128), result.outcome)
-            # The work is persisted; if driving fails now, the polling loop drives it later.
-            await self._drive_logged(task)
-        return result.outcome
+        return self._locks[task]
 
-    # -- driving ----------------------------------------------------------------------------------------------
+    async def drive_locked(self, task: str) -> None:
+        """Drive ``task`` as far as it goes now; the caller holds :meth:`lock`. A failure is logged, and the
+        poller drives the task again on its next round."""
+        await self._drive_logged(task)
+
     async def poll_once(self) -> None:
         """One round of the poller (the runtime runs it every ``poll_interval``): drive every known task."""
         self._tasks.update(await self._store.list_tasks())
