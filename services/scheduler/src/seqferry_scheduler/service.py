@@ -76,6 +76,7 @@ class Scheduler:
         self.published = 0
         self.last_tick: int | None = None
         self._upcoming: int | None = None
+        self._held_elsewhere: dict[int, datetime] = {}  # tick -> when another replica was found holding it
         self._windows = (
             meter.create_counter("seqferry_windows_published", description="Transfer windows published, by task")
             if meter is not None
@@ -109,8 +110,12 @@ class Scheduler:
         )
 
     # -- effects ----------------------------------------------------------------------------------------------
-    async def fire(self, tick: int) -> list[Fired]:
-        """Open tick ``tick`` for every task this replica can claim; publish those windows."""
+    async def fire(self, tick: int, *, take_over: bool = False) -> list[Fired]:
+        """Open tick ``tick`` for every task this replica can claim; publish those windows.
+
+        ``take_over``: also claim a task's tick that another replica claimed and never published (see
+        ``claim_timeout``)."""
+        abandoned_after = self._settings.claim_timeout if take_over else None
         instant = tick_instant(tick, self._settings.interval)
         window = self.window(instant, tick)
         fired: list[Fired] = []
@@ -122,7 +127,9 @@ class Scheduler:
                     event_id=window_event_id(self._settings.prefix, task, tick),
                     correlation_id=window_correlation_id(task, tick),
                 )
-                won = await self._claims.claim(task, tick, event_id=str(event.meta.event_id), window_end=instant)
+                won = await self._claims.claim(
+                    task, tick, event_id=str(event.meta.event_id), window_end=instant, abandoned_after=abandoned_after
+                )
                 fired.append(Fired(task, tick, won, event))
         except BaseException:
             await self._release([f for f in fired if f.published], key=str(tick))
@@ -206,3 +213,33 @@ class Scheduler:
         won = [f.task for f in fired if f.published]
         if not won:
             log.debug("tick %d already opened by another replica", upcoming)
+        if len(won) < len(fired):
+            self._held_elsewhere[upcoming] = self._clock()
+        await self.take_over_abandoned()
+
+    async def take_over_abandoned(self) -> None:
+        """Open the recent ticks another replica claimed but never published (it died in between, or gave the
+        claim back after a failed publish).
+
+        A replica that lost a tick to another keeps it in mind for ``MAX_REPLAY`` ticks; once the claim is older
+        than ``claim_timeout`` and still unpublished, this replica takes it over and publishes the same window (same
+        event id). Older ticks are let go: the next window covers their dates.
+        """
+        if not self._held_elsewhere:
+            return
+        current = tick_of(self._clock(), self._settings.interval)
+        for tick, seen_at in sorted(self._held_elsewhere.items()):
+            if tick < current - MAX_REPLAY:
+                del self._held_elsewhere[tick]
+                continue
+            if self._clock() - seen_at < self._settings.claim_timeout:
+                continue
+            states = [await self._claims.status(task, tick) for task in self._settings.tasks]
+            if all(state is not None and state.get("status") == "published" for state in states):
+                del self._held_elsewhere[tick]
+                continue
+            # claimed long ago and unpublished, or released after a failed publish and never retried
+            fired = await self.fire(tick, take_over=True)
+            taken = [f.task for f in fired if f.published]
+            if taken:
+                log.warning("tick %d: claimed by a replica that never published it; opened here for %s", tick, taken)

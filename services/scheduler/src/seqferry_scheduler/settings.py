@@ -42,6 +42,12 @@ class SchedulerSettings(ServiceSettings):
         "wait a whole interval).",
     )
     tick_record_ttl_days: int = Field(default=7, ge=1, description="How long tick claims stay in the state table.")
+    claim_timeout: Duration = Field(
+        default=timedelta(seconds=15),
+        description="A tick claimed but not published after this long is taken over by another replica (its "
+        "claimer died between the two); the window's event id is the same, so a late second copy is one event to "
+        "the executor.",
+    )
 
     @field_validator("interval")
     @classmethod

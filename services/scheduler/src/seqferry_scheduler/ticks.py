@@ -28,8 +28,20 @@ class TickClaims:
         self.owner = owner
         self._ttl_s = int(ttl.total_seconds())
 
-    async def claim(self, task: str, tick: int | str, *, event_id: str, window_end: datetime) -> bool:
-        """True if this replica won the tick; False if another replica (or an earlier run) holds it."""
+    async def claim(
+        self,
+        task: str,
+        tick: int | str,
+        *,
+        event_id: str,
+        window_end: datetime,
+        abandoned_after: timedelta | None = None,
+    ) -> bool:
+        """True if this replica won the tick; False if another replica (or an earlier run) holds it.
+
+        With ``abandoned_after``, a claim still unpublished that long after it was made is taken over (the replica
+        that made it died between claiming and publishing); a published tick is never claimed again.
+        """
         now = time.time()
         item = {
             **tick_key(task, tick),
@@ -40,10 +52,18 @@ class TickClaims:
             "claimed_at": {"N": f"{now:.3f}"},
             TTL: {"N": str(int(now) + self._ttl_s)},
         }
+        condition: dict[str, Any] = {"ConditionExpression": f"attribute_not_exists({PK})"}
+        if abandoned_after is not None:
+            condition = {
+                "ConditionExpression": f"attribute_not_exists({PK}) OR (#status = :claimed AND claimed_at < :before)",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":claimed": {"S": "claimed"},
+                    ":before": {"N": f"{now - abandoned_after.total_seconds():.3f}"},
+                },
+            }
         try:
-            await self._ddb.put_item(
-                TableName=self._table, Item=item, ConditionExpression=f"attribute_not_exists({PK})"
-            )
+            await self._ddb.put_item(TableName=self._table, Item=item, **condition)
         except ClientError as exc:
             if conflict(exc):
                 return False

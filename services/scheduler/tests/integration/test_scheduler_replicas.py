@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from seqferry_scheduler.app import create_app
-from seqferry_scheduler.service import Scheduler
+from seqferry_scheduler.service import Scheduler, window_event_id
 from seqferry_scheduler.settings import SchedulerSettings
 from seqferry_scheduler.ticks import TickClaims
 from seqferry_shared.aws import ClientFactory
@@ -182,3 +182,64 @@ async def test_a_late_replica_opens_the_ticks_it_missed_up_to_a_bound(
         assert ticks[0] == first
     else:
         assert ticks[0] >= first + 9
+
+
+async def test_a_tick_claimed_by_a_replica_that_died_before_publishing_is_opened_by_another(
+    resource_prefix: str, bootstrapped: dict[str, Any], tap: Any
+):
+    # GIVEN replica "dead" claimed the coming tick and was killed before publishing its window
+    config = settings(resource_prefix, interval="1s", claim_timeout="2s", catch_up_on_start=False)
+    async with ClientFactory(config) as clients:
+        ddb = await clients.get("dynamodb")
+        dead = TickClaims(ddb, config.names.table, owner="dead", ttl=timedelta(days=1))
+        survivor = Scheduler(
+            config,
+            claims=TickClaims(ddb, config.names.table, owner="survivor", ttl=timedelta(days=1)),
+            publisher=EventPublisher(await clients.get("events"), config.names.bus),
+        )
+        held, instant = survivor.next_tick()
+        event_id = window_event_id(resource_prefix, "sequencers", held)
+        assert await dead.claim("sequencers", held, event_id=str(event_id), window_end=instant)
+
+        # WHEN the survivor ticks on (it finds that tick held and goes on with the next ones)
+        stopping = asyncio.Event()
+        loop = asyncio.create_task(
+            run_periodically("ticker", survivor.tick_if_due, every=survivor.until_next_tick, stopping=stopping)
+        )
+        try:
+            details = await asyncio.to_thread(tap.wait_for, lambda d: held in {x["tick"] for x in d}, 30)
+        finally:
+            stopping.set()
+            await loop
+        status = await dead.status("sequencers", held)
+
+    # THEN the held tick is opened once the claim is older than claim_timeout, with the window's own event id,
+    # and marked published; no tick after it was skipped
+    copies = [d for d in details if d["tick"] == held]
+    assert len(copies) == 1
+    assert copies[0]["meta"]["event_id"] == str(event_id)
+    assert status is not None
+    assert status["status"] == "published"
+    ticks = sorted({d["tick"] for d in details})
+    assert ticks == list(range(held, ticks[-1] + 1))
+
+
+async def test_a_published_tick_is_never_taken_over(resource_prefix: str, bootstrapped: dict[str, Any]):
+    # GIVEN a tick published by one replica long ago (claim_timeout of zero)
+    config = settings(resource_prefix, claim_timeout="0s")
+    async with ClientFactory(config) as clients:
+        ddb = await clients.get("dynamodb")
+        claims = TickClaims(ddb, config.names.table, owner="other", ttl=timedelta(days=1))
+        assert await claims.claim("sequencers", 7, event_id="e", window_end=datetime.now(UTC))
+        await claims.mark_published("sequencers", 7)
+        mine = TickClaims(ddb, config.names.table, owner="mine", ttl=timedelta(days=1))
+        # WHEN another replica tries to take it over
+        taken = await mine.claim(
+            "sequencers", 7, event_id="e", window_end=datetime.now(UTC), abandoned_after=timedelta(0)
+        )
+        # THEN it is not, and a claim still fresh is not either
+        assert not taken
+        assert await claims.claim("sequencers", 8, event_id="e", window_end=datetime.now(UTC))
+        assert not await mine.claim(
+            "sequencers", 8, event_id="e", window_end=datetime.now(UTC), abandoned_after=timedelta(hours=1)
+        )
