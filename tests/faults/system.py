@@ -293,6 +293,11 @@ class System:
             service = self.services[name]
             assert service.alive, f"{name} died:\n{service.log_tail()}"
 
+    def log_tails(self, lines: int = 40) -> str:
+        """The last lines of every started service's log, for a failure message."""
+        started = [s for s in self.services.values() if s.starts]
+        return "".join(f"\n--- {s.name} ---\n{s.log_tail(lines)}" for s in started)
+
     # -- what happened ----------------------------------------------------------------------------------------
     def events(self, detail_type: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.bus.drain() if detail_type is None or e["detail-type"] == detail_type]
@@ -443,7 +448,8 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str, *, sys
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+            tails = "" if system is None else system.log_tails()
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}{tails}")
         time.sleep(0.2)
 
 
