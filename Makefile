@@ -12,7 +12,7 @@ MEMBERS := shared services/scheduler services/executor services/adhoc services/s
 PYTEST_ARGS ?=
 
 .PHONY: install dev test lint deps typecheck schemas schemas-check unit integration system-deps docker-engine images \
-	test-images bench bench-quick faults clean
+	test-images bench bench-quick faults mutants clean
 
 $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(MEMBERS))
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -95,6 +95,14 @@ faults: install system-deps
 		$(BIN)/pytest -q tests/faults -m faults -o addopts="--strict-markers -ra --import-mode=importlib" \
 		--timeout=3600 $(PYTEST_ARGS); status=$$?; \
 		$(BIN)/python tests/faults/report.py $(FAULTS_RESULTS) docs/reliability.md; exit $$status
+
+# Mutation testing of the data-safety code (tests/mutation/targets.toml), on demand: cosmic-ray mutants, one at a
+# time, each against the tests that defend that code; then docs/mutation.md is written from the results.
+# MUTANTS=name... runs only those targets (the report keeps the latest result of the others).
+MUTANTS ?=
+mutants: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -r tests/mutation/requirements.txt
+	$(BIN)/python tests/mutation/mutants.py --report docs/mutation.md $(MUTANTS)
 
 bench: install
 	$(BIN)/python -m pip install --quiet -c constraints.txt -r bench/requirements.txt

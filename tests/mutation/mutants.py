@@ -2,34 +2,43 @@
 
 ``make mutants`` runs this. Each target in ``targets.toml`` names a module, optionally the functions in it that
 matter (the rest of the module is not mutated), and the tests that must kill every mutant. Mutants come from
-cosmic-ray (pinned in requirements-mutants.txt) with a set of operators that change behaviour a reader would call
-a bug (comparisons flipped, conditions negated, constants changed, loops skipped, exceptions swapped), applied one
-at a time to a private copy of the working tree, so the checkout is never touched and an interrupted run leaves
-nothing broken. The copy's sources come first on PYTHONPATH, so services started as processes by the tests run the
-mutant too.
+cosmic-ray (pinned in constraints.txt, listed in requirements.txt next to this file) with a set of operators that
+change behaviour a reader would call a bug (comparisons flipped, conditions negated, constants changed, loops
+skipped, exceptions swapped), applied one at a time to a private copy of the working tree, so the checkout is never
+touched and an interrupted run leaves nothing broken. The copy's sources come first on PYTHONPATH, so services
+started as processes by the tests run the mutant too. Targets run one after the other.
 
 A surviving mutant is a promise no test defends, unless ``equivalent.toml`` explains why it cannot change
-behaviour. The run ends non-zero when a survivor is neither killed nor explained, and writes
-``var/mutants/report.md``.
+behaviour. Each target's result is kept in ``var/mutants/results/``; the report (``--report``, by default
+``var/mutants/report.md``; ``make mutants`` writes ``docs/mutation.md``) is rendered from the latest result of
+every target. The run ends non-zero when a survivor is neither killed nor explained.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import concurrent.futures
+import json
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from cosmic_ray.work_db import WorkDB, use_db
+from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
 REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 WORK = REPO / "var" / "mutants"
+RESULTS = WORK / "results"
 VENV_BIN = REPO / ".venv" / "bin"
 
 # Operators that model a plausible bug. Left out: arithmetic swaps no one writes by mistake (Add_Pow, Mul_BitXor...),
@@ -58,8 +67,8 @@ class Target:
 
 @dataclass(frozen=True)
 class Survivor:
-    target: str
     module: str
+    function: str
     line: int
     operator: str
     source: str
@@ -78,7 +87,10 @@ def load_equivalents(path: Path) -> list[dict[str, str]]:
 
 
 def function_lines(source: str, names: list[str]) -> list[tuple[int, int]]:
-    """Line ranges (inclusive) of the named functions; ``Class.method`` or a bare name, a class name for all of it."""
+    """Line ranges (inclusive) of the named functions; ``Class.method`` or a bare name, a class name for all of it.
+
+    A function's own ``def`` line (its signature) is left out: mutating defaults and markers there is noise.
+    """
     tree = ast.parse(source)
     found: dict[str, tuple[int, int]] = {}
 
@@ -86,7 +98,8 @@ def function_lines(source: str, names: list[str]) -> list[tuple[int, int]]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 name = f"{prefix}{child.name}"
-                found[name] = (child.lineno, child.end_lineno or child.lineno)
+                first = child.body[0].lineno if child.body else child.lineno
+                found[name] = (first, child.end_lineno or child.lineno)
                 visit(child, f"{name}.")
 
     visit(tree, "")
@@ -94,6 +107,37 @@ def function_lines(source: str, names: list[str]) -> list[tuple[int, int]]:
     if missing:
         raise SystemExit(f"targets.toml names functions that do not exist: {', '.join(missing)}")
     return [found[n] for n in names]
+
+
+def enclosing(source: str, line: int) -> str:
+    """The qualified name of the innermost function or class holding ``line`` (empty at module level)."""
+    best, best_span = "", None
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        nonlocal best, best_span
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = f"{prefix}{child.name}"
+                end = child.end_lineno or child.lineno
+                if child.lineno <= line <= end and (best_span is None or end - child.lineno <= best_span):
+                    best, best_span = name, end - child.lineno
+                visit(child, f"{name}.")
+
+    visit(ast.parse(source), "")
+    return best
+
+
+def binary_operator_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where real binary operators sit (between their operands): the parser also offers ``*`` in ``f(*, a)``."""
+    spans = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.BinOp):
+            left_end = (node.left.end_lineno or 0, node.left.end_col_offset or 0)
+            spans.append((left_end, (node.right.lineno, node.right.col_offset)))
+        elif isinstance(node, ast.AugAssign):
+            target_end = (node.target.end_lineno or 0, node.target.end_col_offset or 0)
+            spans.append((target_end, (node.value.lineno, node.value.col_offset)))
+    return spans
 
 
 def copy_tree(destination: Path) -> None:
@@ -123,7 +167,7 @@ def source_roots(tree: Path) -> list[str]:
     return [str(p) for p in sorted(tree.glob("*/src")) + sorted(tree.glob("services/*/src"))]
 
 
-def test_command(tree: Path, target: Target) -> list[str]:
+def test_command(target: Target) -> list[str]:
     return [
         str(VENV_BIN / "pytest"),
         "-x",
@@ -147,26 +191,32 @@ def env_for(tree: Path) -> dict[str, str]:
 
 def baseline(tree: Path, target: Target) -> float:
     started = time.monotonic()
-    result = subprocess.run(test_command(tree, target), cwd=tree, env=env_for(tree), capture_output=True, text=True)
+    result = subprocess.run(
+        test_command(target), check=False, cwd=tree, env=env_for(tree), capture_output=True, text=True
+    )
     took = time.monotonic() - started
     if result.returncode != 0:
         raise SystemExit(f"{target.name}: its tests fail without any mutation:\n{result.stdout[-3000:]}")
     return took
 
 
-def run_target(target: Target, slot: int, log: list[str]) -> tuple[Target, list[Survivor], dict[str, int]]:
-    from cosmic_ray.work_db import WorkDB, use_db
-    from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
 
-    tree = WORK / f"tree-{slot}"
+
+def run_target(target: Target) -> dict[str, Any]:
+    """Mutate ``target``'s functions one at a time and run its tests against each mutant; the result as a dict."""
+    started = time.monotonic()
+    tree = WORK / "tree"
     copy_tree(tree)
     module = tree / target.module
+    source = module.read_text()
     took = baseline(tree, target)
     timeout = max(30.0, took * 4 + 10)
     config = WORK / f"{target.name}.toml"
     session = WORK / f"{target.name}.sqlite"
     session.unlink(missing_ok=True)
-    command = " ".join(_quote(part) for part in test_command(tree, target))
+    command = " ".join(_quote(part) for part in test_command(target))
     config.write_text(
         "[cosmic-ray]\n"
         f'module-path = "{module}"\n'
@@ -176,8 +226,15 @@ def run_target(target: Target, slot: int, log: list[str]) -> tuple[Target, list[
         '[cosmic-ray.distributor]\nname = "local"\n'
     )
     env = env_for(tree)
-    subprocess.run([str(VENV_BIN / "cosmic-ray"), "init", str(config), str(session)], cwd=tree, env=env, check=True)
-    ranges = function_lines(module.read_text(), target.functions) if target.functions else None
+    subprocess.run(
+        [str(VENV_BIN / "cosmic-ray"), "init", str(config), str(session)],
+        cwd=tree,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    ranges = function_lines(source, target.functions) if target.functions else None
+    operators = binary_operator_spans(source)
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item in list(db.pending_work_items):
             mutation = item.mutations[0]
@@ -185,51 +242,143 @@ def run_target(target: Target, slot: int, log: list[str]) -> tuple[Target, list[
             wanted = OPERATORS.match(mutation.operator_name) and (
                 ranges is None or any(start <= line <= end for start, end in ranges)
             )
+            if wanted and "ReplaceBinaryOperator" in mutation.operator_name:
+                wanted = any(lo <= tuple(mutation.start_pos) < hi for lo, hi in operators)
             if not wanted:
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output="not selected"))
         pending = db.num_work_items - db.num_results
-    log.append(f"{target.name}: {pending} mutants, tests take {took:.1f} s each (timeout {timeout:.0f} s)")
-    print(log[-1], flush=True)
+    print(f"{target.name}: {pending} mutants, its tests take {took:.1f} s (timeout {timeout:.0f} s)", flush=True)
     subprocess.run([str(VENV_BIN / "cosmic-ray"), "exec", str(config), str(session)], cwd=tree, env=env, check=True)
-    lines = module.read_text().splitlines()
+    lines = source.splitlines()
     survivors: list[Survivor] = []
-    counts = {"killed": 0, "survived": 0, "timeout": 0, "incompetent": 0}
+    counts = {"mutants": 0, "killed": 0, "timeout": 0, "survived": 0, "incompetent": 0}
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item, result in db.completed_work_items:
             if result.worker_outcome == WorkerOutcome.SKIPPED:
                 continue
-            if result.worker_outcome == WorkerOutcome.ABNORMAL:
+            counts["mutants"] += 1
+            if result.worker_outcome == WorkerOutcome.ABNORMAL or (result.output or "").strip() == "timeout":
                 counts["timeout"] += 1  # a mutant that hangs the tests is caught by their time limit
             elif result.test_outcome == TestOutcome.SURVIVED:
                 counts["survived"] += 1
                 mutation = item.mutations[0]
                 line = mutation.start_pos[0]
+                diff = "\n".join(
+                    d for d in (result.diff or "").splitlines() if not d.startswith(("---", "+++"))
+                ).strip()
                 survivors.append(
                     Survivor(
-                        target.name,
                         target.module,
+                        enclosing(source, line),
                         line,
                         mutation.operator_name.removeprefix("core/"),
                         lines[line - 1].strip(),
-                        result.diff or "",
+                        diff,
                     )
                 )
             elif result.test_outcome == TestOutcome.INCOMPETENT:
                 counts["incompetent"] += 1
             else:
                 counts["killed"] += 1
-    return target, survivors, counts
+    shutil.rmtree(tree)
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return {
+        "target": asdict(target),
+        "commit": git("rev-parse", "--short", "HEAD") + ("+changes" if dirty else ""),
+        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "baseline_s": round(took, 1),
+        "seconds": round(time.monotonic() - started, 1),
+        "counts": counts,
+        "survivors": [asdict(s) for s in sorted(survivors, key=lambda s: (s.line, s.operator))],
+    }
 
 
 def explained(survivor: Survivor, equivalents: list[dict[str, str]]) -> str | None:
     for entry in equivalents:
         if (
             entry["module"] == survivor.module
+            and entry.get("function", survivor.function) == survivor.function
             and entry["operator"] == survivor.operator
             and entry["source"].strip() == survivor.source
         ):
             return entry["reason"]
     return None
+
+
+def render(targets: list[Target], equivalents: list[dict[str, str]]) -> tuple[str, list[Survivor]]:
+    """The report over the latest result of every target, and the survivors nothing explains."""
+    rows, details, unexplained, notes = [], [], [], []
+    totals = dict.fromkeys(("mutants", "killed", "equivalent", "surviving"), 0)
+    total_s = 0.0
+    for target in targets:
+        path = RESULTS / f"{target.name}.json"
+        if not path.exists():
+            rows.append(f"| {target.name} | `{target.module}` | not run | | | | | |")
+            continue
+        result = json.loads(path.read_text())
+        counts = result["counts"]
+        survivors = [Survivor(**s) for s in result["survivors"]]
+        reasons = [explained(s, equivalents) for s in survivors]
+        equivalent = sum(r is not None for r in reasons)
+        left = [s for s, r in zip(survivors, reasons, strict=True) if r is None]
+        unexplained += left
+        killed = counts["killed"] + counts["timeout"]
+        minutes = result["seconds"] / 60
+        total_s += result["seconds"]
+        for key, value in (("mutants", counts["mutants"]), ("killed", killed), ("equivalent", equivalent)):
+            totals[key] += value
+        totals["surviving"] += len(left)
+        stale = "" if result["target"] == asdict(target) else " (targets.toml changed since)"
+        rows.append(
+            f"| {target.name} | `{target.module}` | {counts['mutants']} | {killed} | {equivalent} | {len(left)} "
+            f"| {minutes:.1f} min | {result['commit']}, {result['finished']}{stale} |"
+        )
+        if counts["timeout"] or counts["incompetent"]:
+            notes.append(
+                f"- {target.name}: {counts['timeout']} of the killed mutants hung the tests until their time limit"
+                + (f"; {counts['incompetent']} could not run at all" if counts["incompetent"] else "")
+            )
+        tests = ", ".join(f"`{t}`" for t in target.tests)
+        functions = ", ".join(f"`{f}`" for f in target.functions) or "the whole module"
+        details.append(f"- **{target.name}** ({target.why}): {functions}; defended by {tests}.")
+        for survivor, reason in zip(survivors, reasons, strict=True):
+            if reason is not None:
+                details.append(
+                    f"  - equivalent, {survivor.function or 'module'} line {survivor.line} {survivor.operator} "
+                    f"`{survivor.source}`: {reason}"
+                )
+    lines = [
+        "# Mutation testing of the data-safety code",
+        "",
+        f"Generated by `make mutants` (`tests/mutation/mutants.py`, cosmic-ray) on {platform.machine()}, "
+        f"{os.cpu_count()} cores. Do not edit: every figure is measured.",
+        "",
+        "One mutant at a time (a comparison flipped, a condition negated or dropped, a constant changed, a loop "
+        "skipped, an exception swapped) in the named functions; the tests that defend them must fail. *Equivalent*: "
+        "the mutant survives but cannot change behaviour, with the reason in `tests/mutation/equivalent.toml`. "
+        "*Surviving*: a promise no test defends.",
+        "",
+        "| target | module | mutants | killed | equivalent | surviving | time | run at |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+        f"| **all** | | {totals['mutants']} | {totals['killed']} | {totals['equivalent']} | {totals['surviving']} "
+        f"| {total_s / 60:.1f} min | |",
+        "",
+        *notes,
+        *([""] if notes else []),
+        "## Targets, their tests and the equivalent mutants",
+        "",
+        *details,
+        "",
+        "## Surviving mutants",
+        "",
+    ]
+    if not unexplained:
+        lines.append("None.")
+    for s in unexplained:
+        lines += [f"- `{s.module}:{s.line}` ({s.function}) {s.operator}: `{s.source}`", "", "  ```diff"]
+        lines += [f"  {d}" for d in s.diff.splitlines()] + ["  ```", ""]
+    return "\n".join(lines).rstrip() + "\n", unexplained
 
 
 def _quote(part: str) -> str:
@@ -241,57 +390,34 @@ def _toml_str(value: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="targets to run (default: all)")
-    parser.add_argument("--jobs", type=int, default=2, help="targets run at once, each in its own copy of the tree")
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
+    parser.add_argument("--report", type=Path, default=WORK / "report.md", help="where to write the report")
+    parser.add_argument("--render", action="store_true", help="only render the report from the kept results")
     args = parser.parse_args()
-    here = Path(__file__).parent
-    targets = load_targets(here / "targets.toml")
+    targets = load_targets(HERE / "targets.toml")
     if args.list:
         for target in targets:
-            print(f"{target.name:24} {target.module}  ({target.why})")
+            print(f"{target.name:28} {target.module}  ({target.why})")
         return 0
+    chosen = targets
     if args.names:
         unknown = set(args.names) - {t.name for t in targets}
         if unknown:
             parser.error(f"unknown target(s): {', '.join(sorted(unknown))}")
-        targets = [t for t in targets if t.name in args.names]
-    equivalents = load_equivalents(here / "equivalent.toml")
-    WORK.mkdir(parents=True, exist_ok=True)
-    log: list[str] = []
-    results = []
-    slots = list(range(max(1, args.jobs)))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(slots)) as pool:
-        futures = {}
-        queue = list(targets)
-        free = list(slots)
-        while queue or futures:
-            while queue and free:
-                slot = free.pop()
-                futures[pool.submit(run_target, queue.pop(0), slot, log)] = slot
-            done, _ = concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
-            for future in done:
-                free.append(futures.pop(future))
-                results.append(future.result())
-    report = ["# Mutation testing of the data-safety code", "", "| target | killed | timed out | survived | explained |"]
-    report.append("|---|---|---|---|---|")
-    unexplained: list[Survivor] = []
-    for target, survivors, counts in sorted(results, key=lambda r: r[0].name):
-        reasons = [explained(s, equivalents) for s in survivors]
-        report.append(
-            f"| {target.name} | {counts['killed']} | {counts['timeout']} | {counts['survived']} "
-            f"| {sum(r is not None for r in reasons)} |"
-        )
-        unexplained += [s for s, r in zip(survivors, reasons, strict=True) if r is None]
-    report += ["", "## Survivors no test kills and no note explains", ""]
-    report += [f"- `{s.module}:{s.line}` {s.operator}: `{s.source}`\n\n```diff\n{s.diff}\n```" for s in unexplained]
-    report += ["", *log]
-    (WORK / "report.md").write_text("\n".join(report) + "\n")
-    print("\n".join(report[: 4 + len(results)]))
+        chosen = [t for t in targets if t.name in args.names]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if not args.render:
+        for target in chosen:
+            result = run_target(target)
+            (RESULTS / f"{target.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    report, unexplained = render(targets, load_equivalents(HERE / "equivalent.toml"))
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(report)
     for s in unexplained:
         print(f"SURVIVED {s.module}:{s.line} {s.operator}: {s.source}")
-    print(f"report: {WORK / 'report.md'}")
+    print(f"report: {args.report}")
     return 1 if unexplained else 0
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from seqferry_notifier.domain.runinfo import Read, RunInfo
 from seqferry_notifier.domain.runs import (
+    EXECUTIONS_LIMIT,
     Completion,
     Incompletion,
     ObjectInfo,
@@ -17,6 +18,7 @@ from seqferry_notifier.domain.runs import (
     listing_due,
     manifest_key,
     mark_completed,
+    mark_failed_execution,
     mark_incomplete,
     mark_stalled,
     new_run,
@@ -370,3 +372,182 @@ def test_only_a_run_folder_under_a_sequencer_path_is_a_run(
     else:
         assert found is not None
         assert problem in found
+
+
+def test_a_run_is_failed_while_its_latest_execution_ended_in_error_or_left_files_failed() -> None:
+    objects = run_objects()
+    # GIVEN the latest execution ended in ERROR THEN the run is failed
+    assert tracked(TransferState.ERROR, summary(objects)).status is RunStatus.FAILED
+    # GIVEN it ended SUCCESS but reported files that failed THEN the run is failed too
+    assert tracked(TransferState.SUCCESS, summary(objects, files_failed=1)).status is RunStatus.FAILED
+    # GIVEN a clean SUCCESS THEN the run is still in progress (until delivered)
+    assert tracked(TransferState.SUCCESS, summary(objects)).status is RunStatus.IN_PROGRESS
+
+
+def test_execution_state_never_goes_back_and_the_newest_scan_wins() -> None:
+    objects = run_objects()
+    older, newer = summary(objects, files_transferred=2), summary(objects, files_transferred=5)
+    run = tracked(TransferState.TRANSFERRING, older)
+    # WHEN a non-terminal execution moves on THEN its state follows
+    run = observe_execution(run, execution_id="exec-1", state=TransferState.VERIFYING, started_at=at(0), at=at(5))
+    assert run.executions["exec-1"].state is TransferState.VERIFYING
+    # WHEN a newer scan arrives THEN it replaces the older one; an event without a scan keeps it
+    run = observe_execution(
+        run, execution_id="exec-1", state=TransferState.SUCCESS, started_at=at(0), at=at(10), summary=newer
+    )
+    run = observe_execution(run, execution_id="exec-1", state=TransferState.SUCCESS, started_at=at(0), at=at(11))
+    assert run.executions["exec-1"].summary == newer
+    # WHEN events arrive late and out of order (an older state, an older scan) THEN nothing goes back
+    run = observe_execution(
+        run, execution_id="exec-1", state=TransferState.TRANSFERRING, started_at=at(0), at=at(3), summary=older
+    )
+    assert run.executions["exec-1"].state is TransferState.SUCCESS
+    assert run.executions["exec-1"].summary == newer
+    assert run.executions["exec-1"].observed_at == at(11)
+    # WHEN two scans carry the same instant THEN the one received last wins (progress only grows within a second)
+    latest = summary(objects, files_transferred=6)
+    run = observe_execution(
+        run, execution_id="exec-1", state=TransferState.SUCCESS, started_at=at(0), at=at(11), summary=latest
+    )
+    assert run.executions["exec-1"].summary == latest
+
+
+def test_a_scan_reported_late_for_an_execution_seen_without_one_is_kept() -> None:
+    objects = run_objects()
+    # GIVEN an execution first seen through a state change carrying no scan
+    run = new_run(summary(objects), "bucket", Instrument.MISEQ, at(0))
+    run = observe_execution(run, execution_id="exec-1", state=TransferState.VERIFYING, started_at=at(0), at=at(9))
+    # WHEN its scan arrives afterwards with an earlier time stamp THEN the run still gets that scan
+    scan = summary(objects)
+    run = observe_execution(
+        run, execution_id="exec-1", state=TransferState.TRANSFERRING, started_at=at(0), at=at(4), summary=scan
+    )
+    assert run.executions["exec-1"].summary == scan
+    assert run.scan == scan
+
+
+def test_a_run_keeps_its_newest_executions_and_correlation_ids_up_to_the_limit() -> None:
+    objects = run_objects()
+    run = new_run(summary(objects), "bucket", Instrument.MISEQ, at(0))
+    # WHEN the run is touched by one execution more than the limit, each with its own correlation id
+    for n in range(EXECUTIONS_LIMIT + 1):
+        run = observe_execution(
+            run,
+            execution_id=f"exec-{n:03}",
+            state=TransferState.SUCCESS,
+            started_at=at(n),
+            at=at(n + 1),
+            summary=summary(objects),
+            correlation_id=f"corr-{n:03}",
+        )
+        if n == EXECUTIONS_LIMIT - 1:
+            # THEN up to the limit nothing is dropped
+            assert len(run.executions) == EXECUTIONS_LIMIT
+    # THEN the oldest execution is dropped, the newest kept, and the correlation ids stop at the limit
+    assert sorted(run.executions) == [f"exec-{n:03}" for n in range(1, EXECUTIONS_LIMIT + 1)]
+    assert run.correlation_ids == [f"corr-{n:03}" for n in range(EXECUTIONS_LIMIT)]
+
+
+def test_correlation_ids_are_listed_once_and_only_when_given() -> None:
+    objects = run_objects()
+    run = new_run(summary(objects), "bucket", Instrument.MISEQ, at(0))
+    run = observe_execution(run, execution_id="exec-1", state=TransferState.LAUNCHING, started_at=at(0), at=at(1))
+    assert run.correlation_ids == []
+    for t in (2, 3):
+        run = observe_execution(
+            run, execution_id="exec-1", state=TransferState.SUCCESS, started_at=at(0), at=at(t), correlation_id="c1"
+        )
+    assert run.correlation_ids == ["c1"]
+
+
+def test_updates_return_a_new_record_and_leave_the_given_one_as_it_was() -> None:
+    # GIVEN a stored run record (the store retries an update from it when a concurrent writer won)
+    objects = run_objects()
+    run = tracked(TransferState.TRANSFERRING, summary(objects, files_transferred=2))
+    stored = run.model_dump()
+    # WHEN an execution and a failed execution are recorded
+    observed = observe_execution(
+        run, execution_id="exec-2", state=TransferState.SUCCESS, started_at=at(5), at=at(6), summary=summary(objects)
+    )
+    failed = mark_failed_execution(run, "exec-1", at(7))
+    # THEN the changes are in the new records and the given record is untouched
+    assert "exec-2" in observed.executions
+    assert failed.failed_executions == ["exec-1"]
+    assert run.model_dump() == stored
+
+
+def test_a_failed_execution_is_recorded_once() -> None:
+    run = tracked(TransferState.ERROR, summary(run_objects()))
+    run = mark_failed_execution(run, "exec-1", at(5))
+    run = mark_failed_execution(run, "exec-1", at(6))
+    assert run.failed_executions == ["exec-1"]
+    assert run.updated_at == at(6)
+
+
+def test_a_delivered_run_is_never_reported_incomplete() -> None:
+    objects = run_objects(cycles=3)
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    outcome = decide(run, objects, INFO, quiet=True).incomplete
+    assert outcome is not None
+    delivered = mark_completed(
+        run,
+        Completion(at=at(5), files=7, bytes=70, marker="RTAComplete.txt", manifest_uri="s3://b/m.json", event_id="e"),
+    )
+    late = mark_incomplete(
+        delivered,
+        Incompletion(at=at(10), outcome=outcome, files=5, bytes=50, manifest_uri="s3://b/m.json", event_id="f"),
+    )
+    assert late.status is RunStatus.COMPLETED
+    assert late.incomplete is None
+
+
+def test_a_run_stalls_only_once_the_deadline_has_fully_passed() -> None:
+    run = tracked(TransferState.TRANSFERRING, summary(run_objects()))
+    deadline = timedelta(hours=1)
+    assert not is_stalled(run, run.last_progress_at + deadline, deadline)
+    assert is_stalled(run, run.last_progress_at + deadline + timedelta(microseconds=1), deadline)
+
+
+@pytest.mark.parametrize(("files_total", "empty"), [(0, True), (1, False)])
+def test_only_a_scan_of_no_files_is_an_empty_run_folder(files_total: int, empty: bool) -> None:
+    objects = run_objects()
+    run = tracked(TransferState.SUCCESS, summary(objects, files_total=files_total))
+    assert ("the scan saw an empty run folder" in candidate_blockers(run)) is empty
+    assert (candidate_blockers(run) == []) is not empty
+
+
+def test_cycles_of_an_early_ended_run_come_from_runinfo_and_s3_else_from_the_status_file() -> None:
+    objects = run_objects(cycles=4)
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    # GIVEN a status file whose figures differ from what RunInfo.xml plans and S3 holds
+    stopped = parse_run_completion(STOPPED_NEXTSEQ)
+    assert (stopped.cycles_planned, stopped.cycles_completed) == (5, 3)
+    info = RunInfo(run_id=RUN, reads=(Read(1, 4, False), Read(2, 2, True)), lane_count=1)
+    # THEN with RunInfo.xml in S3, planned cycles are RunInfo's and completed ones those found in S3
+    outcome = decide(run, objects, info, completion=stopped).incomplete
+    assert outcome is not None
+    assert (outcome.cycles_planned, outcome.cycles_completed) == (6, 4)
+    # THEN without RunInfo.xml, the status file's figures are used
+    outcome = decide(run, objects, None, completion=stopped).incomplete
+    assert outcome is not None
+    assert (outcome.cycles_planned, outcome.cycles_completed) == (5, 3)
+    # THEN without a status file, a quiet run's planned cycles are RunInfo's
+    objects = run_objects(cycles=3)
+    run = tracked(TransferState.SUCCESS, summary(objects))
+    quiet = decide(run, objects, INFO, quiet=True).incomplete
+    assert quiet is not None
+    assert (quiet.cycles_planned, quiet.cycles_completed) == (5, 3)
+
+
+def test_a_hostile_summary_is_quoted_cut_short_in_its_problem() -> None:
+    long = "x" * 10_000
+    cases = [
+        RunSummary(run_id="r", nas_path="/hr/" + long, s3_prefix="p/"),
+        RunSummary(run_id="r", nas_path=REAL + "/" + long, s3_prefix="p/"),
+        RunSummary(run_id=long, nas_path=REAL, s3_prefix=REAL[1:] + "/"),
+        RunSummary(run_id=RUN, nas_path=REAL, s3_prefix=long),
+    ]
+    for case in cases:
+        problem = summary_problem(case, SEQUENCERS)
+        assert problem is not None
+        assert 0 < len(problem) < 500, problem[:100]
