@@ -87,10 +87,7 @@ def load_equivalents(path: Path) -> list[dict[str, str]]:
 
 
 def function_lines(source: str, names: list[str]) -> list[tuple[int, int]]:
-    """Line ranges (inclusive) of the named functions; ``Class.method`` or a bare name, a class name for all of it.
-
-    A function's own ``def`` line (its signature) is left out: mutating defaults and markers there is noise.
-    """
+    """Line ranges (inclusive) of the named functions; ``Class.method`` or a bare name, a class name for all of it."""
     tree = ast.parse(source)
     found: dict[str, tuple[int, int]] = {}
 
@@ -98,8 +95,7 @@ def function_lines(source: str, names: list[str]) -> list[tuple[int, int]]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 name = f"{prefix}{child.name}"
-                first = child.body[0].lineno if child.body else child.lineno
-                found[name] = (first, child.end_lineno or child.lineno)
+                found[name] = (child.lineno, child.end_lineno or child.lineno)
                 visit(child, f"{name}.")
 
     visit(tree, "")
@@ -125,6 +121,15 @@ def enclosing(source: str, line: int) -> str:
 
     visit(ast.parse(source), "")
     return best
+
+
+def signature_lines(source: str) -> set[int]:
+    """Lines of ``def`` signatures (parameters, defaults, annotations): mutating them is noise, not a bug."""
+    lines: set[int] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            lines.update(range(node.lineno, node.body[0].lineno))
+    return lines
 
 
 def binary_operator_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -235,12 +240,15 @@ def run_target(target: Target) -> dict[str, Any]:
     )
     ranges = function_lines(source, target.functions) if target.functions else None
     operators = binary_operator_spans(source)
+    signatures = signature_lines(source)
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item in list(db.pending_work_items):
             mutation = item.mutations[0]
             line = mutation.start_pos[0]
-            wanted = OPERATORS.match(mutation.operator_name) and (
-                ranges is None or any(start <= line <= end for start, end in ranges)
+            wanted = (
+                OPERATORS.match(mutation.operator_name)
+                and line not in signatures
+                and (ranges is None or any(start <= line <= end for start, end in ranges))
             )
             if wanted and "ReplaceBinaryOperator" in mutation.operator_name:
                 wanted = any(lo <= tuple(mutation.start_pos) < hi for lo, hi in operators)
@@ -293,6 +301,12 @@ def run_target(target: Target) -> dict[str, Any]:
     }
 
 
+def mutated_line(survivor: Survivor) -> str:
+    """The mutated source line, as the mutant has it (without white space: the mutator adds some)."""
+    added = ["".join(d[1:].split()) for d in survivor.diff.splitlines() if d.startswith("+")]
+    return added[0] if added else ""
+
+
 def explained(survivor: Survivor, equivalents: list[dict[str, str]]) -> str | None:
     for entry in equivalents:
         if (
@@ -300,6 +314,7 @@ def explained(survivor: Survivor, equivalents: list[dict[str, str]]) -> str | No
             and entry.get("function", survivor.function) == survivor.function
             and entry["operator"] == survivor.operator
             and entry["source"].strip() == survivor.source
+            and "".join(entry.get("mutant", mutated_line(survivor)).split()) == mutated_line(survivor)
         ):
             return entry["reason"]
     return None

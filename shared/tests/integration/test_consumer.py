@@ -11,6 +11,7 @@ import boto3
 import pytest
 from opentelemetry import trace
 
+from seqferry_shared.errors import RetryLaterError
 from seqferry_shared.events import Meta, TransferRequested, TransferWindowOpened
 from seqferry_shared.events.aws import DataSyncStateChange
 from seqferry_shared.messaging.routing import InvalidEvent, MessageContext, Router
@@ -340,3 +341,43 @@ async def test_datasync_events_reach_a_typed_handler_and_malformed_ones_the_dlq(
     assert await depth_reaches(runtime, runtime.names.notifier_queue.dlq_name, 1) == 1
     assert len(seen) == 1
     assert any("resources: Value error, no DataSync task-execution ARN" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_failing_message_comes_back_after_the_retry_delay_doubled_per_receive_up_to_the_cap(
+    runtime: ServiceRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a handler that fails on the first three receives: foreseen once (RetryLaterError), then unexpectedly
+    caplog.set_level(logging.WARNING, logger="seqferry_shared.messaging.consumer")
+    failures: list[Exception] = [RetryLaterError("the NAS is busy"), RuntimeError("boom"), RuntimeError("boom")]
+    receives: list[int] = []
+    router = Router()
+
+    @router.on(TransferRequested)
+    async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
+        receives.append(ctx.receive_count)
+        if failures:
+            raise failures.pop(0)
+
+    # AND every visibility change the consumer asks SQS for, as SQS receives it
+    delays: list[int] = []
+    sqs = await runtime.client("sqs")
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        delays.append(params["VisibilityTimeout"])
+
+    sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibility", record)
+    consumer = await runtime.add_consumer(
+        runtime.names.executor_queue.name, router, retry_delay_s=1, max_retry_delay_s=3
+    )
+    runtime.start()
+    await runtime.publisher.publish(request())
+    # THEN it is handled at its fourth receive, after back-offs of 1, 2 and (capped) 3 s
+    await eventually(lambda: consumer.processed == 1, timeout_s=40)
+    assert receives == [1, 2, 3, 4]
+    assert delays == [1, 2, 3]
+    assert consumer.failed == 3
+    # AND the foreseen failure is a warning with its reason, the unexpected ones errors with their traceback
+    retried = [r for r in caplog.records if "retried in 1 s: the NAS is busy" in r.getMessage()]
+    assert [(r.levelno, r.exc_info) for r in retried] == [(logging.WARNING, None)]
+    failed = [r for r in caplog.records if " failed (receive " in r.getMessage()]
+    assert [(r.levelno, r.exc_info is not None) for r in failed] == [(logging.ERROR, True)] * 2

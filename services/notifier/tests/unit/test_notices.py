@@ -125,3 +125,46 @@ def test_every_channel_of_a_new_notice_is_pending_and_leased_to_its_opener() -> 
     assert n.pending == [Channel.BUS, Channel.SNS, Channel.WEBHOOK]
     assert n.lease_owner == "first"
     assert n.lease_until == NOW + LEASE
+
+
+def test_a_failed_channel_is_retried_after_the_base_delay_doubling_per_attempt() -> None:
+    # GIVEN a notice whose webhook keeps failing, retried with a base delay of 5 s
+    n, waits = notice(), []
+    for _ in range(4):
+        n = after_attempt(n, {}, now=NOW, error="webhook: 503", max_attempts=10, retry_base_s=5.0)
+        waits.append((n.lease_until - NOW).total_seconds())
+    # THEN the attempts come 5, 10, 20 and 40 s apart, and never more than 10 minutes
+    assert waits == [5, 10, 20, 40]
+    assert retry_delay(30, base_s=5.0) == timedelta(minutes=10)
+
+
+def test_the_end_of_an_attempt_and_a_tick_leave_the_given_notice_as_it_was() -> None:
+    # GIVEN a stored notice (the store retries an update from it when a concurrent writer won)
+    n = notice()
+    stored = n.model_dump()
+    # WHEN an attempt ends with outcomes and a channel is ticked off
+    ended = after_attempt(n, {Channel.BUS: ChannelState.SENT}, now=NOW, error="sns: down", max_attempts=5)
+    ticked = tick_off(n, Channel.SNS, ChannelState.SENT)
+    # THEN the new notices carry the changes and the given one is untouched
+    assert ended.channels[Channel.BUS] is ChannelState.SENT
+    assert ticked is not None
+    assert ticked.channels[Channel.SNS] is ChannelState.SENT
+    assert n.model_dump() == stored
+
+
+def test_a_lease_ends_at_its_deadline_for_its_holder_and_others_alike() -> None:
+    # GIVEN a lease held until NOW + LEASE
+    n = notice()
+    end = n.lease_until
+    # THEN just before, only the holder has it; at the deadline the holder no longer has it and another may take
+    # it: there is no instant with two holders
+    assert holds_lease(n, "first", end - timedelta(microseconds=1))
+    assert take_lease(n, end - timedelta(microseconds=1), LEASE, "second") is None
+    assert not holds_lease(n, "first", end)
+    assert take_lease(n, end, LEASE, "second") is not None
+
+
+def test_the_last_error_kept_is_cut_short() -> None:
+    n = after_attempt(notice(), {}, now=NOW, error="x" * 10_000, max_attempts=5)
+    assert n.last_error is not None
+    assert 0 < len(n.last_error) < 1000
