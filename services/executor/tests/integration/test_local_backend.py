@@ -193,6 +193,35 @@ async def test_file_changed_during_upload_is_not_verified_and_is_shipped_again(
     assert obj["ChecksumCRC32C"] == crc32c_of(data)
 
 
+async def test_an_object_that_cannot_be_checked_after_its_upload_is_failed_never_verified(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN a multipart-sized file, and a bucket whose answers to HEAD (the check after upload) are lost
+    nas = tmp_path / "nas"
+    data = os.urandom(6 * MIB)
+    path = write(nas, f"{RUN}/Data/big.bin", data)
+    age(path)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url, multipart_threshold=5 * MIB, part_size=5 * MIB)
+    settings = settings.model_copy(update={"aws_max_attempts": 2})  # a lost answer is retried once, not ten times
+    backend = await factory(settings)
+    await settle()
+    proxy.hook = lambda method, request_path: False if method == "HEAD" else None
+    # WHEN a pass runs
+    first = await run_pass(backend, [RUN])
+    # THEN the file is failed with the reason and not verified, and the pass ends in error
+    assert first.state is TransferState.ERROR
+    assert (first.counters.files_failed, first.counters.files_verified) == (1, 0)
+    assert first.error is not None
+    assert f"{RUN}/Data/big.bin: object check after upload failed" in first.error.message
+    # WHEN the bucket answers again THEN the next pass ships it again and verifies it
+    proxy.hook = None
+    second = await run_pass(backend, [RUN])
+    assert second.state is TransferState.SUCCESS, second.error
+    assert (second.counters.files_transferred, second.counters.files_verified) == (1, 1)
+    s3 = sync_client("s3", settings)
+    assert s3.get_object(Bucket=settings.names.bucket, Key=path.relative_to(nas).as_posix())["Body"].read() == data
+
+
 async def test_unreadable_files_fail_with_reasons_while_the_rest_succeed(
     tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
 ) -> None:
