@@ -98,11 +98,13 @@ faults: install system-deps
 
 # Mutation testing of the data-safety code (tests/mutation/targets.toml), on demand: cosmic-ray mutants, one at a
 # time, each against the tests that defend that code; then docs/mutation.md is written from the results.
-# MUTANTS=name... runs only those targets (the report keeps the latest result of the others).
+# MUTANTS="name..." runs only those targets (the report keeps the latest result of the others);
+# MUTANTS_ARGS=--survivors runs only the mutants that survived a target's last run (after new tests).
 MUTANTS ?=
+MUTANTS_ARGS ?=
 mutants: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -r tests/mutation/requirements.txt
-	$(BIN)/python tests/mutation/mutants.py --report docs/mutation.md $(MUTANTS)
+	$(BIN)/python tests/mutation/mutants.py --report docs/mutation.md $(MUTANTS_ARGS) $(MUTANTS)
 
 bench: install
 	$(BIN)/python -m pip install --quiet -c constraints.txt -r bench/requirements.txt

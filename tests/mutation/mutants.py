@@ -23,6 +23,7 @@ import os
 import platform
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -209,8 +210,24 @@ def git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def run_target(target: Target) -> dict[str, Any]:
-    """Mutate ``target``'s functions one at a time and run its tests against each mutant; the result as a dict."""
+def recheckable(target: Target) -> dict[str, Any] | None:
+    """The target's last result if only its survivors need running again: same module source, same selection."""
+    path = RESULTS / f"{target.name}.json"
+    if not path.exists() or not (WORK / f"{target.name}.sqlite").exists():
+        return None
+    previous: dict[str, Any] = json.loads(path.read_text())
+    commit = previous["commit"].removesuffix("+changes")
+    same_module = subprocess.run(["git", "diff", "--quiet", commit, "--", target.module], cwd=REPO, check=False)
+    if same_module.returncode != 0 or previous["target"]["functions"] != target.functions:
+        return None
+    return previous
+
+
+def run_target(target: Target, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Mutate ``target``'s functions one at a time and run its tests against each mutant; the result as a dict.
+
+    With ``previous`` (see :func:`recheckable`), only the mutants that survived that run are run again.
+    """
     started = time.monotonic()
     tree = WORK / "tree"
     copy_tree(tree)
@@ -220,6 +237,12 @@ def run_target(target: Target) -> dict[str, Any]:
     timeout = max(30.0, took * 4 + 10)
     config = WORK / f"{target.name}.toml"
     session = WORK / f"{target.name}.sqlite"
+    if previous is not None:
+        config.write_text(re.sub(r"(?m)^timeout = .*$", f"timeout = {timeout:.0f}", config.read_text()))
+        with sqlite3.connect(session) as db:
+            again = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+        print(f"{target.name}: {again} surviving mutants run again, its tests take {took:.1f} s", flush=True)
+        return finish(target, tree, source, config, session, took, started, previous)
     session.unlink(missing_ok=True)
     command = " ".join(_quote(part) for part in test_command(target))
     config.write_text(
@@ -256,6 +279,21 @@ def run_target(target: Target) -> dict[str, Any]:
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output="not selected"))
         pending = db.num_work_items - db.num_results
     print(f"{target.name}: {pending} mutants, its tests take {took:.1f} s (timeout {timeout:.0f} s)", flush=True)
+    return finish(target, tree, source, config, session, took, started, None)
+
+
+def finish(
+    target: Target,
+    tree: Path,
+    source: str,
+    config: Path,
+    session: Path,
+    took: float,
+    started: float,
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Run the pending mutants of ``session``, then tally every mutant of the target."""
+    env = env_for(tree)
     subprocess.run([str(VENV_BIN / "cosmic-ray"), "exec", str(config), str(session)], cwd=tree, env=env, check=True)
     lines = source.splitlines()
     survivors: list[Survivor] = []
@@ -290,12 +328,14 @@ def run_target(target: Target) -> dict[str, Any]:
                 counts["killed"] += 1
     shutil.rmtree(tree)
     dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    seconds = time.monotonic() - started
     return {
         "target": asdict(target),
         "commit": git("rev-parse", "--short", "HEAD") + ("+changes" if dirty else ""),
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "baseline_s": round(took, 1),
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(seconds + (previous["seconds"] if previous else 0), 1),
+        "rechecks": (previous.get("rechecks", 0) + 1) if previous else 0,
         "counts": counts,
         "survivors": [asdict(s) for s in sorted(survivors, key=lambda s: (s.line, s.operator))],
     }
@@ -410,6 +450,11 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
     parser.add_argument("--report", type=Path, default=WORK / "report.md", help="where to write the report")
     parser.add_argument("--render", action="store_true", help="only render the report from the kept results")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="run only the mutants that survived a target's last run again (after new tests; its module unchanged)",
+    )
     args = parser.parse_args()
     targets = load_targets(HERE / "targets.toml")
     if args.list:
@@ -425,7 +470,10 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not args.render:
         for target in chosen:
-            result = run_target(target)
+            previous = recheckable(target) if args.survivors else None
+            if args.survivors and previous is None:
+                print(f"{target.name}: its module or selection changed since its last run: running every mutant")
+            result = run_target(target, previous)
             (RESULTS / f"{target.name}.json").write_text(json.dumps(result, indent=1) + "\n")
     report, unexplained = render(targets, load_equivalents(HERE / "equivalent.toml"))
     args.report.parent.mkdir(parents=True, exist_ok=True)
