@@ -327,7 +327,7 @@ def finish(
             else:
                 counts["killed"] += 1
     shutil.rmtree(tree)
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/mutation.md"))
     seconds = time.monotonic() - started
     return {
         "target": asdict(target),

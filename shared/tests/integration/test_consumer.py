@@ -84,7 +84,7 @@ async def test_invalid_messages_reach_the_dlq_and_serving_continues(
     async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
         handled.append(detail.request_id)
 
-    await runtime.add_consumer(runtime.names.executor_queue.name, router)
+    consumer = await runtime.add_consumer(runtime.names.executor_queue.name, router)
     runtime.start()
     events = await runtime.client("events")
     sqs = await runtime.client("sqs")
@@ -115,6 +115,7 @@ async def test_invalid_messages_reach_the_dlq_and_serving_continues(
             message_id = text.split("message ")[1].split(" ")[0]
             receives.setdefault(message_id, []).append(int(text.split("(receive ")[1].split(",")[0]))
     assert sorted(receives.values()) == [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]
+    assert (consumer.failed, consumer.processed) == (10, 0)
     # AND the consumer keeps serving valid messages
     await runtime.publisher.publish(request())
     await eventually(lambda: handled == ["r1"])
@@ -381,3 +382,125 @@ async def test_a_failing_message_comes_back_after_the_retry_delay_doubled_per_re
     assert [(r.levelno, r.exc_info) for r in retried] == [(logging.WARNING, None)]
     failed = [r for r in caplog.records if " failed (receive " in r.getMessage()]
     assert [(r.levelno, r.exc_info is not None) for r in failed] == [(logging.ERROR, True)] * 2
+
+
+async def test_messages_are_received_only_for_free_workers_so_none_waits_out_its_visibility(
+    runtime: ServiceRuntime,
+) -> None:
+    # GIVEN two replicas of two workers each, a visibility timeout of 2 s, a first handler of 6 s and the others of
+    # 3 s, not guarded by idempotency: a message received while no worker is free would wait, without a heartbeat,
+    # until its timeout lapsed and the other replica received it again
+    calls: list[tuple[str, int]] = []
+    router = Router()
+
+    @router.on(TransferRequested, idempotent=False)
+    async def slow(detail: TransferRequested, ctx: MessageContext) -> None:
+        calls.append((detail.request_id, ctx.receive_count))
+        await asyncio.sleep(6 if len(calls) == 1 else 3)
+
+    replicas = [
+        await runtime.add_consumer(runtime.names.executor_queue.name, router, concurrency=2, visibility_timeout_s=2)
+        for _ in range(2)
+    ]
+    # WHEN ten requests are on the queue at once
+    await runtime.publisher.publish(*(TransferRequested(request_id=f"r{n}", includes=["/x"]) for n in range(10)))
+    assert await depth_reaches(runtime, runtime.names.executor_queue.name, 10) == 10
+    runtime.start()
+    await eventually(lambda: sum(r.processed for r in replicas) >= 10 or any(n > 1 for _, n in calls), timeout_s=60)
+    # THEN each was handled once, at its first receive
+    assert sorted(calls) == sorted((f"r{n}", 1) for n in range(10))
+    assert await depth_reaches(runtime, runtime.names.executor_queue.name, 0) == 0
+
+
+async def test_a_consumer_cancelled_by_its_owner_returns_its_messages_at_once(
+    settings: Any, telemetry: Telemetry
+) -> None:
+    # GIVEN a handler of 3 s, a shutdown grace of 30 s and a visibility timeout of 60 s
+    started = asyncio.Event()
+    completions: list[str] = []
+    router = Router()
+
+    @router.on(TransferRequested)
+    async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
+        started.set()
+        await asyncio.sleep(3)
+        completions.append(detail.request_id)
+
+    async with ServiceRuntime(settings, "tests", telemetry=telemetry) as runtime:
+        consumer = await runtime.add_consumer(
+            runtime.names.executor_queue.name, router, shutdown_grace_s=30, visibility_timeout_s=60
+        )
+        running = asyncio.create_task(consumer.run())
+        await runtime.publisher.publish(request())
+        await asyncio.wait_for(started.wait(), 20)
+        # WHEN its owner cancels it while the handler runs (no grace left)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        # THEN the handler was cut short and its message is visible again at once, not after 60 s
+        assert completions == []
+        assert await visible_messages(runtime) == 1
+
+
+async def test_a_drain_cut_short_by_the_owner_returns_its_messages_at_once(settings: Any, telemetry: Telemetry) -> None:
+    # GIVEN a handler of 3 s, a consumer allowing it 30 s to finish and a visibility timeout of 60 s
+    started = asyncio.Event()
+    completions: list[str] = []
+    router = Router()
+
+    @router.on(TransferRequested)
+    async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
+        started.set()
+        await asyncio.sleep(3)
+        completions.append(detail.request_id)
+
+    async with ServiceRuntime(settings, "tests", telemetry=telemetry) as runtime:
+        await runtime.add_consumer(
+            runtime.names.executor_queue.name, router, shutdown_grace_s=30, visibility_timeout_s=60
+        )
+        runtime.start()
+        await runtime.publisher.publish(request())
+        await asyncio.wait_for(started.wait(), 20)
+        # WHEN the service stops with a shorter grace than the consumer's (its drain is cancelled)
+        await runtime.stop(grace_s=0.2)
+        # THEN the handler was cut short and its message is visible again at once, not after 60 s
+        assert completions == []
+        assert await visible_messages(runtime) == 1
+
+
+async def visible_messages(runtime: ServiceRuntime) -> int:
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=runtime.names.executor_queue.name)["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+
+async def test_each_message_is_counted_with_its_outcome_and_timed(
+    runtime: ServiceRuntime, telemetry: Telemetry
+) -> None:
+    # GIVEN a handler that takes half a second
+    router = Router()
+
+    @router.on(TransferRequested)
+    async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
+        await asyncio.sleep(0.5)
+
+    queue = runtime.names.executor_queue.name
+    labels = {"queue": queue, "outcome": "ok"}
+
+    def sample(name: str) -> float:
+        return telemetry.registry.get_sample_value(name, labels) or 0.0
+
+    before = (sample("seqferry_messages_total"), sample("seqferry_message_seconds_count"))
+    seconds_before = sample("seqferry_message_seconds_sum")
+    consumer = await runtime.add_consumer(queue, router)
+    runtime.start()
+    # WHEN one message is handled
+    await runtime.publisher.publish(request())
+    await eventually(lambda: consumer.processed == 1)
+    # THEN the metrics count it once as ok, and its duration is the handler's (half a second, not hours)
+    assert (sample("seqferry_messages_total"), sample("seqferry_message_seconds_count")) == (
+        before[0] + 1,
+        before[1] + 1,
+    )
+    assert 0.5 <= sample("seqferry_message_seconds_sum") - seconds_before < 60
