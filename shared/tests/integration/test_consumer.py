@@ -412,10 +412,8 @@ async def test_messages_are_received_only_for_free_workers_so_none_waits_out_its
     assert await depth_reaches(runtime, runtime.names.executor_queue.name, 0) == 0
 
 
-async def test_a_consumer_cancelled_by_its_owner_returns_its_messages_at_once(
-    settings: Any, telemetry: Telemetry
-) -> None:
-    # GIVEN a handler of 3 s, a shutdown grace of 30 s and a visibility timeout of 60 s
+def handler_of(seconds: float) -> tuple[Router, asyncio.Event, list[str]]:
+    """A router whose request handler takes ``seconds``; the event it sets on start; the requests it completed."""
     started = asyncio.Event()
     completions: list[str] = []
     router = Router()
@@ -423,9 +421,17 @@ async def test_a_consumer_cancelled_by_its_owner_returns_its_messages_at_once(
     @router.on(TransferRequested)
     async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
         started.set()
-        await asyncio.sleep(3)
+        await asyncio.sleep(seconds)
         completions.append(detail.request_id)
 
+    return router, started, completions
+
+
+async def test_a_consumer_cancelled_by_its_owner_returns_its_messages_at_once(
+    settings: Any, telemetry: Telemetry
+) -> None:
+    # GIVEN a handler of 3 s, a shutdown grace of 30 s and a visibility timeout of 60 s
+    router, started, completions = handler_of(3)
     async with ServiceRuntime(settings, "tests", telemetry=telemetry) as runtime:
         consumer = await runtime.add_consumer(
             runtime.names.executor_queue.name, router, shutdown_grace_s=30, visibility_timeout_s=60
@@ -444,16 +450,7 @@ async def test_a_consumer_cancelled_by_its_owner_returns_its_messages_at_once(
 
 async def test_a_drain_cut_short_by_the_owner_returns_its_messages_at_once(settings: Any, telemetry: Telemetry) -> None:
     # GIVEN a handler of 3 s, a consumer allowing it 30 s to finish and a visibility timeout of 60 s
-    started = asyncio.Event()
-    completions: list[str] = []
-    router = Router()
-
-    @router.on(TransferRequested)
-    async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
-        started.set()
-        await asyncio.sleep(3)
-        completions.append(detail.request_id)
-
+    router, started, completions = handler_of(3)
     async with ServiceRuntime(settings, "tests", telemetry=telemetry) as runtime:
         await runtime.add_consumer(
             runtime.names.executor_queue.name, router, shutdown_grace_s=30, visibility_timeout_s=60
