@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import platform
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -211,22 +213,28 @@ def git(*args: str) -> str:
 
 
 def recheckable(target: Target) -> dict[str, Any] | None:
-    """The target's last result if only its survivors need running again: same module source, same selection."""
+    """What the target's last session ran, if it can be continued: same module source, same selection.
+
+    Returns the last result (``{}`` when the session was stopped before it produced one), or None.
+    """
+    session, kept = WORK / f"{target.name}.sqlite", WORK / f"{target.name}.source.json"
+    if not session.exists() or not kept.exists():
+        return None
+    started_from = json.loads(kept.read_text())
+    if started_from != {"module": (REPO / target.module).read_text(), "functions": target.functions}:
+        return None
     path = RESULTS / f"{target.name}.json"
-    if not path.exists() or not (WORK / f"{target.name}.sqlite").exists():
-        return None
-    previous: dict[str, Any] = json.loads(path.read_text())
-    commit = previous["commit"].removesuffix("+changes")
-    same_module = subprocess.run(["git", "diff", "--quiet", commit, "--", target.module], cwd=REPO, check=False)
-    if same_module.returncode != 0 or previous["target"]["functions"] != target.functions:
-        return None
-    return previous
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
-def run_target(target: Target, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_target(
+    target: Target, previous: dict[str, Any] | None = None, *, survivors: bool = False, budget_s: float | None = None
+) -> dict[str, Any]:
     """Mutate ``target``'s functions one at a time and run its tests against each mutant; the result as a dict.
 
-    With ``previous`` (see :func:`recheckable`), only the mutants that survived that run are run again.
+    With ``previous`` (see :func:`recheckable`), the last session goes on: the mutants it did not run yet, and with
+    ``survivors`` those that survived it too. ``budget_s`` stops the run after that long; what is left is counted
+    as not run (and runs when the session goes on).
     """
     started = time.monotonic()
     tree = WORK / "tree"
@@ -240,10 +248,14 @@ def run_target(target: Target, previous: dict[str, Any] | None = None) -> dict[s
     if previous is not None:
         config.write_text(re.sub(r"(?m)^timeout = .*$", f"timeout = {timeout:.0f}", config.read_text()))
         with sqlite3.connect(session) as db:
-            again = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
-        print(f"{target.name}: {again} surviving mutants run again, its tests take {took:.1f} s", flush=True)
-        return finish(target, tree, source, config, session, took, started, previous)
+            again = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount if survivors else 0
+            left = db.execute(
+                "SELECT COUNT(*) FROM work_items WHERE job_id NOT IN (SELECT job_id FROM work_results)"
+            ).fetchone()[0]
+        print(f"{target.name}: {left} mutants to run ({again} that survived), its tests take {took:.1f} s", flush=True)
+        return finish(target, tree, source, config, session, took, started, previous, budget_s)
     session.unlink(missing_ok=True)
+    (WORK / f"{target.name}.source.json").write_text(json.dumps({"module": source, "functions": target.functions}))
     command = " ".join(_quote(part) for part in test_command(target))
     config.write_text(
         "[cosmic-ray]\n"
@@ -279,7 +291,26 @@ def run_target(target: Target, previous: dict[str, Any] | None = None) -> dict[s
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output="not selected"))
         pending = db.num_work_items - db.num_results
     print(f"{target.name}: {pending} mutants, its tests take {took:.1f} s (timeout {timeout:.0f} s)", flush=True)
-    return finish(target, tree, source, config, session, took, started, None)
+    return finish(target, tree, source, config, session, took, started, None, budget_s)
+
+
+def execute(command: list[str], tree: Path, env: dict[str, str], budget_s: float | None) -> None:
+    """Run cosmic-ray; past ``budget_s``, stop it and the tests it is running (each in its own session)."""
+    with subprocess.Popen(command, cwd=tree, env=env, start_new_session=True) as process:
+        try:
+            status = process.wait(timeout=budget_s)
+        except subprocess.TimeoutExpired:
+            children = subprocess.run(
+                ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+            ).stdout.split()
+            for pid in [process.pid, *map(int, children)]:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+            process.wait()
+            print(f"time budget of {budget_s / 60:.0f} min used up: the mutants left are not run", flush=True)
+            return
+    if status != 0:
+        raise SystemExit(f"cosmic-ray exec failed ({status})")
 
 
 def finish(
@@ -291,14 +322,16 @@ def finish(
     took: float,
     started: float,
     previous: dict[str, Any] | None,
+    budget_s: float | None,
 ) -> dict[str, Any]:
-    """Run the pending mutants of ``session``, then tally every mutant of the target."""
+    """Run the pending mutants of ``session`` (until ``budget_s``), then tally every mutant of the target."""
     env = env_for(tree)
-    subprocess.run([str(VENV_BIN / "cosmic-ray"), "exec", str(config), str(session)], cwd=tree, env=env, check=True)
+    execute([str(VENV_BIN / "cosmic-ray"), "exec", str(config), str(session)], tree, env, budget_s)
     lines = source.splitlines()
     survivors: list[Survivor] = []
-    counts = {"mutants": 0, "killed": 0, "timeout": 0, "survived": 0, "incompetent": 0}
+    counts = {"mutants": 0, "killed": 0, "timeout": 0, "survived": 0, "incompetent": 0, "not_run": 0}
     with use_db(str(session), WorkDB.Mode.open) as db:
+        counts["not_run"] = db.num_work_items - db.num_results
         for item, result in db.completed_work_items:
             if result.worker_outcome == WorkerOutcome.SKIPPED:
                 continue
@@ -334,7 +367,7 @@ def finish(
         "commit": git("rev-parse", "--short", "HEAD") + ("+changes" if dirty else ""),
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "baseline_s": round(took, 1),
-        "seconds": round(seconds + (previous["seconds"] if previous else 0), 1),
+        "seconds": round(seconds + (previous.get("seconds", 0) if previous else 0), 1),
         "rechecks": (previous.get("rechecks", 0) + 1) if previous else 0,
         "counts": counts,
         "survivors": [asdict(s) for s in sorted(survivors, key=lambda s: (s.line, s.operator))],
@@ -363,12 +396,15 @@ def explained(survivor: Survivor, equivalents: list[dict[str, str]]) -> str | No
 def render(targets: list[Target], equivalents: list[dict[str, str]]) -> tuple[str, list[Survivor]]:
     """The report over the latest result of every target, and the survivors nothing explains."""
     rows, details, unexplained, notes = [], [], [], []
-    totals = dict.fromkeys(("mutants", "killed", "equivalent", "surviving"), 0)
+    totals = dict.fromkeys(("mutants", "killed", "equivalent", "surviving", "not_run"), 0)
     total_s = 0.0
     for target in targets:
+        tests = ", ".join(f"`{t}`" for t in target.tests)
+        functions = ", ".join(f"`{f}`" for f in target.functions) or "the whole module"
+        details.append(f"- **{target.name}** ({target.why}): {functions}; defended by {tests}.")
         path = RESULTS / f"{target.name}.json"
         if not path.exists():
-            rows.append(f"| {target.name} | `{target.module}` | not run | | | | | |")
+            rows.append(f"| {target.name} | `{target.module}` | | | | | all | | not run yet |")
             continue
         result = json.loads(path.read_text())
         counts = result["counts"]
@@ -378,24 +414,23 @@ def render(targets: list[Target], equivalents: list[dict[str, str]]) -> tuple[st
         left = [s for s, r in zip(survivors, reasons, strict=True) if r is None]
         unexplained += left
         killed = counts["killed"] + counts["timeout"]
+        not_run = counts.get("not_run", 0)
+        totals["not_run"] += not_run
         minutes = result["seconds"] / 60
         total_s += result["seconds"]
-        for key, value in (("mutants", counts["mutants"]), ("killed", killed), ("equivalent", equivalent)):
+        for key, value in (("mutants", counts["mutants"] + not_run), ("killed", killed), ("equivalent", equivalent)):
             totals[key] += value
         totals["surviving"] += len(left)
         stale = "" if result["target"] == asdict(target) else " (targets.toml changed since)"
         rows.append(
-            f"| {target.name} | `{target.module}` | {counts['mutants']} | {killed} | {equivalent} | {len(left)} "
-            f"| {minutes:.1f} min | {result['commit']}, {result['finished']}{stale} |"
+            f"| {target.name} | `{target.module}` | {counts['mutants'] + not_run} | {killed} | {equivalent} "
+            f"| {len(left)} | {not_run} | {minutes:.1f} min | {result['commit']}, {result['finished']}{stale} |"
         )
         if counts["timeout"] or counts["incompetent"]:
             notes.append(
                 f"- {target.name}: {counts['timeout']} of the killed mutants hung the tests until their time limit"
                 + (f"; {counts['incompetent']} could not run at all" if counts["incompetent"] else "")
             )
-        tests = ", ".join(f"`{t}`" for t in target.tests)
-        functions = ", ".join(f"`{f}`" for f in target.functions) or "the whole module"
-        details.append(f"- **{target.name}** ({target.why}): {functions}; defended by {tests}.")
         for survivor, reason in zip(survivors, reasons, strict=True):
             if reason is not None:
                 details.append(
@@ -411,13 +446,14 @@ def render(targets: list[Target], equivalents: list[dict[str, str]]) -> tuple[st
         "One mutant at a time (a comparison flipped, a condition negated or dropped, a constant changed, a loop "
         "skipped, an exception swapped) in the named functions; the tests that defend them must fail. *Equivalent*: "
         "the mutant survives but cannot change behaviour, with the reason in `tests/mutation/equivalent.toml`. "
-        "*Surviving*: a promise no test defends.",
+        "*Surviving*: a promise no test defends. *Not run*: mutants left when the target's time budget "
+        "(`--budget`) ran out; `--resume` runs them.",
         "",
-        "| target | module | mutants | killed | equivalent | surviving | time | run at |",
-        "|---|---|---|---|---|---|---|---|",
+        "| target | module | mutants | killed | equivalent | surviving | not run | time | run at |",
+        "|---|---|---|---|---|---|---|---|---|",
         *rows,
         f"| **all** | | {totals['mutants']} | {totals['killed']} | {totals['equivalent']} | {totals['surviving']} "
-        f"| {total_s / 60:.1f} min | |",
+        f"| {totals['not_run']} | {total_s / 60:.1f} min | |",
         "",
         *notes,
         *([""] if notes else []),
@@ -453,8 +489,12 @@ def main() -> int:
     parser.add_argument(
         "--survivors",
         action="store_true",
-        help="run only the mutants that survived a target's last run again (after new tests; its module unchanged)",
+        help="go on with each target's last session, running its surviving mutants again (after new tests)",
     )
+    parser.add_argument(
+        "--resume", action="store_true", help="go on with each target's last session: run the mutants it has not run"
+    )
+    parser.add_argument("--budget", type=float, metavar="MIN", help="stop each target after this many minutes")
     args = parser.parse_args()
     targets = load_targets(HERE / "targets.toml")
     if args.list:
@@ -470,10 +510,11 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not args.render:
         for target in chosen:
-            previous = recheckable(target) if args.survivors else None
-            if args.survivors and previous is None:
-                print(f"{target.name}: its module or selection changed since its last run: running every mutant")
-            result = run_target(target, previous)
+            previous = recheckable(target) if args.survivors or args.resume else None
+            if (args.survivors or args.resume) and previous is None:
+                print(f"{target.name}: no session to go on with (or its module or selection changed): every mutant")
+            budget = args.budget * 60 if args.budget else None
+            result = run_target(target, previous, survivors=args.survivors, budget_s=budget)
             (RESULTS / f"{target.name}.json").write_text(json.dumps(result, indent=1) + "\n")
     report, unexplained = render(targets, load_equivalents(HERE / "equivalent.toml"))
     args.report.parent.mkdir(parents=True, exist_ok=True)
