@@ -501,3 +501,20 @@ async def test_each_message_is_counted_with_its_outcome_and_timed(
         before[1] + 1,
     )
     assert 0.5 <= sample("seqferry_message_seconds_sum") - seconds_before < 60
+
+
+async def test_a_message_to_ignore_is_deleted_at_once_and_never_retried(
+    runtime: ServiceRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN the test event S3 sends when a bucket notification is set up, on the queue
+    caplog.set_level(logging.INFO, logger="seqferry_shared.messaging.consumer")
+    consumer = await runtime.add_consumer(runtime.names.executor_queue.name, Router())
+    sqs = await runtime.client("sqs")
+    url = await consumer.queue_url()
+    await sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}))
+    runtime.start()
+    # THEN it is deleted at its first receive, neither failed nor retried, the log saying why
+    await eventually(lambda: consumer.processed == 1)
+    assert consumer.failed == 0
+    assert await depth_reaches(runtime, runtime.names.executor_queue.name, 0) == 0
+    assert any(" ignored: s3:TestEvent" in r.getMessage() for r in caplog.records)
