@@ -518,3 +518,35 @@ async def test_a_message_to_ignore_is_deleted_at_once_and_never_retried(
     assert consumer.failed == 0
     assert await depth_reaches(runtime, runtime.names.executor_queue.name, 0) == 0
     assert any(" ignored: s3:TestEvent" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_failed_receive_is_retried_and_the_consumer_goes_on(
+    runtime: ServiceRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a consumer whose first receive fails (the network drops), run on its own (no service to restart it)
+    caplog.set_level(logging.ERROR, logger="seqferry_shared.messaging.consumer")
+    handled: list[str] = []
+    router = Router()
+
+    @router.on(TransferRequested)
+    async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
+        handled.append(detail.request_id)
+
+    consumer = await runtime.add_consumer(runtime.names.executor_queue.name, router)
+    failures = [ConnectionError("the network is down")]
+
+    def fail_once(**_: Any) -> None:
+        if failures:
+            raise failures.pop()
+
+    (await runtime.client("sqs")).meta.events.register("before-call.sqs.ReceiveMessage", fail_once)
+    running = asyncio.create_task(consumer.run())
+    # WHEN a request arrives after the failure
+    await runtime.publisher.publish(request())
+    # THEN the consumer logged the failure, kept receiving and handled it
+    await eventually(lambda: handled == ["r1"] or running.done())
+    assert handled == ["r1"]
+    assert not running.done()
+    assert any("receive failed; retrying" in r.getMessage() for r in caplog.records)
+    consumer.stop()
+    await running
