@@ -114,7 +114,12 @@ class ServiceSettings(BaseSettings):
         default=60.0, ge=1, description="Seconds between two CloudWatch metric exports."
     )
     sqs_wait_time_s: int = Field(default=20, ge=0, le=20, description="SQS long-poll seconds.")
-    sqs_visibility_timeout_s: int = Field(default=60, ge=1)
+    sqs_visibility_timeout_s: int = Field(
+        default=60,
+        ge=2,
+        description="A heartbeat extends it at half its length while a handler runs (so at least 2 s, a whole second "
+        "apart).",
+    )
     shutdown_grace_s: float = Field(
         default=25.0,
         ge=0,

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -550,3 +551,32 @@ async def test_a_failed_receive_is_retried_and_the_consumer_goes_on(
     assert any("receive failed; retrying" in r.getMessage() for r in caplog.records)
     consumer.stop()
     await running
+
+
+async def test_the_heartbeat_renews_a_message_well_before_its_visibility_lapses(
+    runtime: ServiceRuntime,
+) -> None:
+    # GIVEN a visibility timeout of 2 s and a handler of 4 s, and every renewal the consumer sends, timed
+    started: list[float] = []
+    renewals: list[float] = []
+    router = Router()
+
+    @router.on(TransferRequested, idempotent=False)
+    async def slow(detail: TransferRequested, ctx: MessageContext) -> None:
+        started.append(time.monotonic())
+        await asyncio.sleep(4)
+
+    def renewed(params: dict[str, Any], **_: Any) -> None:
+        if params["VisibilityTimeout"] == 2:
+            renewals.append(time.monotonic())
+
+    (await runtime.client("sqs")).meta.events.register("provide-client-params.sqs.ChangeMessageVisibility", renewed)
+    consumer = await runtime.add_consumer(runtime.names.executor_queue.name, router, visibility_timeout_s=2)
+    runtime.start()
+    await runtime.publisher.publish(request())
+    await eventually(lambda: consumer.processed == 1, timeout_s=30)
+    # THEN it was renewed while the handler ran, each time with half the timeout still to go (not at the last
+    # moment, when another worker may already have received it)
+    assert len(renewals) >= 2
+    deadlines = [started[0] + 2, *(r + 2 for r in renewals)]
+    assert all(deadline - renewal >= 0.5 for renewal, deadline in zip(renewals, deadlines, strict=False))
