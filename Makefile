@@ -100,7 +100,7 @@ faults: install system-deps
 # time, each against the tests that defend that code; then docs/mutation.md is written from the results.
 # MUTANTS="name..." runs only those targets (the report keeps the latest result of the others);
 # MUTANTS_ARGS: --budget MIN stops each target after MIN minutes (what is left is reported as not run);
-# --resume runs what a target's last session left; --survivors also runs its surviving mutants again (after new tests).
+# --resume runs what a target's last session left; --survivors runs its surviving mutants again (after new tests).
 MUTANTS ?=
 MUTANTS_ARGS ?=
 mutants: install

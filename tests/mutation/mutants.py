@@ -43,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 WORK = REPO / "var" / "mutants"
 RESULTS = WORK / "results"
 VENV_BIN = REPO / ".venv" / "bin"
+DEFERRED = "left for --resume"
 
 # Operators that model a plausible bug. Left out: arithmetic swaps no one writes by mistake (Add_Pow, Mul_BitXor...),
 # `is`/`is not` swapped for ordering comparisons (type errors, not bugs), and VariableReplacer/Inserter (random
@@ -228,13 +229,18 @@ def recheckable(target: Target) -> dict[str, Any] | None:
 
 
 def run_target(
-    target: Target, previous: dict[str, Any] | None = None, *, survivors: bool = False, budget_s: float | None = None
+    target: Target,
+    previous: dict[str, Any] | None = None,
+    *,
+    survivors: bool = False,
+    resume: bool = False,
+    budget_s: float | None = None,
 ) -> dict[str, Any]:
     """Mutate ``target``'s functions one at a time and run its tests against each mutant; the result as a dict.
 
-    With ``previous`` (see :func:`recheckable`), the last session goes on: the mutants it did not run yet, and with
-    ``survivors`` those that survived it too. ``budget_s`` stops the run after that long; what is left is counted
-    as not run (and runs when the session goes on).
+    With ``previous`` (see :func:`recheckable`), the last session goes on: with ``resume`` the mutants it did not
+    run yet, with ``survivors`` those that survived it. ``budget_s`` stops the run after that long; what is left
+    is counted as not run (and runs when the session goes on).
     """
     started = time.monotonic()
     tree = WORK / "tree"
@@ -248,6 +254,12 @@ def run_target(
     if previous is not None:
         config.write_text(re.sub(r"(?m)^timeout = .*$", f"timeout = {timeout:.0f}", config.read_text()))
         with sqlite3.connect(session) as db:
+            if not resume:  # only the survivors: what was never run stays for a later --resume
+                db.execute(
+                    "INSERT INTO work_results (job_id, worker_outcome, output) SELECT job_id, 'SKIPPED', ? "
+                    "FROM work_items WHERE job_id NOT IN (SELECT job_id FROM work_results)",
+                    (DEFERRED,),
+                )
             again = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount if survivors else 0
             left = db.execute(
                 "SELECT COUNT(*) FROM work_items WHERE job_id NOT IN (SELECT job_id FROM work_results)"
@@ -327,6 +339,8 @@ def finish(
     """Run the pending mutants of ``session`` (until ``budget_s``), then tally every mutant of the target."""
     env = env_for(tree)
     execute([str(VENV_BIN / "cosmic-ray"), "exec", str(config), str(session)], tree, env, budget_s)
+    with sqlite3.connect(session) as db:
+        db.execute("DELETE FROM work_results WHERE output = ?", (DEFERRED,))
     lines = source.splitlines()
     survivors: list[Survivor] = []
     counts = {"mutants": 0, "killed": 0, "timeout": 0, "survived": 0, "incompetent": 0, "not_run": 0}
@@ -489,7 +503,7 @@ def main() -> int:
     parser.add_argument(
         "--survivors",
         action="store_true",
-        help="go on with each target's last session, running its surviving mutants again (after new tests)",
+        help="run the mutants that survived each target's last session again (after new tests)",
     )
     parser.add_argument(
         "--resume", action="store_true", help="go on with each target's last session: run the mutants it has not run"
@@ -514,7 +528,7 @@ def main() -> int:
             if (args.survivors or args.resume) and previous is None:
                 print(f"{target.name}: no session to go on with (or its module or selection changed): every mutant")
             budget = args.budget * 60 if args.budget else None
-            result = run_target(target, previous, survivors=args.survivors, budget_s=budget)
+            result = run_target(target, previous, survivors=args.survivors, resume=args.resume, budget_s=budget)
             (RESULTS / f"{target.name}.json").write_text(json.dumps(result, indent=1) + "\n")
     report, unexplained = render(targets, load_equivalents(HERE / "equivalent.toml"))
     args.report.parent.mkdir(parents=True, exist_ok=True)
