@@ -85,7 +85,8 @@ async def test_invalid_messages_reach_the_dlq_and_serving_continues(
     async def handle(detail: TransferRequested, ctx: MessageContext) -> None:
         handled.append(detail.request_id)
 
-    consumer = await runtime.add_consumer(runtime.names.executor_queue.name, router)
+    # a visibility timeout of a minute: a rejected message must come back at once, not when it lapses
+    consumer = await runtime.add_consumer(runtime.names.executor_queue.name, router, visibility_timeout_s=60)
     runtime.start()
     events = await runtime.client("events")
     sqs = await runtime.client("sqs")
@@ -102,7 +103,7 @@ async def test_invalid_messages_reach_the_dlq_and_serving_continues(
     )
     url = (await sqs.get_queue_url(QueueName=runtime.names.executor_queue.name))["QueueUrl"]
     await sqs.send_message(QueueUrl=url, MessageBody="{not json")
-    # THEN both end in the DLQ after maxReceiveCount, the log names the invalid field
+    # THEN both end in the DLQ after maxReceiveCount (within seconds), the log names the invalid field
     dlq = runtime.names.executor_queue.dlq_name
 
     assert await depth_reaches(runtime, dlq, 2) == 2
