@@ -243,7 +243,7 @@ def run_target(
     is counted as not run (and runs when the session goes on).
     """
     started = time.monotonic()
-    tree = WORK / "tree"
+    tree = WORK / f"tree-{target.name}"
     copy_tree(tree)
     module = tree / target.module
     source = module.read_text()
@@ -252,7 +252,8 @@ def run_target(
     config = WORK / f"{target.name}.toml"
     session = WORK / f"{target.name}.sqlite"
     if previous is not None:
-        config.write_text(re.sub(r"(?m)^timeout = .*$", f"timeout = {timeout:.0f}", config.read_text()))
+        text = re.sub(r"(?m)^timeout = .*$", f"timeout = {timeout:.0f}", config.read_text())
+        config.write_text(re.sub(r"(?m)^module-path = .*$", f"module-path = {_toml_str(str(module))}", text))
         with sqlite3.connect(session) as db:
             if not resume:  # only the survivors: what was never run stays for a later --resume
                 db.execute(
@@ -260,7 +261,24 @@ def run_target(
                     "FROM work_items WHERE job_id NOT IN (SELECT job_id FROM work_results)",
                     (DEFERRED,),
                 )
-            again = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount if survivors else 0
+            again = 0
+            if survivors:  # those equivalent.toml explains would only survive again
+                equivalents, lines = load_equivalents(HERE / "equivalent.toml"), source.splitlines()
+                rows = db.execute(
+                    "SELECT r.job_id, m.start_pos_row, m.operator_name, r.diff FROM work_results r "
+                    "JOIN mutation_specs m ON m.job_id = r.job_id WHERE r.test_outcome = 'SURVIVED'"
+                ).fetchall()
+                for job_id, line, operator, diff in rows:
+                    survivor = Survivor(
+                        target.module,
+                        enclosing(source, line),
+                        line,
+                        operator.removeprefix("core/"),
+                        lines[line - 1].strip(),
+                        _short_diff(diff),
+                    )
+                    if explained(survivor, equivalents) is None:
+                        again += db.execute("DELETE FROM work_results WHERE job_id = ?", (job_id,)).rowcount
             left = db.execute(
                 "SELECT COUNT(*) FROM work_items WHERE job_id NOT IN (SELECT job_id FROM work_results)"
             ).fetchone()[0]
@@ -356,9 +374,7 @@ def finish(
                 counts["survived"] += 1
                 mutation = item.mutations[0]
                 line = mutation.start_pos[0]
-                diff = "\n".join(
-                    d for d in (result.diff or "").splitlines() if not d.startswith(("---", "+++"))
-                ).strip()
+                diff = _short_diff(result.diff)
                 survivors.append(
                     Survivor(
                         target.module,
@@ -484,6 +500,10 @@ def render(targets: list[Target], equivalents: list[dict[str, str]]) -> tuple[st
         lines += [f"- `{s.module}:{s.line}` ({s.function}) {s.operator}: `{s.source}`", "", "  ```diff"]
         lines += [f"  {d}" for d in s.diff.splitlines()] + ["  ```", ""]
     return "\n".join(lines).rstrip() + "\n", unexplained
+
+
+def _short_diff(diff: str | None) -> str:
+    return "\n".join(d for d in (diff or "").splitlines() if not d.startswith(("---", "+++"))).strip()
 
 
 def _quote(part: str) -> str:
