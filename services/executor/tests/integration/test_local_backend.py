@@ -88,6 +88,7 @@ async def test_transfer_verify_no_change_pass_and_changed_file(
         expected = composite_crc32c(data, 5 * MIB) if len(data) > 5 * MIB else crc32c_of(data)
         assert obj["ChecksumCRC32C"].split("-")[0] == expected, key
         assert obj["Metadata"]["file-mtime"] == f"{(nas / key).stat().st_mtime_ns}ns"
+        assert "seqferry-nas-path" not in obj["Metadata"], key  # only a key that differs from the path carries it
     tags = s3.get_object_tagging(Bucket=bucket, Key=f"{RUN}/Data/Intensities/BaseCalls/L001/C1.1/L001_1.cbcl"[1:])
     assert tags["TagSet"] == [{"Key": "seqferry-class", "Value": "basecalls"}]
     assert s3.get_object_tagging(Bucket=bucket, Key=f"{RUN}/RunInfo.xml"[1:])["TagSet"] == [
