@@ -253,7 +253,9 @@ def run_target(
     session = WORK / f"{target.name}.sqlite"
     if previous is not None:
         text = re.sub(r"(?m)^timeout = .*$", f"timeout = {timeout:.0f}", config.read_text())
-        config.write_text(re.sub(r"(?m)^module-path = .*$", f"module-path = {_toml_str(str(module))}", text))
+        text = re.sub(r"(?m)^module-path = .*$", lambda _: f"module-path = {_toml_str(str(module))}", text)
+        command = " ".join(_quote(part) for part in test_command(target))  # the tests as targets.toml has them now
+        config.write_text(re.sub(r"(?m)^test-command = .*$", lambda _: f"test-command = {_toml_str(command)}", text))
         with sqlite3.connect(session) as db:
             if not resume:  # only the survivors: what was never run stays for a later --resume
                 db.execute(
