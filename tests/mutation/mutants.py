@@ -257,13 +257,14 @@ def run_target(
         command = " ".join(_quote(part) for part in test_command(target))  # the tests as targets.toml has them now
         config.write_text(re.sub(r"(?m)^test-command = .*$", lambda _: f"test-command = {_toml_str(command)}", text))
         with sqlite3.connect(session) as db:
+            db.execute("UPDATE mutation_specs SET module_path = ?", (str(module),))  # this run's copy of the tree
             if not resume:  # only the survivors: what was never run stays for a later --resume
                 db.execute(
                     "INSERT INTO work_results (job_id, worker_outcome, output) SELECT job_id, 'SKIPPED', ? "
                     "FROM work_items WHERE job_id NOT IN (SELECT job_id FROM work_results)",
                     (DEFERRED,),
                 )
-            again = 0
+            again = db.execute("DELETE FROM work_results WHERE test_outcome = 'INCOMPETENT'").rowcount  # not applied
             if survivors:  # those equivalent.toml explains would only survive again
                 equivalents, lines = load_equivalents(HERE / "equivalent.toml"), source.splitlines()
                 rows = db.execute(
@@ -446,7 +447,7 @@ def render(targets: list[Target], equivalents: list[dict[str, str]]) -> tuple[st
         left = [s for s, r in zip(survivors, reasons, strict=True) if r is None]
         unexplained += left
         killed = counts["killed"] + counts["timeout"]
-        not_run = counts.get("not_run", 0)
+        not_run = counts.get("not_run", 0) + counts["incompetent"]  # a mutant that could not be applied never ran
         totals["not_run"] += not_run
         minutes = result["seconds"] / 60
         total_s += result["seconds"]
@@ -458,11 +459,12 @@ def render(targets: list[Target], equivalents: list[dict[str, str]]) -> tuple[st
             f"| {target.name} | `{target.module}` | {counts['mutants'] + not_run} | {killed} | {equivalent} "
             f"| {len(left)} | {not_run} | {minutes:.1f} min | {result['commit']}, {result['finished']}{stale} |"
         )
-        if counts["timeout"] or counts["incompetent"]:
+        if counts["timeout"]:
             notes.append(
                 f"- {target.name}: {counts['timeout']} of the killed mutants hung the tests until their time limit"
-                + (f"; {counts['incompetent']} could not run at all" if counts["incompetent"] else "")
             )
+        if counts["incompetent"]:
+            notes.append(f"- {target.name}: {counts['incompetent']} mutants could not be applied (counted as not run)")
         for survivor, reason in zip(survivors, reasons, strict=True):
             if reason is not None:
                 details.append(
