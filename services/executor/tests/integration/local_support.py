@@ -119,7 +119,8 @@ class CountingProxy:
 
 
 def make_settings(tmp_path: Path, prefix: str, endpoint: str, **local: Any) -> ExecutorSettings:
-    config = {"quiet_period_s": 0.2, "index_path": tmp_path / "state" / "index.sqlite", **local}
+    # hold_s 0: a file its instrument still writes waits only the quiet period (tests of finality set it)
+    config = {"quiet_period_s": 0.2, "hold_s": 0, "index_path": tmp_path / "state" / "index.sqlite", **local}
     return ExecutorSettings(
         prefix=prefix,
         environment="test",

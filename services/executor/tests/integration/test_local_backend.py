@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -36,7 +37,7 @@ from local_support import (
 from seqferry_executor.backends.base import BackendError
 from seqferry_executor.backends.local import backend as backend_module
 from seqferry_executor.backends.local.config import MIB
-from seqferry_executor.backends.local.scan import SYMLINK_ESCAPE, ScanResult
+from seqferry_executor.backends.local.scan import SYMLINK_ESCAPE, FolderScan
 from seqferry_shared.aws import sync_client
 from seqferry_shared.events.models import TransferState
 from seqferry_shared.settings import ServiceSettings
@@ -241,14 +242,14 @@ async def test_unreadable_files_fail_with_reasons_while_the_rest_succeed(
     settings = make_settings(tmp_path, resource_prefix, proxy.url, follow_symlinks=True)
     backend = await factory(settings)
     scanner = backend._engine._scanner
-    original_scan = scanner.scan
+    original_walk = scanner.walk
 
-    def scan_then_remove(matcher: Any) -> ScanResult:
-        result = original_scan(matcher)
+    def scan_then_remove(*args: Any) -> Iterator[FolderScan]:
+        result = list(original_walk(*args))  # the whole walk first
         vanishing.unlink()
-        return result
+        return iter(result)
 
-    scanner.scan = scan_then_remove  # type: ignore[method-assign]
+    scanner.walk = scan_then_remove  # type: ignore[method-assign]
     await settle()
     # WHEN a pass runs
     status = await run_pass(backend, [RUN])

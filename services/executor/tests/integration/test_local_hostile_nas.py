@@ -11,6 +11,7 @@ import socket
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -19,7 +20,7 @@ import pytest
 from local_support import RUN, RUN_ID, SEQ, CountingProxy, age, make_settings, run_pass, settle, write
 
 from seqferry_executor.backends.local.config import MIB
-from seqferry_executor.backends.local.scan import ScanResult
+from seqferry_executor.backends.local.scan import FolderScan
 from seqferry_shared.aws import sync_client
 from seqferry_shared.events.models import TransferState
 
@@ -122,10 +123,10 @@ async def test_a_file_and_a_folder_swapped_for_links_between_scan_and_read_are_n
     settings = make_settings(tmp_path, resource_prefix, proxy.url)
     backend = await factory(settings)
     scanner = backend._engine._scanner
-    original_scan = scanner.scan
+    original_walk = scanner.walk
 
-    def scan_then_swap(matcher: Any) -> ScanResult:
-        result = original_scan(matcher)
+    def scan_then_swap(*args: Any) -> Iterator[FolderScan]:
+        result = list(original_walk(*args))  # the whole walk first
         # ... and swapped once the scan is done: a file for a link to the HR share, a parent folder for a link
         # to the HR folder holding a file of the same name, and a file for another ordinary file.
         swapped_file.unlink()
@@ -135,9 +136,9 @@ async def test_a_file_and_a_folder_swapped_for_links_between_scan_and_read_are_n
         folder.symlink_to(nas / "hr/private")
         replaced.rename(replaced.with_name("run.log.old"))
         replaced.write_bytes(SECRET)
-        return result
+        return iter(result)
 
-    scanner.scan = scan_then_swap  # type: ignore[method-assign]
+    scanner.walk = scan_then_swap  # type: ignore[method-assign]
     await settle()
     # WHEN the pass uploads
     status = await run_pass(backend, [RUN])
@@ -401,7 +402,7 @@ def test_an_unreadable_file_is_reported_and_the_rest_go(
     age(readable, locked)
     locked.chmod(0)
     (tmp_path / "state").mkdir()
-    local = {"quiet_period_s": 0.0, "index_path": str(tmp_path / "state" / "index.sqlite")}
+    local = {"quiet_period_s": 0.0, "hold_s": 0, "index_path": str(tmp_path / "state" / "index.sqlite")}
     args = {"prefix": resource_prefix, "endpoint": proxy.url, "nas": str(nas), "sequencers": f"{SEQ}=miseq",
             "local": local, "includes": [RUN]}  # fmt: skip
     # WHEN the engine runs a pass

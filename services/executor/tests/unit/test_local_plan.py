@@ -6,17 +6,19 @@ import pytest
 from pydantic import ValidationError
 
 from seqferry_executor.backends.local.config import MIB, LocalBackendConfig
+from seqferry_executor.backends.local.finality import Finality
 from seqferry_executor.backends.local.index import IndexedFile
 from seqferry_executor.backends.local.plan import (
     Action,
     RunBook,
     StabilityTracker,
+    Timing,
     classify,
     is_marker,
     is_stable,
     make_plan,
 )
-from seqferry_executor.backends.local.scan import FileEntry, ScanFailure
+from seqferry_executor.backends.local.scan import FileEntry, FolderScan, ScanFailure
 from seqferry_shared.sequencers import parse_sequencer_paths
 
 S = 1_000_000_000
@@ -96,20 +98,20 @@ def test_each_instrument_holds_back_its_own_last_marker() -> None:
     assert not is_marker(f"{nextseq}/RunCompletionStatus.xml", sequencers)
 
 
-def test_plan_sorts_files_and_holds_markers_for_last() -> None:
+TIMING = Timing.of(settle_s=0.2, quiet_s=2, hold_s=300)
+
+
+def test_plan_holds_markers_for_last_and_leaves_busy_and_fresh_files_pending() -> None:
     files = [
         entry(f"{RUN}/RTAComplete.txt", size=0),
         entry(f"{RUN}/RunInfo.xml"),
-        entry(f"{RUN}/Data/new.cbcl", mtime=NOW - S),
-        entry(f"{RUN}/Data/old.cbcl"),
+        entry(f"{RUN}/Data/new.cbcl", mtime=NOW - S // 10),
         entry(f"{RUN}/Data/busy.cbcl"),
     ]
-    index = {f"{RUN}/Data/old.cbcl".lstrip("/"): IndexedFile(10, NOW - 60 * S, 1)}
     plan = make_plan(
-        files,
-        index,
+        [(f, None) for f in files],
         now_ns=NOW,
-        quiet_ns=QUIET,
+        timing=TIMING,
         tracker=StabilityTracker(),
         sequencers=SEQUENCERS,
         busy=frozenset({f"{RUN}/Data/busy.cbcl".lstrip("/")}),
@@ -117,18 +119,46 @@ def test_plan_sorts_files_and_holds_markers_for_last() -> None:
     assert [e.nas_path for e in plan.ship] == [f"{RUN}/RunInfo.xml"]
     assert [e.nas_path for e in plan.markers] == [f"{RUN}/RTAComplete.txt"]
     assert sorted(e.nas_path for e in plan.pending) == [f"{RUN}/Data/busy.cbcl", f"{RUN}/Data/new.cbcl"]
-    assert plan.unchanged == 1
+    # ... the fresh one settles within the settle time: the pass may wait for it
+    assert [(e.nas_path, left) for e, left, _ in plan.soon] == [(f"{RUN}/Data/new.cbcl", S // 10)]
     assert plan.to_transfer[-1].nas_path.endswith("RTAComplete.txt")
 
 
+@pytest.mark.parametrize(
+    ("finality", "optimistic", "needed"),
+    [
+        (Finality.FINAL, True, S // 5),
+        (Finality.COMPLETE_WHEN_FULL, True, S // 5),
+        (Finality.UNKNOWN, True, S // 5),
+        (Finality.UNKNOWN, False, 2 * S),
+        (Finality.GROWING, True, 300 * S),
+        (Finality.GROWING, False, 300 * S),
+    ],
+)
+def test_how_long_a_file_must_be_quiet_depends_on_what_its_instrument_says(
+    finality: Finality, optimistic: bool, needed: int
+) -> None:
+    timing = Timing.of(settle_s=0.2, quiet_s=2, hold_s=300, optimistic=optimistic)
+    assert timing.needed(finality) == needed
+
+
+def test_settle_time_never_exceeds_the_quiet_period_nor_the_hold_falls_below_it() -> None:
+    timing = Timing.of(settle_s=5, quiet_s=1, hold_s=0)
+    assert (timing.settle_ns, timing.quiet_ns, timing.hold_ns) == (S, S, S)
+
+
 def test_runbook_summarises_each_run_folder() -> None:
-    # GIVEN a scan of one run with a pending file, a marker and a failure, and a file outside any run
+    # GIVEN the scan of a run's folders: its top (a marker, a file), its data (one file pending, one unchanged, a
+    # failure), and a file outside any run
     book = RunBook(SEQUENCERS)
-    book.add_scanned(entry(f"{RUN}/RunInfo.xml", size=100), pending=False)
-    book.add_scanned(entry(f"{RUN}/Data/a.cbcl", size=50), pending=True)
-    book.add_scanned(entry(f"{RUN}/RTAComplete.txt", size=0), pending=False)
-    book.add_scanned(entry("/adhoc/list.txt"), pending=False)
-    book.add_failure(ScanFailure(f"{RUN}/Data/bad", "unreadable"))
+    top = FolderScan(RUN, RUN[1:], files=2, bytes=100, markers=["RTAComplete.txt"])
+    data = FolderScan(f"{RUN}/Data", f"{RUN}/Data"[1:], files=2, bytes=80, unchanged=1)
+    data.failures.append(ScanFailure(f"{RUN}/Data/bad", "unreadable"))
+    book.add_folder(top)
+    book.add_folder(data)
+    book.add_folder(FolderScan("/adhoc", "adhoc", files=1, bytes=5))
+    book.add_folder(FolderScan("/seq/miseq", "seq/miseq", files=1, bytes=5, markers=["RTAComplete.txt"]))
+    book.deferred(entry(f"{RUN}/Data/a.cbcl", size=50))
     # WHEN the pass transfers and verifies
     book.transferred(entry(f"{RUN}/RunInfo.xml", size=100))
     book.verified(entry(f"{RUN}/RunInfo.xml", size=100))
@@ -137,10 +167,14 @@ def test_runbook_summarises_each_run_folder() -> None:
     assert run.run_id == RUN.rsplit("/", 1)[1]
     assert run.nas_path == RUN
     assert run.s3_prefix == RUN.lstrip("/") + "/"
-    assert (run.files_total, run.bytes_total) == (3, 150)
+    assert (run.files_total, run.bytes_total) == (4, 180)
     assert (run.files_transferred, run.bytes_transferred, run.files_verified) == (1, 100, 1)
     assert (run.files_pending, run.files_failed) == (1, 1)
     assert run.markers == ["RTAComplete.txt"]
+    assert book.blocked(entry(f"{RUN}/RTAComplete.txt"))
+    # WHEN the pending file settles within the pass THEN it is no longer pending; the failure still holds the marker
+    book.resumed(entry(f"{RUN}/Data/a.cbcl", size=50))
+    assert book.summaries()[0].files_pending == 0
     assert book.blocked(entry(f"{RUN}/RTAComplete.txt"))
 
 

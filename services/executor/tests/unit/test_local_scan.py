@@ -9,11 +9,13 @@ from urllib.parse import unquote_to_bytes
 
 import pytest
 
+from seqferry_executor.backends.local.index import ChangeIndex, IndexedFile
 from seqferry_executor.backends.local.scan import (
     KEY_COLLISION,
     KEY_TOO_LONG,
     SYMLINK_ESCAPE,
     SYMLINK_NOT_FOLLOWED,
+    FolderScan,
     Scanner,
     object_key,
     original_path,
@@ -198,3 +200,61 @@ def test_a_file_whose_key_would_pass_1024_bytes_is_reported(tmp_path: Path) -> N
     result = Scanner(tmp_path).scan(Matcher.of(["/seq"]))
     assert [e.nas_path.rsplit("/", 1)[1] for e in result.files] == ["ok"]
     assert [(len(object_key(f.nas_path)), f.reason) for f in result.failures] == [(4 + 4 * 251 + 250, KEY_TOO_LONG)]
+
+
+def test_folders_whose_names_escape_to_the_same_key_are_both_refused_once(tmp_path: Path) -> None:
+    # GIVEN two folders whose names escape to one key, each holding a file of the same name
+    (tmp_path / "seq" / "x%FF").mkdir(parents=True)
+    Path(os.fsdecode(os.fsencode(tmp_path / "seq") + b"/x\xff")).mkdir()
+    for folder in ("x%FF", os.fsdecode(b"x\xff")):
+        (tmp_path / "seq" / folder / "f.txt").write_bytes(b"data")
+    (tmp_path / "seq" / "ok.txt").write_text("fine")
+    # WHEN scanning THEN neither folder is walked, each is reported once, the rest goes on
+    result = Scanner(tmp_path).scan(Matcher.of(["/seq"]))
+    assert [e.key for e in result.files] == ["seq/ok.txt"]
+    assert sorted((object_key(f.nas_path), f.reason) for f in result.failures) == [
+        ("seq/x%FF", KEY_COLLISION),
+        ("seq/x%FF", KEY_COLLISION),
+    ]
+
+
+def test_a_folder_whose_files_all_match_their_rows_is_then_counted_without_a_lookup(tmp_path: Path) -> None:
+    # GIVEN a folder of files all recorded in the index, and a folder with a name that needs escaping
+    run = tmp_path / "seq" / "run"
+    run.mkdir(parents=True)
+    for i in range(5):
+        (run / f"f{i}.bin").write_bytes(b"x" * i)
+    odd = tmp_path / "seq" / "odd"
+    odd.mkdir()
+    (odd / "100%.txt").write_text("literal percent: never the fast path")
+    index = ChangeIndex.open(tmp_path / "index.sqlite", "dest")
+    scanner = Scanner(tmp_path)
+    for entry in scanner.scan(Matcher.of(["/seq"])).files:
+        index.record(entry.key, IndexedFile(entry.size, entry.mtime_ns, entry.ino))
+
+    def walk() -> dict[str, FolderScan]:
+        with index.reader() as reader:
+            return {scan.key: scan for scan in scanner.walk(Matcher.of(["/seq"]), reader)}
+
+    # WHEN walked with the index THEN every file is unchanged; the plain folder offers its digest, the odd one not
+    first = walk()
+    assert (first["seq/run"].unchanged, first["seq/run"].candidates, first["seq/run"].settled) == (5, [], False)
+    assert first["seq/run"].digest is not None
+    assert first["seq/odd"].digest is None
+    digest = first["seq/run"].digest
+    index.set_digest("seq/run", digest, first["seq/run"].writes)
+    # WHEN walked again THEN the folder is settled from its digest: counted, nothing looked up, same totals
+    second = walk()
+    assert (second["seq/run"].settled, second["seq/run"].unchanged, second["seq/run"].files) == (True, 5, 5)
+    assert second["seq/run"].names is None
+    assert second["seq/odd"].unchanged == 1
+    # WHEN one file changes THEN the folder is looked up again and only that file is a candidate
+    (run / "f3.bin").write_bytes(b"changed")
+    third = walk()
+    assert not third["seq/run"].settled
+    assert third["seq/run"].unchanged == 4
+    assert [e.nas_path for e, _ in third["seq/run"].candidates] == ["/seq/run/f3.bin"]
+    (row,) = [known for _, known in third["seq/run"].candidates]
+    assert row is not None
+    assert row.size == 3
+    index.close()

@@ -20,7 +20,27 @@ class LocalBackendConfig(BaseModel):
     quiet_period_s: float = Field(
         default=2.0,
         ge=0,
-        description="A file is shipped only after neither its content nor its metadata changed for this long.",
+        description="With the optimistic path off, a file the instrument's writing pattern says nothing about ships "
+        "only after neither its content nor its metadata changed for this long.",
+    )
+    optimistic: bool = Field(
+        default=True,
+        description="Ship files the writing pattern says nothing about once quiet for settle_s (not quiet_period_s): "
+        "checked unchanged after the upload, sent again if they change later.",
+    )
+    settle_s: float = Field(
+        default=0.2,
+        ge=0,
+        le=60,
+        description="Least time without a change before any file ships (capped at quiet_period_s). Must exceed the "
+        "NAS's timestamp granularity and clock skew, so that a write after the upload always shows as a change.",
+    )
+    hold_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="A file the instrument is known to be still writing (the newest cycle, InterOp before RTA is "
+        "done, a base-call file shorter than its header says) ships early only once final; else after this long "
+        "without a change (a run that stopped mid-cycle).",
     )
     checksum: Literal["crc32c", "sha256"] = Field(
         default="crc32c",

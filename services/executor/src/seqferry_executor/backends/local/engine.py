@@ -19,23 +19,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import stat
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from seqferry_executor.backends.local.config import LocalBackendConfig
-from seqferry_executor.backends.local.index import ChangeIndex, ChangeIndexError, IndexedFile
-from seqferry_executor.backends.local.plan import Plan, RunBook, StabilityTracker, make_plan
+from seqferry_executor.backends.local.finality import RunFolders, complete
+from seqferry_executor.backends.local.index import ChangeIndex, ChangeIndexError, IndexedFile, folder_of
+from seqferry_executor.backends.local.plan import RunBook, StabilityTracker, Timing, make_plan, quiet_for
 from seqferry_executor.backends.local.posix_metadata import metadata_for, mtime_ns_of
 from seqferry_executor.backends.local.scan import (
     FileEntry,
+    FolderScan,
     NasUnavailableError,
     Scanner,
-    ScanResult,
     Signature,
     original_path,
     shown,
@@ -46,7 +50,7 @@ from seqferry_executor.backends.local.uploader import CrtUploader, UploadError
 from seqferry_shared.events.models import Counters, ErrorInfo, FileProblem, RunSummary, TransferState
 from seqferry_shared.patterns import Matcher
 from seqferry_shared.resources import ADHOC_PREFIX, STORAGE_CLASS_TAG, object_class
-from seqferry_shared.sequencers import SequencerPath
+from seqferry_shared.sequencers import ALL_MARKERS, SequencerPath
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,8 @@ FLUSH_EVERY_ROWS = 1000
 KNOWN_PROBLEMS_KEPT = 100_000
 # Keys are noted as upload intents this many at a time, just before workers take them.
 INTENT_CHUNK = 256
+# Folders the walk may run ahead of the uploads.
+LOOKAHEAD_FOLDERS = 16
 
 
 @dataclass(slots=True)
@@ -165,7 +171,7 @@ class Engine:
             mtime = mtime_ns_of(head.get("Metadata", {}))
             if mtime is None:
                 return
-            known = self._index.entries.get(key)
+            known = self._index.get(key)
             if known is not None and known.mtime_ns == mtime and known.size == head.get("ContentLength"):
                 return
             checksum = head.get(f"Checksum{self._config.checksum.upper()}")
@@ -211,119 +217,107 @@ class Engine:
 
     async def _run(self, execution: Execution) -> None:
         execution.state = TransferState.PREPARING
-        counters = execution.counters
-        scan = await asyncio.to_thread(self._scanner.scan, Matcher.of(execution.includes))
-        plan = make_plan(
-            scan.files,
-            self._index.entries,
-            now_ns=time.time_ns(),
-            quiet_ns=int(self._config.quiet_period_s * 1e9),
-            tracker=self._tracker,
-            sequencers=self._sequencers,
-            busy=frozenset(self._busy),
-        )
-        book = self._book(scan, plan)
-        execution.runbook = book
-        for failure in scan.failures:
-            self._fail(execution, failure.nas_path, failure.reason, failure.signature)
-        counters.files_skipped = plan.unchanged
-        work = plan.to_transfer
-        counters.files_estimated = len(work)
-        counters.bytes_estimated = sum(entry.size for entry in work)
-        for entry in work:
-            self._busy.add(entry.key)
-        sources = SourceRoot(self._scanner.root)
+        execution.runbook = RunBook(self._sequencers)
+        work = _Pass(self, execution, SourceRoot(self._scanner.root))
         try:
-            execution.state = TransferState.TRANSFERRING
-            ship = [*plan.ship, *await self._confirm(execution, plan.confirm)]
-            await self._upload_all(execution, sources, ship)
-            ready = [marker for marker in plan.markers if not book.blocked(marker)]
-            for marker in plan.markers:
-                if marker not in ready:
-                    book.deferred(marker)
-                    self._unestimate(execution, marker)
-            await self._upload_all(execution, sources, ready)
+            async with asyncio.TaskGroup() as group:
+                work.group = group
+                async for scan in self._walk(Matcher.of(execution.includes)):
+                    await work.take(scan)
+                await work.drain()
+                await work.linger()
+            await self._upload_markers(work)
         finally:
-            sources.close()
-            for entry in work:
-                self._busy.discard(entry.key)
+            work.close()
         execution.state = TransferState.VERIFYING
         self._index.flush()
-        # Every upload of this pass ended and was recorded (or deliberately not: changed, failed).
-        self._index.clear_intents(entry.key for entry in work)
-        self._tracker.forget(e.nas_path for e in work)
-        self._remember(execution, scan)
+        self._remember(execution, work.seen_known)
         await execution.log.close()  # the pass ends once its transfer log is written
         self._finish(execution)
 
-    def _book(self, scan: ScanResult, plan: Plan) -> RunBook:
-        book = RunBook(self._sequencers)
-        pending = {entry.nas_path for entry in plan.pending}
-        for entry in scan.files:
-            book.add_scanned(entry, pending=entry.nas_path in pending)
-        for failure in scan.failures:
-            book.add_failure(failure)
-        return book
+    async def _walk(self, matcher: Matcher) -> AsyncIterator[FolderScan]:
+        """The scan, run in a worker thread at most LOOKAHEAD_FOLDERS folders ahead of the uploads."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[FolderScan | None] = asyncio.Queue()
+        room = threading.Semaphore(LOOKAHEAD_FOLDERS)
+        stop = threading.Event()
 
-    async def _confirm(self, execution: Execution, entries: list[FileEntry]) -> list[FileEntry]:
-        """Files known to the bucket but not to the index: one HeadObject each says unchanged or ship."""
-        to_ship: list[FileEntry] = []
-        semaphore = asyncio.Semaphore(self._config.rebuild_concurrency)
+        def produce() -> None:
+            try:
+                with self._index.reader() as reader:
+                    for scan in self._scanner.walk(matcher, reader, ALL_MARKERS):
+                        while not room.acquire(timeout=0.2):
+                            if stop.is_set():
+                                return
+                        if stop.is_set():
+                            return
+                        loop.call_soon_threadsafe(queue.put_nowait, scan)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        async def confirm(entry: FileEntry) -> None:
-            async with semaphore:
-                try:
-                    head = await self._s3.head_object(Bucket=self._bucket, Key=entry.key, ChecksumMode="ENABLED")
-                except ClientError:
-                    to_ship.append(entry)
-                    return
+        producer = asyncio.ensure_future(asyncio.to_thread(produce))
+        try:
+            while (item := await queue.get()) is not None:
+                room.release()
+                yield item
+            await producer  # what broke the walk, if anything, ends the pass in ERROR
+        finally:
+            stop.set()
+            await asyncio.wait([producer])
+
+    async def _upload_markers(self, work: _Pass) -> None:
+        book = work.book
+        ready = [marker for marker in work.markers if not book.blocked(marker)]
+        for marker in work.markers:
+            if marker not in ready:
+                book.deferred(marker)
+                self._unestimate(work.execution, marker)
+                self._release(marker)
+                work.unsettle(marker)
+        work.markers = []
+        if ready:
+            async with asyncio.TaskGroup() as group:
+                for marker in ready:
+                    group.create_task(self._upload_one(work, marker, when_full=False))
+
+    async def _confirm(self, work: _Pass, entry: FileEntry) -> None:
+        """A file known to the bucket but not to the index: one HeadObject says unchanged or ship."""
+        try:
+            try:
+                head = await self._s3.head_object(Bucket=self._bucket, Key=entry.key, ChecksumMode="ENABLED")
+            except ClientError:
+                head = None
             # The object holds this very file if it records the same size and modification time, whether the
             # local engine or DataSync wrote it (see posix_metadata).
-            same = head.get("ContentLength") == entry.size and mtime_ns_of(head.get("Metadata", {})) == entry.mtime_ns
-            if not same:
-                to_ship.append(entry)
-                return
-            checksum = head.get(f"Checksum{self._config.checksum.upper()}")
-            self._index.record(
-                entry.key, IndexedFile(entry.size, entry.mtime_ns, entry.ino, checksum, head.get("ETag"))
+            same = (
+                head is not None
+                and head.get("ContentLength") == entry.size
+                and mtime_ns_of(head.get("Metadata", {})) == entry.mtime_ns
             )
-            execution.counters.files_estimated -= 1
-            execution.counters.bytes_estimated -= entry.size
-            execution.counters.files_skipped += 1
+        except BaseException:
             self._release(entry)
+            raise
+        if not same:
+            await work.ship(entry, when_full=False)
+            return
+        assert head is not None
+        checksum = head.get(f"Checksum{self._config.checksum.upper()}")
+        self._index.record(entry.key, IndexedFile(entry.size, entry.mtime_ns, entry.ino, checksum, head.get("ETag")))
+        work.settled(entry)
+        counters = work.execution.counters
+        counters.files_estimated -= 1
+        counters.bytes_estimated -= entry.size
+        counters.files_skipped += 1
+        self._release(entry)
 
-        async with asyncio.TaskGroup() as group:
-            for entry in entries:
-                group.create_task(confirm(entry))
-        return to_ship
-
-    def _noted(self, entries: list[FileEntry]) -> Iterator[FileEntry]:
-        """The entries in order, each chunk noted durably as upload intents before workers take it."""
-        for start in range(0, len(entries), INTENT_CHUNK):
-            chunk = entries[start : start + INTENT_CHUNK]
-            self._index.note_intents(entry.key for entry in chunk)
-            yield from chunk
-
-    async def _upload_all(self, execution: Execution, sources: SourceRoot, entries: list[FileEntry]) -> None:
-        queue = self._noted(entries)
-        workers = min(self._config.concurrency, len(entries))
-
-        async def worker() -> None:
-            for entry in queue:
-                await self._upload_one(execution, sources, entry)
-
-        # A TaskGroup: if one upload breaks unexpectedly, the others stop too instead of running on unobserved.
-        async with asyncio.TaskGroup() as group:
-            for _ in range(workers):
-                group.create_task(worker())
-
-    async def _upload_one(self, execution: Execution, sources: SourceRoot, entry: FileEntry) -> None:
-        book = execution.runbook
-        assert book is not None
+    async def _upload_one(self, work: _Pass, entry: FileEntry, *, when_full: bool) -> None:
+        execution = work.execution
+        book = work.book
         try:
-            source = sources.open(entry)
+            source = work.sources.open(entry)
         except SourceError as exc:
             self._release(entry)
+            work.unsettle(entry)
             if exc.changed:
                 log.info("%s changed since the scan: shipped when stable", entry.key)
                 book.deferred(entry)
@@ -333,15 +327,22 @@ class Engine:
                 book.failed(entry)
             return
         try:
-            await self._upload_open(execution, source)
+            if when_full and not complete(source.fd, entry):
+                # Shorter than its own header says: the instrument is still writing it.
+                self._release(entry)
+                work.unsettle(entry)
+                book.deferred(entry)
+                self._unestimate(execution, entry)
+                return
+            await self._upload_open(work, source)
         finally:
             source.close()
 
-    async def _upload_open(self, execution: Execution, source: OpenSource) -> None:
+    async def _upload_open(self, work: _Pass, source: OpenSource) -> None:
         entry = source.entry
+        execution = work.execution
         counters = execution.counters
-        book = execution.runbook
-        assert book is not None
+        book = work.book
         multipart = entry.size > self._config.multipart_threshold
         sent = 0
 
@@ -370,17 +371,21 @@ class Engine:
             if multipart:
                 etag, checksum = await self._check_object(entry)
         except UploadError as exc:
+            work.unsettle(entry)
             if not source.unchanged():
                 log.info("%s changed during upload: not stored as verified, shipped again when stable", entry.key)
                 execution.log.not_verified(
                     shown(entry.nas_path), "changed while it was uploaded; sent again when stable"
                 )
+                # Sent all the same (as DataSync counts bytes transferred): the write amplification shows it.
+                counters.bytes_transferred += entry.size - sent
                 book.deferred(entry)
                 return
             self._fail(execution, entry.nas_path, exc.reason, entry.identity)
             book.failed(entry)
             return
         except (ClientError, BotoCoreError) as exc:
+            work.unsettle(entry)
             self._fail(execution, entry.nas_path, f"object check after upload failed: {exc}"[:300], entry.identity)
             book.failed(entry)
             return
@@ -392,7 +397,7 @@ class Engine:
         counters.bytes_transferred += entry.size - sent
         book.transferred(entry)
         execution.log.transferred(shown(entry.nas_path), entry.size)
-        self._verify(execution, source, checksum, etag)
+        self._verify(work, source, checksum, etag)
         self._maybe_flush()
 
     async def _check_object(self, entry: FileEntry) -> tuple[str | None, str | None]:
@@ -402,16 +407,18 @@ class Engine:
             raise UploadError(f"object size {head.get('ContentLength')} differs from the file's {entry.size}")
         return head.get("ETag"), head.get(f"Checksum{self._config.checksum.upper()}")
 
-    def _verify(self, execution: Execution, source: OpenSource, checksum: str | None, etag: str | None) -> None:
+    def _verify(self, work: _Pass, source: OpenSource, checksum: str | None, etag: str | None) -> None:
         entry = source.entry
-        book = execution.runbook
-        assert book is not None
+        execution = work.execution
+        book = work.book
         if not source.unchanged():
             log.info("%s changed during upload: not verified, shipped again when stable", entry.key)
             execution.log.not_verified(shown(entry.nas_path), "changed while it was uploaded; sent again when stable")
+            work.unsettle(entry)
             book.deferred(entry)
             return
         self._index.record(entry.key, IndexedFile(entry.size, entry.mtime_ns, entry.ino, checksum, etag))
+        work.settled(entry)
         execution.counters.files_verified += 1
         execution.counters.bytes_verified += entry.size
         book.verified(entry)
@@ -436,12 +443,11 @@ class Engine:
         if len(execution.problems) < self._config.max_failures_reported:
             execution.problems.append(FileProblem(path=path, reason=reason))
 
-    def _remember(self, execution: Execution, scan: ScanResult) -> None:
+    def _remember(self, execution: Execution, seen: list[str]) -> None:
         """Keep this pass's problems for the next passes; forget those of entries that are fine now."""
-        if self._known:
-            for entry in scan.files:
-                if entry.nas_path not in execution.met:
-                    self._known.pop(entry.nas_path, None)
+        for nas_path in seen:
+            if nas_path not in execution.met:
+                self._known.pop(nas_path, None)
         for nas_path, fingerprint in execution.met.items():
             self._known[nas_path] = fingerprint
             self._known.move_to_end(nas_path)
@@ -450,6 +456,8 @@ class Engine:
 
     def _release(self, entry: FileEntry) -> None:
         self._busy.discard(entry.key)
+        if self._tracker.first_seen:
+            self._tracker.forget((entry.nas_path,))
 
     def _maybe_flush(self) -> None:
         # Synchronous on purpose: a batch is a few milliseconds (WAL, no fsync per commit), and keeping every
@@ -496,3 +504,176 @@ def _pass_error(exc: Exception) -> ErrorInfo:
     if nas is not None:
         return ErrorInfo(code="NasUnavailable", message=str(nas)[:1000])
     return ErrorInfo(code="InternalException", message=f"{type(exc).__name__}: {exc}"[:1000])
+
+
+@dataclass(slots=True)
+class _FolderWait:
+    """A folder whose listing will match its rows once this pass has verified its ``left`` files."""
+
+    digest: int
+    writes: tuple[int, int]
+    left: int
+    own: int = 0
+
+
+class _Pass:
+    """One pass in flight: upload workers fed while the walk goes on, what waits for the end of the walk.
+
+    Memory stays bounded whatever the number of files: the walk runs at most LOOKAHEAD_FOLDERS folders ahead, and
+    a folder's files wait for a free upload slot (``queue`` holds at most twice the concurrency).
+    """
+
+    def __init__(self, engine: Engine, execution: Execution, sources: SourceRoot) -> None:
+        self.engine = engine
+        self.execution = execution
+        assert execution.runbook is not None
+        self.book: RunBook = execution.runbook
+        self.sources = sources
+        self.runs = RunFolders(engine._sequencers)
+        config = engine._config
+        self.timing = Timing.of(
+            settle_s=config.settle_s, quiet_s=config.quiet_period_s, hold_s=config.hold_s, optimistic=config.optimistic
+        )
+        self.queue: asyncio.Queue[tuple[FileEntry, bool] | None] = asyncio.Queue(2 * config.concurrency)
+        self.workers = 0
+        self.confirm_room = asyncio.Semaphore(config.rebuild_concurrency)
+        self.confirming: set[asyncio.Task[None]] = set()
+        self.group: asyncio.TaskGroup | None = None
+        self.markers: list[FileEntry] = []
+        self.soon: list[tuple[FileEntry, int, bool]] = []
+        self.waits: dict[str, _FolderWait] = {}
+        self.seen_known: list[str] = []
+        self.shipping = False
+
+    async def take(self, scan: FolderScan) -> None:
+        """Count one scanned folder and send its files on their way."""
+        engine, execution, index = self.engine, self.execution, self.engine._index
+        counters = execution.counters
+        self.runs.observe(scan)
+        self.book.add_folder(scan)
+        for failure in scan.failures:
+            engine._fail(execution, failure.nas_path, failure.reason, failure.signature)
+        counters.files_skipped += scan.unchanged
+        if scan.settled:
+            return
+        if scan.digest is not None and not scan.candidates:
+            index.set_digest(scan.key, scan.digest, scan.writes)
+            return
+        if engine._known:
+            self.seen_known.extend(e.nas_path for e, _ in scan.candidates if e.nas_path in engine._known)
+        plan = make_plan(
+            scan.candidates,
+            now_ns=time.time_ns(),
+            timing=self.timing,
+            tracker=engine._tracker,
+            sequencers=engine._sequencers,
+            runs=self.runs,
+            busy=engine._busy,
+        )
+        counters.files_skipped += plan.unchanged
+        for entry in plan.pending:
+            self.book.deferred(entry)
+        self.soon.extend(plan.soon)
+        if scan.digest is not None and not plan.pending:
+            self.waits[scan.key] = _FolderWait(scan.digest, scan.writes, len(scan.candidates) - plan.unchanged)
+        for entry in plan.markers:
+            self._claim(entry)
+            self.markers.append(entry)
+        for entry in plan.confirm:
+            self._claim(entry)
+            await self.confirm_room.acquire()
+            task = self._spawn(engine._confirm(self, entry))
+            self.confirming.add(task)
+            task.add_done_callback(self._confirmed)
+        for entry in plan.ship:
+            self._claim(entry)
+            await self.ship(entry, when_full=entry.key in plan.when_full)
+
+    def _claim(self, entry: FileEntry) -> None:
+        counters = self.execution.counters
+        counters.files_estimated += 1
+        counters.bytes_estimated += entry.size
+        self.engine._busy.add(entry.key)
+        if not self.shipping:
+            self.shipping = True
+            self.execution.state = TransferState.TRANSFERRING
+
+    async def ship(self, entry: FileEntry, *, when_full: bool) -> None:
+        if self.workers < self.engine._config.concurrency:
+            self.workers += 1
+            self._spawn(self._worker())
+        await self.queue.put((entry, when_full))
+
+    def _confirmed(self, task: asyncio.Task[None]) -> None:
+        self.confirming.discard(task)
+        self.confirm_room.release()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        assert self.group is not None
+        return self.group.create_task(work)
+
+    async def _worker(self) -> None:
+        while (item := await self.queue.get()) is not None:
+            entry, when_full = item
+            await self.engine._upload_one(self, entry, when_full=when_full)
+
+    async def drain(self) -> None:
+        """Let the workers finish what is queued (confirmations running may still queue files)."""
+        while self.confirming:
+            await asyncio.wait(list(self.confirming))
+        for _ in range(self.workers):
+            await self.queue.put(None)
+        self.workers = 0
+
+    async def linger(self) -> None:
+        """Ship the files that were only a little too fresh for the walk: they settle within ``settle_s``."""
+        if not self.soon:
+            return
+        soon, self.soon = self.soon, []
+        await asyncio.sleep(max(0, *(wait for _, wait, _ in soon)) / 1e9)
+        now = time.time_ns()
+        engine = self.engine
+        for entry, _, marker in soon:
+            if entry.key in engine._busy:
+                continue
+            try:
+                st = os.stat(os.path.join(engine._scanner.root, entry.source), follow_symlinks=False)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or not entry.same_as(st):
+                continue  # changed again: a later pass sees it
+            if quiet_for(entry, now, engine._tracker) < self.timing.settle_ns:
+                continue
+            self.book.resumed(entry)
+            self._claim(entry)
+            if marker:
+                self.markers.append(entry)
+            else:
+                await self.ship(entry, when_full=False)
+        await self.drain()
+
+    def settled(self, entry: FileEntry) -> None:
+        """``entry`` is recorded in the index as scanned: its folder may now take the fast path."""
+        folder = folder_of(entry.key)
+        wait = self.waits.get(folder)
+        if wait is None:
+            return
+        wait.own += 1
+        wait.left -= 1
+        if wait.left == 0:
+            self.engine._index.set_digest(folder, wait.digest, wait.writes, wait.own)
+            del self.waits[folder]
+
+    def unsettle(self, entry: FileEntry) -> None:
+        """``entry`` is not recorded as scanned: its folder goes through the index again next time."""
+        self.waits.pop(folder_of(entry.key), None)
+
+    def close(self) -> None:
+        """Release what never reached an upload (a cancelled or failed pass)."""
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if item is not None:
+                self.engine._release(item[0])
+        for marker in self.markers:
+            self.engine._release(marker)
+        self.sources.close()

@@ -1,11 +1,16 @@
 """The persistent change index: what was last uploaded and verified, per object key (sqlite, stdlib).
 
-A pass decides *unchanged* from memory (the whole index is loaded once), so a file that did not change costs
-a ``stat`` and a dict lookup, never a request. Rows are written in batches; losing the last batch to a crash
-would mean those files are uploaded once more, so the keys a pass is about to upload are noted first
-(``intents``, a chunk per transaction) and a restart asks S3 about the ones left noted (see
-``Engine.reconcile_intents``). Multipart uploads in progress are recorded *before* they start (``inflight``), so
-a restart can abort the parts a killed process left behind.
+Memory does not grow with the number of files. Rows live in sqlite; what stays in memory is one 64-bit digest
+per folder whose every file was found unchanged (see ``scan``): a folder whose listing hashes to the digest it had
+then holds exactly those files, so a no-change pass costs one ``stat`` per file and no row lookup, whatever the
+count. Any other folder looks its files' rows up in bulk (one query per few hundred keys), and a row written for a
+key drops the digest of its folder. Digests are keyed with the process's own hash seed and kept only in memory: a
+restarted engine looks every folder up once, then stores their digests again.
+
+Rows are written in batches; losing the last batch to a crash would mean those files are uploaded once more, so
+the keys a pass is about to upload are noted first (``intents``, a chunk per transaction) and a restart asks S3
+about the ones left noted (see ``Engine.reconcile_intents``). Multipart uploads in progress are recorded *before*
+they start (``inflight``), so a restart can abort the parts a killed process left behind.
 
 When the index is missing (or belongs to another bucket) it is rebuilt from a listing of the bucket: the
 listing gives sizes but not source mtimes, so rebuilt rows carry ``mtime_ns = None`` and a pass confirms such a
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +48,9 @@ _UPSERT = (
 )
 
 
+LOOKUP_BATCH = 500  # keys per query (well under sqlite's bound parameters)
+
+
 class ChangeIndexError(Exception):
     """The change index cannot be opened or written."""
 
@@ -56,13 +64,31 @@ class IndexedFile:
     etag: str | None = None
 
 
-class ChangeIndex:
-    """Loaded once, consulted in memory, persisted in batches; used from one thread. Not shared between processes."""
+def is_unchanged(row: IndexedFile, size: int, mtime_ns: int, ino: int) -> bool:
+    """True if the file is what the row recorded: same size and modification time, same inode where recorded."""
+    return row.size == size and row.mtime_ns == mtime_ns and (row.ino is None or row.ino == ino)
 
-    def __init__(self, conn: sqlite3.Connection, entries: dict[str, IndexedFile], *, rebuild_needed: bool) -> None:
+
+def folder_of(key: str) -> str:
+    """The folder part of an object key ('' at the top)."""
+    return key.rpartition("/")[0]
+
+
+class ChangeIndex:
+    """Rows in sqlite, per-folder digests in memory. Written from one thread (the engine's event loop); read in
+    bulk from any thread (each reading thread gets its own connection, see :meth:`reader`)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, rebuild_needed: bool) -> None:
         self._conn = conn
-        self._entries = entries
+        self._path = path
+        # Rows recorded but not yet committed; None marks a row to delete. Readers consult it before sqlite.
         self._dirty: dict[str, IndexedFile | None] = {}
+        self._flushing: dict[str, IndexedFile | None] = {}
+        self._digests: dict[str, int] = {}
+        # Rows written per folder (and rebuilds): a digest is stored only if the folder's rows are still those its
+        # listing was compared with, give or take the writes of whoever stores it.
+        self._writes: dict[str, int] = {}
+        self._epoch = 0
         self.rebuild_needed = rebuild_needed
 
     @classmethod
@@ -84,30 +110,95 @@ class ChangeIndex:
                     "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
                     (destination,),
                 )
-            entries = {
-                key: IndexedFile(size, mtime_ns, ino, checksum, etag)
-                for key, size, mtime_ns, ino, checksum, etag in conn.execute(
-                    "SELECT key, size, mtime_ns, ino, checksum, etag FROM files"
-                )
-            }
         except sqlite3.Error as exc:
             raise ChangeIndexError(f"cannot open change index {path}: {exc}") from exc
-        return cls(conn, entries, rebuild_needed=rebuild_needed)
+        return cls(conn, path, rebuild_needed=rebuild_needed)
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def get(self, key: str) -> IndexedFile | None:
+        """The row of one key (from the event loop's thread)."""
+        return self.rows([key], self._conn).get(key)
+
+    def lookup(self, keys: Iterable[str]) -> dict[str, IndexedFile]:
+        """Rows of many keys at once (from the event loop's thread); keys without a row are absent."""
+        return self.rows(list(keys), self._conn)
 
     @property
-    def entries(self) -> Mapping[str, IndexedFile]:
-        return self._entries
+    def path(self) -> Path:
+        return self._path
+
+    def reader(self) -> IndexReader:
+        """A reader for another thread (a scan): its own sqlite connection, closed with the reader."""
+        return IndexReader(self)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        self.flush()
+        return int(self._conn.execute("SELECT count(*) FROM files").fetchone()[0])
+
+    def keys(self) -> list[str]:
+        self.flush()
+        return [row[0] for row in self._conn.execute("SELECT key FROM files ORDER BY key")]
+
+    def rows(self, keys: list[str], conn: sqlite3.Connection) -> dict[str, IndexedFile]:
+        found: dict[str, IndexedFile] = {}
+        missing: list[str] = []
+        dirty, flushing = self._dirty, self._flushing
+        for key in keys:
+            if key in dirty:
+                row = dirty.get(key)
+            elif key in flushing:
+                row = flushing.get(key)
+            else:
+                missing.append(key)
+                continue
+            if row is not None:
+                found[key] = row
+        for start in range(0, len(missing), LOOKUP_BATCH):
+            batch = missing[start : start + LOOKUP_BATCH]
+            marks = ",".join("?" * len(batch))
+            query = f"SELECT key, size, mtime_ns, ino, checksum, etag FROM files WHERE key IN ({marks})"  # noqa: S608 - placeholders only
+            try:
+                for key, size, mtime_ns, ino, checksum, etag in conn.execute(query, batch):
+                    found[key] = IndexedFile(size, mtime_ns, ino, checksum, etag)
+            except sqlite3.Error as exc:
+                raise ChangeIndexError(f"change index read failed: {exc}") from exc
+        return found
+
+    # -- folder digests --------------------------------------------------------------------------------------
+
+    def digest(self, folder: str) -> int | None:
+        return self._digests.get(folder)
+
+    def writes(self, folder: str) -> tuple[int, int]:
+        """How often ``folder``'s rows were written: take it before reading them, for :meth:`set_digest`."""
+        return self._epoch, self._writes.get(folder, 0)
+
+    def set_digest(self, folder: str, digest: int, writes: tuple[int, int], own: int = 0) -> None:
+        """Remember that ``folder``'s listing hashing to ``digest`` matches its rows: those read when the folder had
+        had ``writes``, plus the ``own`` rows the caller wrote since. Refused if anyone else wrote meanwhile."""
+        epoch, count = writes
+        if epoch == self._epoch and self._writes.get(folder, 0) == count + own:
+            self._digests[folder] = digest
+
+    @property
+    def digests(self) -> int:
+        return len(self._digests)
+
+    # -- writing ---------------------------------------------------------------------------------------------
 
     def record(self, key: str, entry: IndexedFile) -> None:
-        self._entries[key] = entry
         self._dirty[key] = entry
+        self._touch(key)
 
     def forget(self, key: str) -> None:
-        if self._entries.pop(key, None) is not None:
-            self._dirty[key] = None
+        self._dirty[key] = None
+        self._touch(key)
+
+    def _touch(self, key: str) -> None:
+        folder = folder_of(key)
+        self._writes[folder] = self._writes.get(folder, 0) + 1
+        self._digests.pop(folder, None)
 
     @property
     def pending_writes(self) -> int:
@@ -117,37 +208,39 @@ class ChangeIndex:
         """Write what was recorded since the last flush; on failure it stays pending for the next one."""
         if not self._dirty:
             return
-        dirty, self._dirty = self._dirty, {}
+        self._flushing, self._dirty = self._dirty, {}
         now = time.time()
+        flushing = self._flushing
         upserts = [
-            (key, e.size, e.mtime_ns, e.ino, e.checksum, e.etag, now) for key, e in dirty.items() if e is not None
+            (key, e.size, e.mtime_ns, e.ino, e.checksum, e.etag, now) for key, e in flushing.items() if e is not None
         ]
-        deletes = [(key,) for key, e in dirty.items() if e is None]
+        deletes = [(key,) for key, e in flushing.items() if e is None]
         try:
             with self._transaction():
                 self._conn.executemany(_UPSERT, upserts)
                 self._conn.executemany("DELETE FROM files WHERE key = ?", deletes)
                 self._conn.executemany("DELETE FROM intents WHERE key = ?", ((u[0],) for u in upserts))
         except ChangeIndexError:
-            self._dirty = dirty | self._dirty
+            # Keep the rows for the next flush (newer ones recorded meanwhile win).
+            self._dirty = {**flushing, **self._dirty}
             raise
+        finally:
+            self._flushing = {}
 
     def replace_all(self, rows: Iterable[tuple[str, IndexedFile]]) -> int:
-        """Replace every row (a rebuild from the bucket); entries recorded meanwhile by a pass win."""
-        fresh = dict(rows)
-        fresh.update({k: v for k, v in self._dirty.items() if v is not None})
+        """Replace every row (a rebuild from the bucket); rows recorded meanwhile and not yet written win."""
+        recorded = {key: entry for key, entry in self._dirty.items() if entry is not None}
+        now = time.time()
         with self._transaction():
             self._conn.execute("DELETE FROM files")
-            now = time.time()
             self._conn.executemany(
-                _UPSERT,
-                ((k, e.size, e.mtime_ns, e.ino, e.checksum, e.etag, now) for k, e in fresh.items()),
+                _UPSERT, ((k, e.size, e.mtime_ns, e.ino, e.checksum, e.etag, now) for k, e in rows if k not in recorded)
             )
-        self._dirty.clear()
-        self._entries.clear()
-        self._entries.update(fresh)
+        self._digests.clear()
+        self._epoch += 1
+        self.flush()
         self.rebuild_needed = False
-        return len(fresh)
+        return int(self._conn.execute("SELECT count(*) FROM files").fetchone()[0])
 
     def mark_inflight(self, key: str) -> None:
         """Durably note a multipart upload about to start (before any part is sent)."""
@@ -184,6 +277,35 @@ class ChangeIndex:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn)
+
+
+class IndexReader:
+    """Bulk row lookups from a scan's worker thread, over a connection of its own (WAL: readers never block)."""
+
+    def __init__(self, index: ChangeIndex) -> None:
+        self._index = index
+        self._conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> IndexReader:
+        try:
+            self._conn = sqlite3.connect(f"file:{self._index.path}?mode=ro", uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise ChangeIndexError(f"cannot read change index: {exc}") from exc
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def digest(self, folder: str) -> int | None:
+        return self._index.digest(folder)
+
+    def writes(self, folder: str) -> tuple[int, int]:
+        return self._index.writes(folder)
+
+    def lookup(self, keys: list[str]) -> dict[str, IndexedFile]:
+        assert self._conn is not None
+        return self._index.rows(keys, self._conn)
 
 
 class _Transaction:

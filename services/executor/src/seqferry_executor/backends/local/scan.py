@@ -23,15 +23,17 @@ import os
 import stat
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote
 
+from seqferry_executor.backends.local.index import IndexedFile, IndexReader, is_unchanged
 from seqferry_shared.patterns import Matcher
 
 MAX_KEY_BYTES = 1024
+DIGEST_MASK = (1 << 64) - 1
 SYMLINK_NOT_FOLLOWED = "symbolic link, not followed (SEQFERRY_LOCAL__FOLLOW_SYMLINKS is off)"
 SYMLINK_ESCAPE = "symbolic link to a target outside the allowed roots, not followed"
 SYMLINK_UNRESOLVABLE = "symbolic link unresolvable"
@@ -129,10 +131,40 @@ class ScanFailure:
     signature: Signature | None = None
 
 
+Candidate = tuple[FileEntry, IndexedFile | None]
+
+
+@dataclass(slots=True)
+class FolderScan:
+    """What one folder held: counts of every included regular file, and the files that are not unchanged.
+
+    A folder comes before everything below it, so whoever reads a walk in order knows a folder's siblings and
+    ancestors when it reads the folder (the order finality rules rely on).
+    """
+
+    nas_path: str  # '' for the NAS root
+    key: str
+    files: int = 0  # included regular files here
+    bytes: int = 0
+    unchanged: int = 0
+    candidates: list[Candidate] = field(default_factory=list)
+    failures: list[ScanFailure] = field(default_factory=list)
+    markers: list[str] = field(default_factory=list)  # regular files here named as a watched name
+    subfolders: list[str] = field(default_factory=list)  # names of folders walked below
+    names: list[str] | None = None  # every regular file's name, when the folder was looked up row by row
+    digest: int | None = None  # the listing's digest, when the folder can take the fast path
+    settled: bool = False  # the index held that digest: nothing was looked up
+    writes: tuple[int, int] = (0, 0)  # the index's write count of the folder when its rows were read
+
+
 @dataclass(slots=True)
 class ScanResult:
+    """A whole walk collected (tests and small scans; the engine streams :meth:`Scanner.walk` instead)."""
+
     files: list[FileEntry] = field(default_factory=list)
     failures: list[ScanFailure] = field(default_factory=list)
+    unchanged: int = 0
+    known: dict[str, IndexedFile] = field(default_factory=dict)
 
 
 def entry_from_stat(nas_path: str, key: str, source: str, st: os.stat_result) -> FileEntry:
@@ -172,12 +204,29 @@ class Scanner:
         # A link is followed only to a target under one of these, resolved as the kernel would resolve them.
         self._allowed = [os.path.realpath(os.path.join(self.root, r.lstrip("/"))) for r in allowed_roots]
 
-    def scan(self, matcher: Matcher) -> ScanResult:
+    def walk(
+        self, matcher: Matcher, index: IndexReader | None = None, watched: frozenset[str] = frozenset()
+    ) -> Iterator[FolderScan]:
+        """Each folder the patterns reach, parents before children. With ``index``, files whose row says they are
+        unchanged are only counted; without, every included file is a candidate. Raises NasUnavailableError at
+        once if the NAS root itself cannot be read."""
         try:
             os.stat(self.root)
         except OSError as exc:  # not one missing file: the whole NAS is gone (unmounted, unreachable)
             raise NasUnavailableError(f"NAS root {self.root} is not available: {describe_os_error(exc)}") from exc
-        return _Walk(self, matcher).run()
+        return _Walk(self, matcher, index, watched).run()
+
+    def scan(self, matcher: Matcher, index: IndexReader | None = None) -> ScanResult:
+        result = ScanResult()
+        for folder in self.walk(matcher, index):
+            result.failures.extend(folder.failures)
+            result.unchanged += folder.unchanged
+            for entry, known in folder.candidates:
+                result.files.append(entry)
+                if known is not None:
+                    result.known[entry.key] = known
+        result.files.sort()
+        return result
 
     def allows(self, target: str) -> bool:
         return _under(target, self.root) and any(_under(target, allowed) for allowed in self._allowed)
@@ -187,64 +236,110 @@ class Scanner:
         return self._follow
 
 
-class _Walk:
-    """The state of one scan: what was found, what is left to visit, which folders were already seen."""
+def _plain(text: str) -> bool:
+    """True if ``text`` is its own key and no escaped key can equal it (no '%')."""
+    return text.isascii() and text.isprintable() and "%" not in text
 
-    def __init__(self, scanner: Scanner, matcher: Matcher) -> None:
+
+class _Walk:
+    """The state of one scan: what is left to visit, which folders were already seen, the folder being listed."""
+
+    def __init__(self, scanner: Scanner, matcher: Matcher, index: IndexReader | None, watched: frozenset[str]) -> None:
         self.scanner = scanner
         self.root = scanner.root
         self.matcher = matcher
-        self.result = ScanResult()
+        self.index = index
+        self.watched = watched
         # (folder on this host, the same relative to the NAS root, its NAS path, its key, all below it is included)
         self.stack: list[tuple[str, str, str, str, bool]] = []
         self.visited: set[tuple[int, int]] = set()
-        self.escaped = False
+        self.current = FolderScan("", "")
+        self.others: list[FileEntry] = []  # files reached through visit(): partly included folders, followed links
+        self.below: list[tuple[str, tuple[str, str, str, str, bool]]] = []  # (key, stack item) of subfolders
 
-    def run(self) -> ScanResult:
+    def run(self) -> Iterator[FolderScan]:
         root_st = os.stat(self.root)
         self.visited.add((root_st.st_dev, root_st.st_ino))
         self.stack.append((self.root, "", "", "", self.matcher.matches("/")))
         while self.stack:
-            folder, relative, nas_folder, key_folder, all_in = self.stack.pop()
-            try:
-                with os.scandir(folder) as entries:
-                    listing = list(entries)
-            except OSError as exc:
-                self.fail(nas_folder or "/", f"folder unreadable: {describe_os_error(exc)}")
-                continue
-            files = self.result.files
-            prefix = f"{relative}/" if relative else ""
-            key_prefix = f"{key_folder}/" if key_folder else ""
-            for entry in listing:
-                name = entry.name
-                nas_path = f"{nas_folder}/{name}"
-                # Fast path, most entries of a run folder: a regular file (known from d_type, no syscall) with a
-                # plain name (its key costs two C-level checks of the name).
-                if all_in and entry.is_file(follow_symlinks=False):
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except OSError as exc:
-                        self.fail(nas_path, describe_os_error(exc))
-                        continue
-                    if name.isascii() and name.isprintable():
-                        key = key_prefix + name
-                    else:
-                        key = key_prefix + escape_name(name)
-                        self.escaped = True
-                    # (a key of at most 256 characters has at most 1,024 bytes: most keys need no encoding here)
-                    if len(key) > MAX_KEY_BYTES // 4 and len(key.encode()) > MAX_KEY_BYTES:
-                        self.fail(nas_path, KEY_TOO_LONG, signature(st))
-                        continue
-                    files.append(entry_from_stat(nas_path, key, prefix + name, st))
+            yield self.list_folder(*self.stack.pop())
+
+    def list_folder(self, folder: str, relative: str, nas_folder: str, key_folder: str, all_in: bool) -> FolderScan:
+        scan = self.current = FolderScan(nas_folder, key_folder)
+        self.others = []
+        self.below = []
+        try:
+            with os.scandir(folder) as entries:
+                listing = list(entries)
+        except OSError as exc:
+            self.fail(nas_folder or "/", f"folder unreadable: {describe_os_error(exc)}")
+            return scan
+        prefix = f"{relative}/" if relative else ""
+        key_prefix = f"{key_folder}/" if key_folder else ""
+        room = MAX_KEY_BYTES - len(key_prefix.encode())
+        # The fast path: a folder entirely included whose names are all their own keys. Its listing hashes to a
+        # digest; when the index holds the digest from a pass that found every one of these files unchanged,
+        # nothing else is needed (the index drops a folder's digest whenever a row of the folder changes).
+        plain = all_in and _plain(key_folder)
+        regular: list[tuple[str, os.stat_result]] = []
+        digest = 0
+        size = 0
+        watched = self.watched
+        for entry in listing:
+            name = entry.name
+            if all_in and entry.is_file(follow_symlinks=False):
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    self.fail(f"{nas_folder}/{name}", describe_os_error(exc))
                     continue
-                self.visit(entry, prefix + name, nas_path, key_prefix + escape_name(name), all_in)
-        if self.escaped:
-            self.refuse_collisions()
-        self.result.files.sort()
-        return self.result
+                regular.append((name, st))
+                size += st.st_size
+                if plain:
+                    if _plain(name) and len(name) <= room:
+                        digest += hash((name, st.st_size, st.st_mtime_ns, st.st_ino))
+                    else:
+                        plain = False
+                if name in watched:
+                    scan.markers.append(name)
+                continue
+            self.visit(entry, prefix + name, f"{nas_folder}/{name}", key_prefix + escape_name(name), all_in)
+        self.push_subfolders()
+        scan.files = len(regular) + len(self.others)
+        scan.bytes = size + sum(e.size for e in self.others)
+        index = self.index
+        if plain and index is not None and not self.others:
+            scan.digest = digest = digest & DIGEST_MASK
+            if index.digest(key_folder) == digest:
+                scan.settled = True
+                scan.unchanged = len(regular)
+                return scan
+        found = self.others
+        for name, st in regular:
+            key = key_prefix + name if _plain(name) else key_prefix + escape_name(name)
+            nas_path = f"{nas_folder}/{name}"
+            if len(key) > MAX_KEY_BYTES // 4 and len(key.encode()) > MAX_KEY_BYTES:
+                self.fail(nas_path, KEY_TOO_LONG, signature(st))
+                continue
+            found.append(entry_from_stat(nas_path, key, prefix + name, st))
+        found = self.refuse_collisions(found)
+        scan.names = [name for name, _ in regular]
+        known: dict[str, IndexedFile] = {}
+        if index is not None:
+            scan.writes = index.writes(key_folder)
+            if found:
+                known = index.lookup([file.key for file in found])
+        for file in found:
+            row = known.get(file.key)
+            if row is not None and is_unchanged(row, file.size, file.mtime_ns, file.ino):
+                scan.unchanged += 1
+            else:
+                scan.candidates.append((file, row))
+        scan.candidates.sort()
+        return scan
 
     def fail(self, nas_path: str, reason: str, sig: Signature | None = None) -> None:
-        self.result.failures.append(ScanFailure(nas_path, reason, sig))
+        self.current.failures.append(ScanFailure(nas_path, reason, sig))
 
     def visit(self, entry: os.DirEntry[str], relative: str, nas_path: str, key: str, all_in: bool) -> None:
         included = all_in or self.matcher.matches(nas_path)
@@ -267,9 +362,9 @@ class _Walk:
         if len(key.encode()) > MAX_KEY_BYTES:
             self.fail(nas_path, KEY_TOO_LONG, signature(st))
             return
-        if key != nas_path[1:]:
-            self.escaped = True
-        self.result.files.append(entry_from_stat(nas_path, key, relative, st))
+        self.others.append(entry_from_stat(nas_path, key, relative, st))
+        if nas_path.rpartition("/")[2] in self.watched:
+            self.current.markers.append(nas_path.rpartition("/")[2])
 
     def visit_symlink(self, entry: os.DirEntry[str], nas_path: str, key: str, included: bool, all_in: bool) -> None:
         if not (included or self.matcher.may_contain(nas_path)):
@@ -304,17 +399,34 @@ class _Walk:
         if identity in self.visited:
             return
         self.visited.add(identity)
-        self.stack.append((folder, relative, nas_path, key, all_in or self.matcher.matches(nas_path)))
+        self.below.append((key, (folder, relative, nas_path, key, all_in or self.matcher.matches(nas_path))))
 
-    def refuse_collisions(self) -> None:
-        counts = Counter(entry.key for entry in self.result.files)
-        clashing = {key for key, count in counts.items() if count > 1}
+    def push_subfolders(self) -> None:
+        """Queue the folders below, but not two whose keys collide (neither is walked: each is reported once)."""
+        below = self.below
+        clashing = _clashing(key for key, _ in below if "%" in key)
+        for key, item in reversed(below):
+            if key in clashing:
+                self.fail(item[2], KEY_COLLISION)
+                continue
+            self.current.subfolders.append(item[2].rpartition("/")[2])
+            self.stack.append(item)
+
+    def refuse_collisions(self, entries: list[FileEntry]) -> list[FileEntry]:
+        """Two names of one folder whose keys are equal once escaped: both reported, neither shipped. (Keys are
+        escaped name by name, so two equal keys always meet first as two names in one folder.)"""
+        clashing = _clashing(entry.key for entry in entries if "%" in entry.key)
         if not clashing:
-            return
+            return entries
         kept = []
-        for entry in self.result.files:
+        for entry in entries:
             if entry.key in clashing:
                 self.fail(entry.nas_path, KEY_COLLISION, (entry.dev, entry.ino, entry.size, entry.mtime_ns))
             else:
                 kept.append(entry)
-        self.result.files = kept
+        return kept
+
+
+def _clashing(keys: Iterable[str]) -> set[str]:
+    counts = Counter(keys)
+    return {key for key, count in counts.items() if count > 1}
