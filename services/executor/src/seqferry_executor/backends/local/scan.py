@@ -276,46 +276,54 @@ class _Walk:
             return scan
         prefix = f"{relative}/" if relative else ""
         key_prefix = f"{key_folder}/" if key_folder else ""
-        room = MAX_KEY_BYTES - len(key_prefix.encode())
         # The fast path: a folder entirely included whose names are all their own keys. Its listing hashes to a
         # digest; when the index holds the digest from a pass that found every one of these files unchanged,
         # nothing else is needed (the index drops a folder's digest whenever a row of the folder changes).
-        plain = all_in and _plain(key_folder)
-        regular: list[tuple[str, os.stat_result]] = []
+        regular: list[os.DirEntry[str]] = []
         digest = 0
         size = 0
-        watched = self.watched
         for entry in listing:
-            name = entry.name
             if all_in and entry.is_file(follow_symlinks=False):
                 try:
-                    st = entry.stat(follow_symlinks=False)
+                    st = entry.stat(follow_symlinks=False)  # kept by the entry: the slow path reuses it
                 except OSError as exc:
-                    self.fail(f"{nas_folder}/{name}", describe_os_error(exc))
+                    self.fail(f"{nas_folder}/{entry.name}", describe_os_error(exc))
                     continue
-                regular.append((name, st))
+                regular.append(entry)
                 size += st.st_size
-                if plain:
-                    if _plain(name) and len(name) <= room:
-                        digest += hash((name, st.st_size, st.st_mtime_ns, st.st_ino))
-                    else:
-                        plain = False
-                if name in watched:
-                    scan.markers.append(name)
+                digest += hash((entry.name, st.st_size, st.st_mtime_ns, st.st_ino))
                 continue
+            name = entry.name
             self.visit(entry, prefix + name, f"{nas_folder}/{name}", key_prefix + escape_name(name), all_in)
         self.push_subfolders()
+        names = [entry.name for entry in regular]
+        if self.watched:
+            scan.markers.extend(sorted(self.watched.intersection(names)))
         scan.files = len(regular) + len(self.others)
         scan.bytes = size + sum(e.size for e in self.others)
+        # The fast path: a folder entirely included whose names are all their own keys (checked for the whole
+        # folder at once). Its listing hashes to a digest; when the index holds the digest from a pass that found
+        # every one of these files unchanged, nothing else is needed (the index drops a folder's digest whenever a
+        # row of the folder changes).
+        joined = "/".join(names)
+        plain = (
+            all_in
+            and not self.others
+            and _plain(key_folder)
+            and _plain(joined)
+            and max(map(len, names), default=0) <= MAX_KEY_BYTES - len(key_prefix)
+        )
         index = self.index
-        if plain and index is not None and not self.others:
+        if plain and index is not None:
             scan.digest = digest = digest & DIGEST_MASK
             if index.digest(key_folder) == digest:
                 scan.settled = True
                 scan.unchanged = len(regular)
                 return scan
         found = self.others
-        for name, st in regular:
+        for entry in regular:
+            name = entry.name
+            st = entry.stat(follow_symlinks=False)
             key = key_prefix + name if _plain(name) else key_prefix + escape_name(name)
             nas_path = f"{nas_folder}/{name}"
             if len(key) > MAX_KEY_BYTES // 4 and len(key.encode()) > MAX_KEY_BYTES:
@@ -323,7 +331,7 @@ class _Walk:
                 continue
             found.append(entry_from_stat(nas_path, key, prefix + name, st))
         found = self.refuse_collisions(found)
-        scan.names = [name for name, _ in regular]
+        scan.names = names
         known: dict[str, IndexedFile] = {}
         if index is not None:
             scan.writes = index.writes(key_folder)
