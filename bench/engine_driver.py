@@ -3,15 +3,16 @@
 Modes:
 - ``passes``: run N passes over the includes back to back (pass 1 uploads, later ones are no-change rescans);
   print one JSON line with each pass's seconds and counters and the process's peak RSS.
+- ``serve``: read commands from stdin, one per line: ``pass`` runs a pass and prints its JSON line (seconds,
+  counters, current and peak RSS); ``quit`` ends. Lets the harness change files between passes of one process.
 - ``latency``: start a pass every ``--tick`` seconds (one active, at most one pending, as the executor's
-  orchestration coalesces) while the harness writes files; for every watched key print the moment the engine
-  recorded it verified. Runs until ``--duration`` seconds have passed with every watched key verified.
+  orchestration coalesces) until stdin closes; print the bytes every pass sent (for the write amplification).
+  The harness reads verification times from the change index itself.
 """
 
 import argparse
 import asyncio
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,18 @@ def build_settings(args: argparse.Namespace) -> ExecutorSettings:
     )
 
 
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident set size of this process's own memory in MB: VmRSS and VmHWM. Not getrusage's
+    ru_maxrss, which an exec'd child inherits from the parent that started it (the harness, large at 1M files)."""
+    fields = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                fields[name] = int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
 async def wait_terminal(backend: LocalBackend, execution_id: str, poll_s: float = 0.01) -> dict[str, object]:
     while True:
         status = await backend.describe(execution_id)
@@ -45,63 +58,77 @@ async def wait_terminal(backend: LocalBackend, execution_id: str, poll_s: float 
         await asyncio.sleep(poll_s)
 
 
+async def one_pass(backend: LocalBackend, includes: list[str]) -> dict[str, object]:
+    started = time.perf_counter()
+    execution_id = await backend.start("bench", includes)
+    outcome = await wait_terminal(backend, execution_id)
+    outcome["seconds"] = time.perf_counter() - started
+    return outcome
+
+
 async def passes(args: argparse.Namespace) -> None:
     settings = build_settings(args)
     async with ClientFactory(settings) as clients:
         backend = await LocalBackend.create(settings=settings, clients=clients)
-        results = []
         try:
-            for _ in range(args.passes):
-                started = time.perf_counter()
-                execution_id = await backend.start("bench", args.include)
-                outcome = await wait_terminal(backend, execution_id)
-                outcome["seconds"] = time.perf_counter() - started
-                results.append(outcome)
+            results = [await one_pass(backend, args.include) for _ in range(args.passes)]
         finally:
             await backend.close()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"passes": results, "peak_rss_mb": peak_mb}), flush=True)
+    print(json.dumps({"passes": results, "peak_rss_mb": rss_mb()[1]}), flush=True)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    settings = build_settings(args)
+    loop = asyncio.get_running_loop()
+    async with ClientFactory(settings) as clients:
+        backend = await LocalBackend.create(settings=settings, clients=clients)
+        current, peak = rss_mb()
+        print(json.dumps({"ready": True, "rss_mb": current, "peak_rss_mb": peak}), flush=True)
+        try:
+            while (line := await loop.run_in_executor(None, sys.stdin.readline)) and line.strip() != "quit":
+                outcome = await one_pass(backend, args.include)
+                outcome["rss_mb"], outcome["peak_rss_mb"] = rss_mb()
+                print(json.dumps(outcome), flush=True)
+        finally:
+            await backend.close()
 
 
 async def latency(args: argparse.Namespace) -> None:
     settings = build_settings(args)
-    watched = {line.strip() for line in Path(args.watch).read_text().splitlines() if line.strip()}
-    verified_at: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    closed = loop.run_in_executor(None, sys.stdin.read)  # the harness closes stdin when the run is delivered
+    sent = 0
+    count = 0
     async with ClientFactory(settings) as clients:
         backend = await LocalBackend.create(settings=settings, clients=clients)
-        index = backend._engine._index  # the moment a key is recorded is the moment it is verified
         active: str | None = None
         pending = False
-        deadline = time.time() + args.duration
         next_tick = time.monotonic()
         print(json.dumps({"ready": True}), flush=True)
         try:
-            while time.time() < deadline or len(verified_at) < len(watched):
-                if time.time() > deadline + 120:
-                    break
-                now = time.monotonic()
-                if now >= next_tick:
+            while not closed.done() or active is not None:
+                if time.monotonic() >= next_tick and not closed.done():
                     next_tick += args.tick
                     if active is None:
                         active = await backend.start("bench", args.include)
                     else:
                         pending = True
-                if active is not None and (await backend.describe(active)).state.terminal:
-                    active = await backend.start("bench", args.include) if pending else None
-                    pending = False
-                stamp = time.time()
-                for key in watched - verified_at.keys():
-                    if key in index.entries:
-                        verified_at[key] = stamp
-                await asyncio.sleep(0.02)
+                if active is not None:
+                    status = await backend.describe(active)
+                    if status.state.terminal:
+                        sent += status.counters.bytes_transferred
+                        count += 1
+                        active = await backend.start("bench", args.include) if pending else None
+                        pending = False
+                await asyncio.sleep(0.01)
         finally:
             await backend.close()
-    print(json.dumps({"verified_at": verified_at}), flush=True)
+    print(json.dumps({"bytes_transferred": sent, "passes": count}), flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=["passes", "latency"])
+    parser.add_argument("mode", choices=["passes", "serve", "latency"])
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--nas", required=True)
@@ -111,10 +138,9 @@ def main() -> None:
     parser.add_argument("--quiet", type=float, default=2.0)
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--tick", type=float, default=1.0)
-    parser.add_argument("--duration", type=float, default=30.0)
-    parser.add_argument("--watch", help="file listing the keys whose verification time to report")
     args = parser.parse_args()
-    asyncio.run(passes(args) if args.mode == "passes" else latency(args))
+    mode = {"passes": passes, "serve": serve, "latency": latency}[args.mode]
+    asyncio.run(mode(args))
     sys.stdout.flush()
 
 

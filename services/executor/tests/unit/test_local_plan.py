@@ -119,8 +119,10 @@ def test_plan_holds_markers_for_last_and_leaves_busy_and_fresh_files_pending() -
     assert [e.nas_path for e in plan.ship] == [f"{RUN}/RunInfo.xml"]
     assert [e.nas_path for e in plan.markers] == [f"{RUN}/RTAComplete.txt"]
     assert sorted(e.nas_path for e in plan.pending) == [f"{RUN}/Data/busy.cbcl", f"{RUN}/Data/new.cbcl"]
-    # ... the fresh one settles within the settle time: the pass may wait for it
-    assert [(e.nas_path, left) for e, left, _ in plan.soon] == [(f"{RUN}/Data/new.cbcl", S // 10)]
+    # ... the fresh one settles within the settle time: the pass may watch it and send it once it has
+    assert [(e.nas_path, marker, when_full) for e, marker, when_full in plan.soon] == [
+        (f"{RUN}/Data/new.cbcl", False, False)
+    ]
     assert plan.to_transfer[-1].nas_path.endswith("RTAComplete.txt")
 
 

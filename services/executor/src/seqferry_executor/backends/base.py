@@ -6,6 +6,7 @@ every backend; a backend only starts executions and reports their status in Data
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,12 @@ class TransferBackend(ABC):
     @abstractmethod
     async def describe(self, execution_id: str) -> ExecutionStatus:
         """Current status of an execution (the source of truth for state and counters)."""
+
+    async def changed(self, timeout_s: float) -> None:
+        """Return once an execution may have changed state, at the latest after ``timeout_s``. A backend that learns
+        of its executions' ends itself (the local engine) returns as soon as one ends, so the next queued part starts
+        at once; others (DataSync) are simply polled."""
+        await asyncio.sleep(timeout_s)
 
     async def resume(self, execution_id: str, task: str, includes: Sequence[str]) -> None:  # noqa: B027
         """Re-attach to an execution found non-terminal after a restart (DataSync: nothing to do)."""

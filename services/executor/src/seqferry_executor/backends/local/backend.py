@@ -86,6 +86,7 @@ class LocalBackend(TransferBackend):
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._task_locks: dict[str, asyncio.Lock] = {}
         self._ready: asyncio.Task[None] | None = None
+        self._ended = asyncio.Event()
         self._rebuild = False
         self._prefixes: list[str] = []
 
@@ -176,6 +177,14 @@ class LocalBackend(TransferBackend):
             problems=[problem.model_copy() for problem in execution.problems],
         )
 
+    async def changed(self, timeout_s: float) -> None:
+        """Return as soon as a pass ends (or after ``timeout_s``): the next queued part need not wait for a poll."""
+        try:
+            await asyncio.wait_for(self._ended.wait(), timeout=timeout_s)
+        except TimeoutError:
+            return
+        self._ended.clear()
+
     async def close(self) -> None:
         pending = [t for t in (*self._tasks.values(), self._ready) if t is not None and not t.done()]
         for task in pending:
@@ -214,6 +223,7 @@ class LocalBackend(TransferBackend):
             execution.error = execution.error or _error("InternalException", exc)
         finally:
             self._tasks.pop(execution.id, None)
+            self._ended.set()
 
     def _prune(self) -> None:
         excess = len(self._executions) - self._config.executions_kept

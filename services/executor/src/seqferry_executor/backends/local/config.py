@@ -29,11 +29,18 @@ class LocalBackendConfig(BaseModel):
         "checked unchanged after the upload, sent again if they change later.",
     )
     settle_s: float = Field(
-        default=0.2,
+        default=0.1,
         ge=0,
         le=60,
         description="Least time without a change before any file ships (capped at quiet_period_s). Must exceed the "
         "NAS's timestamp granularity and clock skew, so that a write after the upload always shows as a change.",
+    )
+    linger_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="A pass that leaves files it may ship soon (fresh ones, base-call files still shorter than their "
+        "header says) watches them this long and ships each once ready, instead of leaving them to the next pass.",
     )
     hold_s: float = Field(
         default=300.0,

@@ -41,6 +41,7 @@ from seqferry_executor.backends.local.scan import (
     NasUnavailableError,
     Scanner,
     Signature,
+    entry_from_stat,
     original_path,
     shown,
 )
@@ -55,7 +56,7 @@ from seqferry_shared.sequencers import ALL_MARKERS, SequencerPath
 log = logging.getLogger(__name__)
 
 ORIGINAL_PATH_METADATA = "seqferry-nas-path"
-FLUSH_EVERY_S = 1.0
+FLUSH_EVERY_S = 0.25
 FLUSH_EVERY_ROWS = 1000
 # Problems remembered between passes (entries, not bytes); the oldest are forgotten first.
 KNOWN_PROBLEMS_KEPT = 100_000
@@ -63,6 +64,9 @@ KNOWN_PROBLEMS_KEPT = 100_000
 INTENT_CHUNK = 256
 # Folders the walk may run ahead of the uploads.
 LOOKAHEAD_FOLDERS = 16
+# Pending files a pass keeps an eye on while it lingers, and how often it looks.
+WATCH_MAX = 10_000
+LINGER_POLL_S = 0.05
 
 
 @dataclass(slots=True)
@@ -322,6 +326,7 @@ class Engine:
                 log.info("%s changed since the scan: shipped when stable", entry.key)
                 book.deferred(entry)
                 self._unestimate(execution, entry)
+                work.watch(entry, when_full=when_full)
             else:
                 self._fail(execution, entry.nas_path, exc.reason, entry.identity)
                 book.failed(entry)
@@ -333,12 +338,13 @@ class Engine:
                 work.unsettle(entry)
                 book.deferred(entry)
                 self._unestimate(execution, entry)
+                work.watch(entry, when_full=True, whole=False)
                 return
-            await self._upload_open(work, source)
+            await self._upload_open(work, source, when_full)
         finally:
             source.close()
 
-    async def _upload_open(self, work: _Pass, source: OpenSource) -> None:
+    async def _upload_open(self, work: _Pass, source: OpenSource, when_full: bool) -> None:
         entry = source.entry
         execution = work.execution
         counters = execution.counters
@@ -380,6 +386,7 @@ class Engine:
                 # Sent all the same (as DataSync counts bytes transferred): the write amplification shows it.
                 counters.bytes_transferred += entry.size - sent
                 book.deferred(entry)
+                work.watch(entry, when_full=when_full)
                 return
             self._fail(execution, entry.nas_path, exc.reason, entry.identity)
             book.failed(entry)
@@ -397,7 +404,7 @@ class Engine:
         counters.bytes_transferred += entry.size - sent
         book.transferred(entry)
         execution.log.transferred(shown(entry.nas_path), entry.size)
-        self._verify(work, source, checksum, etag)
+        self._verify(work, source, checksum, etag, when_full)
         self._maybe_flush()
 
     async def _check_object(self, entry: FileEntry) -> tuple[str | None, str | None]:
@@ -407,7 +414,7 @@ class Engine:
             raise UploadError(f"object size {head.get('ContentLength')} differs from the file's {entry.size}")
         return head.get("ETag"), head.get(f"Checksum{self._config.checksum.upper()}")
 
-    def _verify(self, work: _Pass, source: OpenSource, checksum: str | None, etag: str | None) -> None:
+    def _verify(self, work: _Pass, source: OpenSource, checksum: str | None, etag: str | None, when_full: bool) -> None:
         entry = source.entry
         execution = work.execution
         book = work.book
@@ -416,6 +423,7 @@ class Engine:
             execution.log.not_verified(shown(entry.nas_path), "changed while it was uploaded; sent again when stable")
             work.unsettle(entry)
             book.deferred(entry)
+            work.watch(entry, when_full=when_full)
             return
         self._index.record(entry.key, IndexedFile(entry.size, entry.mtime_ns, entry.ino, checksum, etag))
         work.settled(entry)
@@ -507,6 +515,14 @@ def _pass_error(exc: Exception) -> ErrorInfo:
 
 
 @dataclass(slots=True)
+class _Watched:
+    entry: FileEntry
+    marker: bool
+    when_full: bool
+    whole: bool
+
+
+@dataclass(slots=True)
 class _FolderWait:
     """A folder whose listing will match its rows once this pass has verified its ``left`` files."""
 
@@ -540,7 +556,7 @@ class _Pass:
         self.confirming: set[asyncio.Task[None]] = set()
         self.group: asyncio.TaskGroup | None = None
         self.markers: list[FileEntry] = []
-        self.soon: list[tuple[FileEntry, int, bool]] = []
+        self.watching: dict[str, _Watched] = {}
         self.waits: dict[str, _FolderWait] = {}
         self.seen_known: list[str] = []
         self.shipping = False
@@ -573,7 +589,8 @@ class _Pass:
         counters.files_skipped += plan.unchanged
         for entry in plan.pending:
             self.book.deferred(entry)
-        self.soon.extend(plan.soon)
+        for entry, marker, when_full in plan.soon:
+            self.watch(entry, marker=marker, when_full=when_full)
         if scan.digest is not None and not plan.pending:
             self.waits[scan.key] = _FolderWait(scan.digest, scan.writes, len(scan.candidates) - plan.unchanged)
         for entry in plan.markers:
@@ -625,32 +642,54 @@ class _Pass:
             await self.queue.put(None)
         self.workers = 0
 
+    def watch(self, entry: FileEntry, *, marker: bool = False, when_full: bool = False, whole: bool = True) -> None:
+        """Keep an eye on a pending file until the pass ends: it may become ready meanwhile (see ``linger``).
+        ``whole`` False: it is shorter than its header says as it stands (checked again once it changes)."""
+        if len(self.watching) < WATCH_MAX:
+            self.watching[entry.key] = _Watched(entry, marker, when_full, whole)
+
     async def linger(self) -> None:
-        """Ship the files that were only a little too fresh for the walk: they settle within ``settle_s``."""
-        if not self.soon:
-            return
-        soon, self.soon = self.soon, []
-        await asyncio.sleep(max(0, *(wait for _, wait, _ in soon)) / 1e9)
-        now = time.time_ns()
+        """Watch the files left pending that may be ready soon, for up to ``linger_s``: each ships once it has
+        settled (and, for a file whose header gives its length, once it is whole). Files still growing between
+        two passes — a cycle's CBCL getting its last tiles, filter files — then go as soon as they are done, not at
+        the next pass."""
+        deadline = time.monotonic() + self.engine._config.linger_s
+        index = self.engine._index
+        while self.watching and time.monotonic() < deadline:
+            await asyncio.sleep(LINGER_POLL_S)
+            if index.pending_writes:
+                index.flush()  # what is verified is on record now, not when the pass ends
+            await self._sweep()
+        await self.drain()
+
+    async def _sweep(self) -> None:
         engine = self.engine
-        for entry, _, marker in soon:
-            if entry.key in engine._busy:
+        now = time.time_ns()
+        for key, watched in list(self.watching.items()):
+            if key in engine._busy:
                 continue
+            entry = watched.entry
             try:
                 st = os.stat(os.path.join(engine._scanner.root, entry.source), follow_symlinks=False)
             except OSError:
+                del self.watching[key]  # gone: the next pass reports what became of it
                 continue
-            if not stat.S_ISREG(st.st_mode) or not entry.same_as(st):
-                continue  # changed again: a later pass sees it
-            if quiet_for(entry, now, engine._tracker) < self.timing.settle_ns:
+            if not stat.S_ISREG(st.st_mode) or st.st_dev != entry.dev:
+                del self.watching[key]
                 continue
+            if not entry.same_as(st):
+                watched.entry = entry_from_stat(entry.nas_path, entry.key, entry.source, st)
+                watched.whole = True  # changed: settle again, then check again
+                continue
+            if not watched.whole or quiet_for(entry, now, engine._tracker) < self.timing.settle_ns:
+                continue
+            del self.watching[key]
             self.book.resumed(entry)
             self._claim(entry)
-            if marker:
+            if watched.marker:
                 self.markers.append(entry)
             else:
-                await self.ship(entry, when_full=False)
-        await self.drain()
+                await self.ship(entry, when_full=watched.when_full)
 
     def settled(self, entry: FileEntry) -> None:
         """``entry`` is recorded in the index as scanned: its folder may now take the fast path."""

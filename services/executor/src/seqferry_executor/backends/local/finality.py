@@ -7,7 +7,8 @@ order, and a test replays it for every instrument and checks that no file judged
   one file per lane *and cycle*, not one file that grows across cycles). A cycle's files are final once the lane
   holds a later cycle, and every base-call file is final once RTA's marker (``RTAComplete.txt``, each instrument's
   first marker) is there;
-- RTA 3's per-cycle InterOp folders ``InterOp/C{c}.1/``: final once a later cycle's folder exists;
+- RTA 3's per-cycle InterOp folders ``InterOp/C{c}.1/``: final once a later cycle's folder exists; the newest
+  cycle's files, written once at the end of their cycle, take the optimistic path meanwhile (below);
 - ``InterOp/*.bin``: appended every cycle (RTA 1 and 2) or merged at the end (RTA 3): final only once RTA is done;
 - files whose header states their full length (``.cbcl``, uncompressed ``.bcl``, ``.filter``, ``.locs``) or that
   end with a known trailer (BGZF's end-of-file block): final as soon as they are complete, which the engine checks
@@ -118,8 +119,8 @@ class RunFolders:
             if len(parts) == 1:
                 return Finality.FINAL if run.rta_done else Finality.GROWING
             cycle = _cycle(_CYCLE_FOLDER, parts[1]) if len(parts) == 2 else 0
-            if cycle:
-                return Finality.FINAL if run.rta_done or run.interop > cycle else Finality.GROWING
+            if cycle and (run.rta_done or run.interop > cycle):
+                return Finality.FINAL
             return Finality.UNKNOWN
         if parts[:2] == BASECALLS[:2] and _full_length_known(name):
             return Finality.FINAL if run.rta_done else Finality.COMPLETE_WHEN_FULL

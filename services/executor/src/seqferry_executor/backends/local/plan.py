@@ -132,9 +132,9 @@ class Plan:
     pending: list[FileEntry] = field(default_factory=list)
     # Keys to ship only once their header says they are whole (else they wait the hold period).
     when_full: set[str] = field(default_factory=set)
-    # Pending files that settle within ``settle_ns`` (entry, nanoseconds left, is a marker): the pass may wait
-    # for them instead of leaving them to the next.
-    soon: list[tuple[FileEntry, int, bool]] = field(default_factory=list)
+    # Pending files that may ship within this pass once settled (entry, is a marker, only once whole): the pass
+    # watches them for a while instead of leaving them to the next.
+    soon: list[tuple[FileEntry, bool, bool]] = field(default_factory=list)
 
     @property
     def to_transfer(self) -> list[FileEntry]:
@@ -167,7 +167,7 @@ def make_plan(
         elif action is Action.PENDING:
             plan.pending.append(entry)
             if needed <= timing.settle_ns and classify(entry, known, stable=True) is Action.SHIP:
-                plan.soon.append((entry, needed - quiet, marker))
+                plan.soon.append((entry, marker, finality is Finality.COMPLETE_WHEN_FULL))
         elif action is Action.CONFIRM:
             plan.confirm.append(entry)
         elif marker:
