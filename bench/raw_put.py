@@ -36,6 +36,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=512)
     parser.add_argument("--throughput-gbps", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--checksum", choices=["none", "header", "trailer"], default="none")
+    parser.add_argument("--like-engine", action="store_true", help="the engine's object metadata and tag as well")
     args = parser.parse_args()
     files = files_under(args.root)
     host = urlsplit(args.endpoint).netloc
@@ -54,6 +56,10 @@ def main() -> None:
         throughput_target_gbps=args.throughput_gbps,
         memory_limit=1024 * MIB,
     )
+    checksum = None
+    if args.checksum != "none":
+        location = s3.S3ChecksumLocation.HEADER if args.checksum == "header" else s3.S3ChecksumLocation.TRAILER
+        checksum = s3.S3ChecksumConfig(algorithm=s3.S3ChecksumAlgorithm.CRC32C, location=location)
     slots = threading.Semaphore(args.concurrency)
     lock = threading.Lock()
     left = [len(files)]
@@ -73,10 +79,20 @@ def main() -> None:
     started = time.perf_counter()
     for path, key, size in files:
         slots.acquire()
-        headers = http.HttpHeaders([("Host", host), ("Content-Length", str(size))])
-        request = http.HttpRequest("PUT", f"/{args.bucket}/{quote(args.prefix + '/' + key, safe='/')}", headers)
+        pairs = [("Host", host), ("Content-Length", str(size))]
+        if args.like_engine:
+            pairs += [(f"x-amz-meta-file-{name}", "1764070000000000000ns") for name in ("mtime", "atime", "ctime")]
+            pairs += [("x-amz-meta-file-owner", "0"), ("x-amz-meta-file-group", "0")]
+            pairs += [("x-amz-meta-file-permissions", "0100644"), ("x-amz-tagging", "seqferry-class=run")]
+        request = http.HttpRequest("PUT", f"/{args.bucket}/{quote(args.prefix + '/' + key, safe='/')}", http.HttpHeaders(pairs))
         requests.append(
-            client.make_request(type=s3.S3RequestType.PUT_OBJECT, request=request, send_filepath=path, on_done=on_done)
+            client.make_request(
+                type=s3.S3RequestType.PUT_OBJECT,
+                request=request,
+                send_filepath=path,
+                on_done=on_done,
+                checksum_config=checksum,
+            )
         )
     if files:
         finished.wait()

@@ -41,13 +41,21 @@ def grow_tree(root: Path, have: int, want: int) -> None:
         os.utime(path, (old, old))
 
 
-def rewrite_share(root: Path, count: int, offset: int) -> int:
-    """Rewrite one file in CHANGED_SHARE (same size, new content, mtime now); returns how many."""
+def rewrite_share(root: Path, count: int, offset: int, *, backdate_s: float = 0) -> int:
+    """Rewrite one file in CHANGED_SHARE (same size, new content, mtime ``backdate_s`` ago); returns how many.
+
+    The engine's rewrites are backdated a little: the peer compares a file's mtime with the object's LastModified,
+    which S3 keeps to the second, so a file rewritten and uploaded within the same second would look newer than its
+    object to it and be sent again."""
     data = os.urandom(FILE_SIZE)
+    when = time.time() - backdate_s
     changed = 0
     for number in range(offset % CHANGED_SHARE, count, CHANGED_SHARE):
-        with open(root / f"d{number // PER_FOLDER:04d}" / f"f{number:07d}.bin", "wb") as handle:
+        path = root / f"d{number // PER_FOLDER:04d}" / f"f{number:07d}.bin"
+        with open(path, "wb") as handle:
             handle.write(data)
+        if backdate_s:
+            os.utime(path, (when, when))
         changed += 1
     return changed
 
@@ -77,7 +85,7 @@ def bench_scale(runner: Runner, sizes: tuple[int, ...], repeats: int, peer_budge
         idle_rss = engine.ready["rss_mb"]
         cold = engine.run_pass()
         warm = [engine.run_pass() for _ in range(repeats)]
-        changed = rewrite_share(root, size, rounds)
+        changed = rewrite_share(root, size, rounds, backdate_s=10)
         one_percent = engine.run_pass()
         engine.close()
         for outcome in (cold, *warm):

@@ -13,6 +13,7 @@ boto3's CRT transfer manager is not used: it ignores a plain-http custom endpoin
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import re
 import threading
@@ -155,10 +156,10 @@ class CrtUploader:
         ]
         header_list += [(f"x-amz-meta-{name}", value) for name, value in metadata.items()]
         if tags:
-            header_list.append(("x-amz-tagging", urlencode(tags)))
+            header_list.append(("x-amz-tagging", _tagging(tuple(tags.items()))))
         request = http.HttpRequest("PUT", self._endpoint.path(key), http.HttpHeaders(header_list))
         holder: list[s3.S3Request] = []
-        finished = threading.Event()
+        finished: list[bool] = []  # set under the lock once the request ended (cheaper than an Event per file)
 
         def on_headers(status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
             response_headers.update((name.lower(), value) for name, value in headers)
@@ -171,7 +172,7 @@ class CrtUploader:
             **_: Any,
         ) -> None:
             with self._lock:
-                finished.set()
+                finished.append(True)
                 for req in holder:
                     self._requests.discard(req)
                 holder.clear()  # break the request -> callback -> request cycle
@@ -212,7 +213,7 @@ class CrtUploader:
         except RuntimeError as exc:  # the native client refuses synchronously, e.g. a file it cannot open
             raise UploadError(str(exc)) from exc
         with self._lock:
-            if not finished.is_set():
+            if not finished:
                 holder.append(s3_request)
                 self._requests.add(s3_request)
         try:
@@ -274,6 +275,12 @@ class CrtUploader:
         gc.collect()
         for event in events:
             await asyncio.to_thread(event.wait, 10)
+
+
+@functools.lru_cache(maxsize=64)
+def _tagging(tags: tuple[tuple[str, str], ...]) -> str:
+    """The x-amz-tagging header of a tag set (a handful of distinct sets: one per lifecycle class)."""
+    return urlencode(tags)
 
 
 def _settle(future: asyncio.Future[PutResult], result: PutResult | None, error: BaseException | None) -> None:
