@@ -51,6 +51,7 @@ class Seaweed:
             for name in ("master", "volume", "filer", "s3", "admin", "debug", "iceberg", "lance", "webdav")
         }
         self.url = f"http://127.0.0.1:{ports['s3']}"
+        self.master = f"http://127.0.0.1:{ports['master']}"
         argv = [
             str(BIN / "weed"), "mini", f"-dir={self.dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
@@ -73,6 +74,13 @@ class Seaweed:
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError("SeaweedFS S3 gateway did not answer within 60 s")
+
+    def reclaim(self) -> None:
+        """Ask the master to compact volumes now (deleted objects otherwise keep their disk space for a while)."""
+        try:
+            urllib.request.urlopen(f"{self.master}/vol/vacuum?garbageThreshold=0.01", timeout=120).close()
+        except OSError as exc:
+            print(f"  (SeaweedFS vacuum failed: {exc}; deleted objects keep their space until it runs)", flush=True)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -242,6 +250,11 @@ class Runner:
             "--include", nas_path, "--quiet", "0",
         ]  # fmt: skip
         return EngineProcess(argv, self.env)
+
+    def drop_bucket(self, bucket: str) -> None:
+        """Delete a bucket and its objects (the run folder's copies would fill the disk otherwise)."""
+        self.measure([str(BIN / "s5cmd"), "--endpoint-url", self.server.url, "rm", f"s3://{bucket}/*"], "s5cmd rm")
+        self.measure([str(BIN / "s5cmd"), "--endpoint-url", self.server.url, "rb", f"s3://{bucket}"], "s5cmd rb")
 
     def count_objects(self, bucket: str, prefix: str = "") -> int:
         listed = self.measure(

@@ -10,8 +10,8 @@ delivered) shows next to the latency.
 
 For every file of the run: its last write (final mtime) → the moment the engine recorded exactly that version as
 verified (its row in the change index, polled every 50 ms). Through the services (scheduler ticking every second,
-executor with the local backend, moto as bus, queues, table and bucket), or without them (the engine driver
-passing every second against SeaweedFS).
+executor with the local backend; moto as bus, queues and table, the bucket on SeaweedFS as for every other part of
+the benchmark), or without them (the engine driver passing every second against SeaweedFS).
 """
 
 from __future__ import annotations
@@ -160,8 +160,10 @@ def wait_delivered(watcher: IndexWatcher, versions: dict[str, tuple[int, int]], 
 
 
 def bench_latency_services(runner: Runner, workload: LatencyWorkload) -> dict[str, Any]:
-    """The real thing: moto (bus, queues, table, bucket), the scheduler ticking every second, the executor with the
-    local backend; the run written into today's folder; verification read from the engine's index."""
+    """The real thing: moto (bus, queues, table), the scheduler ticking every second, the executor with the local
+    backend shipping to the bucket on SeaweedFS (``AWS_ENDPOINT_URL_S3``: moto's S3, one Python process, takes a few
+    hundred objects a second and would be what is measured); the run written into today's folder; verification read
+    from the engine's index."""
     workdir = runner.workdir / "services"
     nas = workdir / "nas"
     (workdir / "var" / "state").mkdir(parents=True)
@@ -185,6 +187,10 @@ def bench_latency_services(runner: Runner, workload: LatencyWorkload) -> dict[st
     log = (runner.workdir / "services.log").open("wb")
     try:
         subprocess.run([str(BIN / "seqferry-bootstrap")], env=env, cwd=workdir, check=True, capture_output=True)
+        subprocess.run(
+            [str(BIN / "aws"), "s3", "mb", "s3://benchlat-runs"], env=runner.env, check=True, capture_output=True
+        )
+        env["AWS_ENDPOINT_URL_S3"] = runner.server.url
         for service, port in (("seqferry-executor", executor_port), ("seqferry-scheduler", free_port())):
             service_env = {**env, "SEQFERRY_HTTP_PORT": str(port)}
             processes.append(

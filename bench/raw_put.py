@@ -84,7 +84,9 @@ def main() -> None:
             pairs += [(f"x-amz-meta-file-{name}", "1764070000000000000ns") for name in ("mtime", "atime", "ctime")]
             pairs += [("x-amz-meta-file-owner", "0"), ("x-amz-meta-file-group", "0")]
             pairs += [("x-amz-meta-file-permissions", "0100644"), ("x-amz-tagging", "seqferry-class=run")]
-        request = http.HttpRequest("PUT", f"/{args.bucket}/{quote(args.prefix + '/' + key, safe='/')}", http.HttpHeaders(pairs))
+        request = http.HttpRequest(
+            "PUT", f"/{args.bucket}/{quote(args.prefix + '/' + key, safe='/')}", http.HttpHeaders(pairs)
+        )
         requests.append(
             client.make_request(
                 type=s3.S3RequestType.PUT_OBJECT,

@@ -173,6 +173,8 @@ def bench_workload(
             stored = runner.count_objects(bucket)
             if stored != files:
                 raise RuntimeError(f"{tool} stored {stored} objects of {files} in {bucket}")
+            if size > 100_000_000:
+                runner.drop_bucket(bucket)
             uploads[tool].append(upload_s)
             again = ""
             if rescan_s is not None:
@@ -377,6 +379,7 @@ def main() -> None:
                 runner, "small_files", SMALL_NAS_PATH, small_files, small_bytes, profile.repeats, tools, raw
             )
             results["workloads"] = {"run_folder": run_folder, "small_files": small}
+            server.reclaim()
             results["executor_peak_rss_mb"] = run_folder["engine_peak_rss_mb"]
             shutil.rmtree(nas, ignore_errors=True)
         if "latency" in parts:
