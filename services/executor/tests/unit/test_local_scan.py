@@ -258,3 +258,75 @@ def test_a_folder_whose_files_all_match_their_rows_is_then_counted_without_a_loo
     assert row is not None
     assert row.size == 3
     index.close()
+
+
+def test_a_large_folder_is_compared_with_its_rows_read_in_one_range(tmp_path: Path) -> None:
+    # GIVEN a folder of 100 files (enough for one range read of its rows) and a subfolder with a file of its own
+    run = tmp_path / "seq" / "run"
+    (run / "sub").mkdir(parents=True)
+    for i in range(100):
+        (run / f"f{i:03d}.bin").write_bytes(b"x" * i)
+    (run / "sub" / "f000.bin").write_bytes(b"other")
+    index = ChangeIndex.open(tmp_path / "index.sqlite", "dest")
+    scanner = Scanner(tmp_path)
+    for entry in scanner.scan(Matcher.of(["/seq"])).files:
+        index.record(entry.key, IndexedFile(entry.size, entry.mtime_ns, entry.ino))
+    index.flush()
+    # ... then, not yet written to disk: one file's row replaced (it changed and was sent again) and one forgotten
+    changed = run / "f007.bin"
+    changed.write_bytes(b"changed")
+    st = changed.stat()
+    index.record("seq/run/f007.bin", IndexedFile(st.st_size, st.st_mtime_ns, st.st_ino))
+    index.forget("seq/run/f008.bin")
+    (run / "f009.bin").write_bytes(b"changed on the NAS only")
+    # WHEN walked with the index
+    with index.reader() as reader:
+        scans = {scan.key: scan for scan in scanner.walk(Matcher.of(["/seq"]), reader)}
+    # THEN rows not yet written count, the forgotten file and the one changed on the NAS are the only candidates
+    folder = scans["seq/run"]
+    assert sorted((e.nas_path, known is not None) for e, known in folder.candidates) == [
+        ("/seq/run/f008.bin", False),
+        ("/seq/run/f009.bin", True),
+    ]
+    assert (folder.unchanged, folder.files) == (98, 100)
+    assert scans["seq/run/sub"].unchanged == 1
+    index.close()
+
+
+def test_a_large_folder_s_range_read_skips_its_subfolders_rows_and_misses_none_of_its_files(tmp_path: Path) -> None:
+    # GIVEN a folder of 100 files whose names sort around those of its subfolders ('f050' and 'f050.x' hold files
+    # too, and 'f050.x/' sorts before 'f050/'), all recorded in the index
+    run = tmp_path / "seq" / "run"
+    run.mkdir(parents=True)
+    for i in range(100):
+        (run / f"f{i:03d}.bin").write_bytes(b"x" * i)
+    for name in ("f050", "f050.x", "f0500"):
+        (run / name / "deeper").mkdir(parents=True)
+        (run / name / "inner.bin").write_bytes(b"inner")
+        (run / name / "deeper" / "leaf.bin").write_bytes(b"leaf")
+    (run / "f050.y").write_bytes(b"between the subfolders")
+    index = ChangeIndex.open(tmp_path / "index.sqlite", "dest")
+    scanner = Scanner(tmp_path)
+    for entry in scanner.scan(Matcher.of(["/seq"])).files:
+        index.record(entry.key, IndexedFile(entry.size, entry.mtime_ns, entry.ino))
+    index.record("seq/run/f050.gone/x.bin", IndexedFile(1, 1))  # a subfolder since removed from the NAS
+    index.flush()
+    # WHEN one file of the folder and one of a subfolder change, and the tree is walked with the index
+    (run / "f050.y").write_bytes(b"changed")
+    (run / "f050" / "inner.bin").write_bytes(b"changed too")
+    with index.reader() as reader:
+        scans = {scan.key: scan for scan in scanner.walk(Matcher.of(["/seq"]), reader)}
+    # THEN the folder's own changed file is its only candidate, and each subfolder is compared with its own rows
+    folder = scans["seq/run"]
+    assert [e.nas_path for e, _ in folder.candidates] == ["/seq/run/f050.y"]
+    assert (folder.unchanged, folder.files) == (100, 101)
+    assert [e.nas_path for e, _ in scans["seq/run/f050"].candidates] == ["/seq/run/f050/inner.bin"]
+    assert all(not scans[f"seq/run/{name}"].candidates for name in ("f050.x", "f0500"))
+    assert all(scans[f"seq/run/{name}/deeper"].unchanged == 1 for name in ("f050", "f050.x", "f0500"))
+    index.close()
+    # AND the rows read for the folder are its files' alone
+    index = ChangeIndex.open(tmp_path / "index.sqlite", "dest")
+    with index.reader() as reader:
+        rows = reader.folder_rows("seq/run/", ["seq/run/f050", "seq/run/f050.x", "seq/run/f0500"])
+    assert sorted(rows) == sorted([f"f{i:03d}.bin" for i in range(100)] + ["f050.y"])
+    index.close()

@@ -1,5 +1,9 @@
 """One pass of the local engine: PREPARING (scan, plan) → TRANSFERRING (upload, verify) → VERIFYING → SUCCESS/ERROR.
 
+The walk runs in a worker thread a few folders ahead of the uploads, and each folder's files are planned (``plan``,
+``finality``) and sent while the walk goes on, so memory stays bounded whatever the number of files. Completion
+markers wait for the end of the pass; before it, the pass watches files it may send soon (``_Pass.linger``).
+
 Each file is uploaded from a descriptor opened without following links and checked against the scan (see
 ``source``). Verification happens right after the upload: S3 has already checked the checksum computed while
 reading; the engine then ``fstat``s the descriptor it read from and counts the file verified only if size, mtime,

@@ -49,6 +49,7 @@ _UPSERT = (
 
 
 LOOKUP_BATCH = 500  # keys per query (well under sqlite's bound parameters)
+Row = tuple[int, int | None, int | None, str | None, str | None]  # size, mtime_ns, ino, checksum, etag
 
 
 class ChangeIndexError(Exception):
@@ -164,6 +165,14 @@ class ChangeIndex:
             except sqlite3.Error as exc:
                 raise ChangeIndexError(f"change index read failed: {exc}") from exc
         return found
+
+    def dirty_rows(self) -> list[tuple[str, IndexedFile | None]]:
+        """Rows recorded and not yet written (a snapshot taken in one step: safe to read from another thread)."""
+        return list(self._dirty.items())
+
+    def flushing_rows(self) -> list[tuple[str, IndexedFile | None]]:
+        """Rows being written (a snapshot, as :meth:`dirty_rows`)."""
+        return list(self._flushing.items())
 
     # -- folder digests --------------------------------------------------------------------------------------
 
@@ -306,6 +315,40 @@ class IndexReader:
     def lookup(self, keys: list[str]) -> dict[str, IndexedFile]:
         assert self._conn is not None
         return self._index.rows(keys, self._conn)
+
+    def folder_rows(self, prefix: str, skip: Iterable[str] = ()) -> dict[str, Row]:
+        """The rows of the files directly in one folder (keys ``prefix`` + a name without '/'), by name: one range
+        read instead of one lookup per key. ``prefix`` ends with '/'; ``skip`` are the keys of the folder's subfolders,
+        whose rows are not read at all (the range is cut around each)."""
+        assert self._conn is not None
+        # Rows not yet written, taken before reading sqlite: a row leaves ``dirty`` for ``flushing`` and leaves
+        # ``flushing`` only once committed, so each row recorded by now is in one of the two or in what sqlite reads.
+        dirty = self._index.dirty_rows()
+        flushing = self._index.flushing_rows()
+        cut = len(prefix) + 1
+        bounds = [prefix]
+        for below in sorted(key + "/" for key in skip):  # by the ranges' starts (disjoint: each is one prefix)
+            bounds += [below, below[:-1] + "0"]  # '0' follows '/': every key below the subfolder lies between
+        bounds.append(prefix[:-1] + "0")
+        query = (
+            "SELECT substr(key, ?), size, mtime_ns, ino, checksum, etag FROM files "
+            "WHERE key >= ? AND key < ? AND instr(substr(key, ?), '/') = 0"
+        )
+        found: dict[str, Row] = {}
+        try:
+            for low, high in zip(bounds[::2], bounds[1::2], strict=True):
+                found.update((row[0], row[1:]) for row in self._conn.execute(query, (cut, low, high, cut)))
+        except sqlite3.Error as exc:
+            raise ChangeIndexError(f"change index read failed: {exc}") from exc
+        start = len(prefix)
+        for pending in (flushing, dirty):
+            for key, entry in pending:
+                if key.startswith(prefix) and "/" not in key[start:]:
+                    if entry is None:
+                        found.pop(key[start:], None)
+                    else:
+                        found[key[start:]] = (entry.size, entry.mtime_ns, entry.ino, entry.checksum, entry.etag)
+        return found
 
 
 class _Transaction:
