@@ -239,6 +239,8 @@ class Engine:
             work.close()
         execution.state = TransferState.VERIFYING
         self._index.flush()
+        # Every upload of this pass ended: recorded (which cleared its intent) or deliberately not (changed, failed).
+        work.clear_intents()
         self._remember(execution, work.seen_known)
         await execution.log.close()  # the pass ends once its transfer log is written
         self._finish(execution)
@@ -284,6 +286,7 @@ class Engine:
                 work.unsettle(marker)
         work.markers = []
         if ready:
+            work.note(ready)
             async with asyncio.TaskGroup() as group:
                 for marker in ready:
                     group.create_task(self._upload_one(work, marker, when_full=False))
@@ -306,6 +309,7 @@ class Engine:
             self._release(entry)
             raise
         if not same:
+            work.note([entry])
             await work.ship(entry, when_full=False)
             return
         assert head is not None
@@ -563,6 +567,7 @@ class _Pass:
         self.watching: dict[str, _Watched] = {}
         self.waits: dict[str, _FolderWait] = {}
         self.seen_known: list[str] = []
+        self.noted: set[str] = set()  # upload intents noted and not yet recorded
         self.shipping = False
 
     async def take(self, scan: FolderScan) -> None:
@@ -606,9 +611,25 @@ class _Pass:
             task = self._spawn(engine._confirm(self, entry))
             self.confirming.add(task)
             task.add_done_callback(self._confirmed)
-        for entry in plan.ship:
-            self._claim(entry)
-            await self.ship(entry, when_full=entry.key in plan.when_full)
+        ship = plan.ship
+        for start in range(0, len(ship), INTENT_CHUNK):
+            chunk = ship[start : start + INTENT_CHUNK]
+            self.note(chunk)  # durably, before any of them can start
+            for entry in chunk:
+                self._claim(entry)
+                await self.ship(entry, when_full=entry.key in plan.when_full)
+
+    def note(self, entries: list[FileEntry]) -> None:
+        """Note the keys about to be uploaded as upload intents (one transaction): if the process dies before their
+        rows are written, the next start asks S3 about them instead of uploading them again (``reconcile_intents``)."""
+        self.engine._index.note_intents(entry.key for entry in entries)
+        self.noted.update(entry.key for entry in entries)
+
+    def clear_intents(self) -> None:
+        """Clear the intents of keys this pass noted and did not record (recording a key cleared its intent)."""
+        if self.noted:
+            self.engine._index.clear_intents(self.noted)
+            self.noted.clear()
 
     def _claim(self, entry: FileEntry) -> None:
         counters = self.execution.counters
@@ -693,10 +714,12 @@ class _Pass:
             if watched.marker:
                 self.markers.append(entry)
             else:
+                self.note([entry])
                 await self.ship(entry, when_full=watched.when_full)
 
     def settled(self, entry: FileEntry) -> None:
         """``entry`` is recorded in the index as scanned: its folder may now take the fast path."""
+        self.noted.discard(entry.key)
         folder = folder_of(entry.key)
         wait = self.waits.get(folder)
         if wait is None:
