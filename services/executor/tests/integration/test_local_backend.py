@@ -186,6 +186,8 @@ async def test_file_changed_during_upload_is_not_verified_and_is_shipped_again(
     assert first.state is TransferState.SUCCESS
     assert (first.counters.files_transferred, first.counters.files_verified) == (1, 0)
     assert first.runs[0].files_pending == 1
+    # ... and its upload intent is cleared with the pass: a restart would not ask S3 about it
+    assert backend._engine._index.intents() == []
     # WHEN it is quiet again THEN the next pass ships it again and the object equals the file
     await settle()
     second = await run_pass(backend, [RUN])
@@ -269,6 +271,25 @@ async def test_unreadable_files_fail_with_reasons_while_the_rest_succeed(
     s3 = sync_client("s3", settings)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=settings.names.bucket).get("Contents", [])}
     assert keys == {p.relative_to(nas).as_posix() for p in good}
+    assert backend._engine._index.intents() == []  # the vanished file's intent went with the pass
+
+
+async def test_a_missing_nas_root_ends_the_pass_as_nas_unavailable(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN an engine over a NAS whose root then disappears (unmounted, unreachable)
+    nas = tmp_path / "nas"
+    age(write(nas, f"{RUN}/RunInfo.xml", b"<RunInfo/>"))
+    backend = await factory(make_settings(tmp_path, resource_prefix, proxy.url))
+    nas.rename(tmp_path / "nas.away")
+    # WHEN a pass runs
+    status = await run_pass(backend, [RUN])
+    # THEN it ends as NasUnavailable, naming the root, and nothing was sent
+    assert status.state is TransferState.ERROR
+    assert status.error is not None
+    assert status.error.code == "NasUnavailable"
+    assert "is not available" in status.error.message
+    assert not [method for method, _ in proxy.requests if method == "PUT"]
 
 
 async def test_index_rebuilt_from_the_bucket_makes_no_uploads(

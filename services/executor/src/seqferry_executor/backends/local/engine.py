@@ -226,7 +226,13 @@ class Engine:
     async def _run(self, execution: Execution) -> None:
         execution.state = TransferState.PREPARING
         execution.runbook = RunBook(self._sequencers)
-        work = _Pass(self, execution, SourceRoot(self._scanner.root))
+        self._scanner.check_root()
+        try:
+            sources = SourceRoot(self._scanner.root)
+        except OSError:
+            self._scanner.check_root()  # gone just now: NasUnavailableError
+            raise
+        work = _Pass(self, execution, sources)
         try:
             async with asyncio.TaskGroup() as group:
                 work.group = group

@@ -219,11 +219,15 @@ class Scanner:
         """Each folder the patterns reach, parents before children. With ``index``, files whose row says they are
         unchanged are only counted; without, every included file is a candidate. Raises NasUnavailableError at
         once if the NAS root itself cannot be read."""
+        self.check_root()
+        return _Walk(self, matcher, index, watched).run()
+
+    def check_root(self) -> None:
+        """Raise NasUnavailableError unless the NAS root can be read."""
         try:
             os.stat(self.root)
         except OSError as exc:  # not one missing file: the whole NAS is gone (unmounted, unreachable)
             raise NasUnavailableError(f"NAS root {self.root} is not available: {describe_os_error(exc)}") from exc
-        return _Walk(self, matcher, index, watched).run()
 
     def scan(self, matcher: Matcher, index: IndexReader | None = None) -> ScanResult:
         result = ScanResult()
