@@ -22,8 +22,10 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +213,47 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+class LoadSampler(threading.Thread):
+    """The 1-minute load average every ``every_s`` seconds, per part of the benchmark (the machine is shared: a
+    figure measured while others ran their work is read with the load it met)."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        super().__init__(daemon=True)
+        self.every_s = every_s
+        self.part = "setup"
+        self.samples: dict[str, list[float]] = {}
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.every_s):
+            self.samples.setdefault(self.part, []).append(os.getloadavg()[0])
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        self.stopping.set()
+        self.join()
+        return {
+            part: {"samples": len(v), "mean": round(sum(v) / len(v), 2), "max": round(max(v), 2)}
+            for part, v in self.samples.items()
+            if v
+        }
+
+
+def revision() -> str:
+    """The code measured: the commit, marked ``-dirty`` when the work tree had uncommitted changes."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return described.stdout.strip()
+
+
 def evaluate(results: dict[str, Any]) -> dict[str, Any]:
     """Each target of the engine: the measured value, the bound, met or not."""
     targets: dict[str, Any] = {}
@@ -243,7 +286,12 @@ def evaluate(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = [f"load average (1, 5, 15 min) before {results['load']['before']}, after {results['load']['after']}"]
+    lines = [
+        f"revision {results.get('revision', 'unknown')}",
+        f"load average (1, 5, 15 min) before {results['load']['before']}, after {results['load']['after']}",
+    ]
+    for part, load in results["load"].get("during", {}).items():
+        lines.append(f"  1-min load average during {part}: mean {load['mean']}, max {load['max']}")
     for name, workload in results.get("workloads", {}).items():
         tools = workload["tools"]
         lines.append(f"\n{name}: {workload['files']} files, {workload['bytes'] / 1e6:.0f} MB")
@@ -354,14 +402,18 @@ def main() -> None:
         "statistic": "best of repeats (wall-clock seconds)",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration_s": 0.0,
+        "revision": revision(),
         "cpus": os.cpu_count(),
         "load": {"before": load_average()},
     }
+    sampler = LoadSampler()
+    sampler.start()
     print(f"workdir {workdir}; profile {profile.name}; load average {results['load']['before']}", flush=True)
     server = Seaweed(workdir)
     try:
         runner = Runner(server, nas, workdir)
         if "throughput" in parts:
+            sampler.part = "throughput"
             source = RandomSource()
             run_files, run_bytes = make_run_folder(nas, profile, source)
             small_files, small_bytes = make_small_files(nas, profile.small_files)
@@ -383,6 +435,7 @@ def main() -> None:
             results["executor_peak_rss_mb"] = run_folder["engine_peak_rss_mb"]
             shutil.rmtree(nas, ignore_errors=True)
         if "latency" in parts:
+            sampler.part = "latency"
             print("latency: a NextSeq 2000 run written in instrument order", flush=True)
             results["latency"] = bench_latency(runner, profile.latency, args.latency)
             results["latency"]["workload"] = {
@@ -392,11 +445,13 @@ def main() -> None:
                 "scale": profile.latency.scale,
             }
         if "scale" in parts:
+            sampler.part = "scale"
             print(f"scale: {', '.join(f'{n:,}' for n in profile.scale_sizes)} files", flush=True)
             results["scale"] = bench_scale(runner, profile.scale_sizes, profile.scale_repeats, profile.peer_budget_s)
     finally:
         server.stop()
     results["load"]["after"] = load_average()
+    results["load"]["during"] = sampler.summary()
     results["duration_s"] = round(time.time() - started, 1)
     results["targets"] = evaluate(results)
     out.parent.mkdir(parents=True, exist_ok=True)
