@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -86,7 +87,9 @@ def test_nas_unreadable_gone_and_a_file_rewritten_while_it_uploads(
             notes=f"{partial_versions} earlier object version(s) of it, never counted verified nor announced",
         )
     )
-    assert "changed during upload: not verified" in executor.log_text()
+    # Either the upload read the new bytes and the check after it saw the change ("not verified"), or a part was read
+    # while the file was truncated and the upload failed ("not stored as verified"): which one is a matter of timing.
+    assert re.search(r"changed during upload: not (stored as )?verified", executor.log_text())
     assert announced_bytes == big.read_bytes()
 
     # --- a sequencer folder unreadable (permission denied), then readable again ---------------------------------
