@@ -178,9 +178,11 @@ class LocalBackend(TransferBackend):
         )
 
     async def changed(self, timeout_s: float) -> None:
-        """Return as soon as a pass ends (or after ``timeout_s``): the next queued part need not wait for a poll."""
+        """Return as soon as a pass ends (or after ``timeout_s``): the next queued part need not wait for a poll.
+        The poller's ``wake`` (``seqferry_shared.periodic``)."""
         try:
-            await asyncio.wait_for(self._ended.wait(), timeout=timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._ended.wait()
         except TimeoutError:
             return
         self._ended.clear()
