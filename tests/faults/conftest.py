@@ -48,14 +48,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if report.when == "call":
         item.stash[_OUTCOME] = report.outcome
+        if report.failed and call.excinfo is not None:
+            item.stash[_FAILURE] = call.excinfo.exconly()
     return report
 
 
 _OUTCOME = pytest.StashKey[str]()
+_FAILURE = pytest.StashKey[str]()
 
 
 @pytest.fixture
 def reliability(request: pytest.FixtureRequest, profile: Profile) -> Iterator[Recorder]:
     recorder = Recorder(request.node.nodeid, profile, report_path())
     yield recorder
-    recorder.flush(request.node.stash.get(_OUTCOME, "error"))
+    recorder.flush(request.node.stash.get(_OUTCOME, "error"), request.node.stash.get(_FAILURE, ""))

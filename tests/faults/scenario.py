@@ -93,8 +93,14 @@ class Recorder:
         self.rows.append(row)
         return row
 
-    def flush(self, outcome: str) -> None:
-        if self.path is None or not self.rows:
+    def flush(self, outcome: str, failure: str = "") -> None:
+        if self.path is None:
+            return
+        if not self.rows and outcome != "passed":
+            # failed before it measured anything: still one row, so the report cannot read "all passed"
+            reason = failure.strip().splitlines()[0][:300] if failure.strip() else outcome
+            self.rows.append(Row("failed", self.test.rsplit("::", 1)[-1], "(not measured)", 0, 0, 0, notes=reason))
+        if not self.rows:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as out:
