@@ -37,7 +37,7 @@ from seqferry_shared.sequencers import Instrument
 from seqferry_shared.testing.motoserver import free_port, start_moto_server
 from seqferry_simulator.domain.pace import Pace
 from seqferry_simulator.domain.spec import new_run_spec
-from seqferry_simulator.domain.writer import RunWriter
+from seqferry_simulator.writer import RunWriter
 
 INSTRUMENT = Instrument.NEXTSEQ2000
 SEQUENCER_PATH = "/sequencers/incoming/nextseq2000"

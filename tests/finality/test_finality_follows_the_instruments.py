@@ -25,7 +25,7 @@ from seqferry_shared.sequencers import Instrument, parse_sequencer_paths
 from seqferry_simulator.domain.pace import Pace
 from seqferry_simulator.domain.profiles import PROFILES
 from seqferry_simulator.domain.spec import CompletionStatus, RunStop, new_run_spec
-from seqferry_simulator.domain.writer import RunWriter
+from seqferry_simulator.writer import RunWriter
 
 STARTED = datetime(2025, 11, 25, 14, 3, 7, tzinfo=ZoneInfo("UTC"))
 SMALL = {instrument: min(p.flowcells.values(), key=lambda f: f.tile_count).name for instrument, p in PROFILES.items()}

@@ -66,8 +66,13 @@ async def test_datasync_runs_are_found_in_s3_and_announced_once(
         assert detail["bytes"] == sum(len(b) for b in finished.files.values())
         assert detail["completion_marker"] == "RTAComplete.txt"
         assert detail["executions"] == [first.execution_id.rsplit("/", 1)[1]]
+
         # AND the run still being written is tracked, waiting for its marker; the other date is not looked at
-        view = await wait_for(lambda: run_view(notifier, writing.run_id), what="run being written tracked", timeout=60)
+        async def written_run() -> dict[str, Any] | None:
+            view = await run_view(notifier, writing.run_id)
+            return view if view is not None and view["run"].get("blockers") else None
+
+        view = await wait_for(written_run, what="run being written tracked with what it waits for", timeout=60)
         assert view["status"] == "in_progress"
         assert any("RTAComplete.txt" in blocker for blocker in view["run"]["blockers"]), view
         assert await run_view(notifier, other.run_id) is None
