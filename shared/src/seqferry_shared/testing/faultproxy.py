@@ -47,12 +47,12 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
-from seqferry_shared.testing.motoserver import free_port
+from seqferry_shared.testing.motoserver import LoopbackProcess, free_port
 
 log = logging.getLogger("seqferry.faultproxy")
 
@@ -436,16 +436,8 @@ class FaultProxy:
 
 
 @dataclass
-class FaultProxyProcess:
+class FaultProxyProcess(LoopbackProcess):
     """The proxy as a subprocess (so it never competes with the test for the GIL), driven over its control API."""
-
-    port: int
-    process: subprocess.Popen[bytes]
-    log: IO[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def _call(self, method: str, action: str, body: Any = None, query: str = "") -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -471,16 +463,6 @@ class FaultProxyProcess:
     def reset(self) -> None:
         self._call("POST", "reset", {})
 
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if self.log is not None:
-            self.log.close()
-
 
 def start_fault_proxy(upstream: str, *, log_path: Path | None = None, timeout_s: float = 30.0) -> FaultProxyProcess:
     port = free_port()
@@ -491,17 +473,8 @@ def start_fault_proxy(upstream: str, *, log_path: Path | None = None, timeout_s:
         stderr=subprocess.STDOUT,
     )
     proxy = FaultProxyProcess(port=port, process=process, log=log_file)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"fault proxy exited with code {process.returncode}")
-        try:
-            proxy.stats()
-            return proxy
-        except OSError:
-            time.sleep(0.1)
-    proxy.stop()
-    raise RuntimeError(f"fault proxy did not answer on port {port} within {timeout_s} s")
+    proxy.wait_ready("fault proxy", proxy.stats, timeout_s)
+    return proxy
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -20,7 +21,9 @@ def free_port() -> int:
 
 
 @dataclass
-class MotoServer:
+class LoopbackProcess:
+    """A test-owned server process on a loopback port: its URL, its log, a stop that never leaves it running."""
+
     port: int
     process: subprocess.Popen[bytes]
     log: IO[bytes] | None = None
@@ -29,9 +32,19 @@ class MotoServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def reset(self) -> None:
-        req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310 - loopback URL
-        urllib.request.urlopen(req, timeout=10).close()  # noqa: S310 - loopback URL built above
+    def wait_ready(self, name: str, probe: Callable[[], object], timeout_s: float) -> None:
+        """Until ``probe`` stops raising OSError; stops the process and raises if it exits or never answers."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {self.process.returncode}")
+            try:
+                probe()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{name} did not answer on port {self.port} within {timeout_s} s")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -42,6 +55,13 @@ class MotoServer:
             self.process.wait()
         if self.log is not None:
             self.log.close()
+
+
+@dataclass
+class MotoServer(LoopbackProcess):
+    def reset(self) -> None:
+        req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310 - loopback URL
+        urllib.request.urlopen(req, timeout=10).close()  # noqa: S310 - loopback URL built above
 
 
 def start_moto_server(port: int | None = None, log_path: Path | None = None, timeout_s: float = 30.0) -> MotoServer:
@@ -55,14 +75,9 @@ def start_moto_server(port: int | None = None, log_path: Path | None = None, tim
         env=env,
     )
     server = MotoServer(port=port, process=process, log=log)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto server exited with code {process.returncode}")
-        try:
-            urllib.request.urlopen(f"{server.url}/moto-api/data.json", timeout=1).close()  # noqa: S310
-            return server
-        except OSError:
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"moto server did not answer on port {port} within {timeout_s} s")
+
+    def probe() -> None:
+        urllib.request.urlopen(f"{server.url}/moto-api/data.json", timeout=1).close()  # noqa: S310
+
+    server.wait_ready("moto server", probe, timeout_s)
+    return server
