@@ -492,8 +492,10 @@ def service_env(
             "SEQFERRY_SWEEP_INTERVAL_S": "1",
             "SEQFERRY_RECHECK_INTERVAL_S": "5",
             "SEQFERRY_NOTICE_RETRY_BASE_S": "1",
-            # a notice left by a killed notifier is taken over after this, not after the default 2 minutes
+            # a notice left by a killed notifier is taken over after the send deadline and this lease (25 s), not
+            # after the defaults' 2 minutes; the deadline stays well above a PutEvents retried through throttling
             "SEQFERRY_NOTICE_LEASE_S": "5",
+            "SEQFERRY_NOTICE_SEND_TIMEOUT_S": "20",
         }
     elif name == "simulator":
         env |= {"SEQFERRY_STATE_DIR": str(state / "simulator"), "SEQFERRY_START_INTERVAL_S": "0"}

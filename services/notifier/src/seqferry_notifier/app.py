@@ -63,6 +63,7 @@ async def build_service(
         Channels(bus=BusChannel(runtime.publisher), sns=sns, webhook=webhook),
         clock=utc_now,
         lease=timedelta(seconds=settings.notice_lease_s),
+        send_timeout=timedelta(seconds=settings.notice_send_timeout_s),
         max_attempts=settings.notice_max_attempts,
         retry_base_s=settings.notice_retry_base_s,
         sent=metrics.notifications,

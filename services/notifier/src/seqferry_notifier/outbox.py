@@ -1,10 +1,14 @@
 """The notice outbox: open a notice once (conditional write), deliver it channel by channel, retry what failed.
 
-Delivery holds the notice's lease and keeps extending it while it works, so a slow channel (a throttled bus, a
-webhook timing out) never lets the sweeper start a second delivery of the same notice; each channel is ticked off
-as soon as it took the message, so whoever delivers next sends only what is still pending. A repeat remains
-possible only when the sending process dies (or loses the state table for a whole lease) between a channel taking
-the message and the tick being written: then the same event, with the same ``meta.event_id``, is sent again.
+Before each send the holder fences: a conditional write, made only while it still owns the notice, that holds the
+notice for the send's whole deadline (``send_timeout``) plus the lease; the send is cancelled at that deadline. So
+however slow a channel is (a throttled bus, a webhook timing out) or however long the notice waited between being
+opened and delivered (a checksum manifest built over thousands of objects), no other worker can take the notice
+over while a send is in flight, and a worker that was taken over learns so before it sends, never after. Each
+channel is ticked off as soon as it took the message, so whoever delivers next sends only what is still pending.
+A repeat remains possible only when the sending process dies (or loses the state table for longer than the lease)
+between a channel taking the message and the tick being written, or when a channel took the message but did not
+answer within ``send_timeout``: then the same event, with the same ``meta.event_id``, is sent again.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from seqferry_notifier.domain.notices import (
     ChannelState,
     Notice,
     after_attempt,
-    extend_lease,
+    fence,
     take_lease,
     tick_off,
 )
@@ -35,9 +39,6 @@ from seqferry_shared.state.kinds import Key, Listing
 from seqferry_shared.state.records import Records, StoreConflictError
 
 log = logging.getLogger(__name__)
-
-# The holder renews its lease this many times per lease period.
-RENEWALS_PER_LEASE = 3
 
 
 def new_owner() -> str:
@@ -52,7 +53,7 @@ class Channels:
 
 
 class LeaseLostError(Exception):
-    """Another worker took the notice over (this one could not renew its lease in time)."""
+    """Another worker took the notice over (this one's lease lapsed), or the notice is done."""
 
 
 class Outbox:
@@ -63,6 +64,7 @@ class Outbox:
         *,
         clock: Callable[[], datetime],
         lease: timedelta,
+        send_timeout: timedelta,
         max_attempts: int,
         retry_base_s: float,
         sent: Counter,
@@ -71,6 +73,7 @@ class Outbox:
         self._channels = channels
         self._clock = clock
         self.lease = lease
+        self.send_timeout = send_timeout
         self._max_attempts = max_attempts
         self._retry_base_s = retry_base_s
         self._sent = sent
@@ -80,7 +83,10 @@ class Outbox:
         return self._channels.webhook is not None
 
     async def open(self, notice: Notice) -> bool:
-        """Store a new notice; False when one with the same key exists (it was, or is being, delivered)."""
+        """Store a new notice, its lease running from now; False when one with the same key exists (it was, or is
+        being, delivered)."""
+        if notice.lease_owner is not None:
+            notice = notice.model_copy(update={"lease_until": self._clock() + self.lease})
         return await self._notices.save(notice, expected_version=None)
 
     async def existing(self, key: Key) -> Notice | None:
@@ -103,22 +109,27 @@ class Outbox:
         owner = notice.lease_owner
         if owner is None:
             raise ValueError(f"notice {notice.pk}/{notice.sk}: deliver() needs a leased notice")
-        held = _Held(notice.lease_until)
-        renewer = asyncio.create_task(self._renew(notice, owner, held), name=f"lease {notice.pk}/{notice.sk}")
         outcomes: dict[Channel, ChannelState] = {}
         errors: list[str] = []
         try:
             for channel in notice.pending:
-                if not held.valid(self._clock()):
-                    raise LeaseLostError(f"lease on {notice.pk}/{notice.sk} lost before sending to {channel.value}")
+                current, deadline = await self._fence(notice, owner, channel)
+                if current.channels.get(channel) != ChannelState.PENDING:
+                    continue  # an earlier holder's tick landed after this attempt began
                 try:
-                    await self._send(channel, notice)
+                    async with asyncio.timeout_at(deadline):
+                        await self._send(channel, notice)
                     outcomes[channel] = ChannelState.SENT
                 except PermanentDeliveryError as exc:
                     outcomes[channel] = ChannelState.FAILED
                     errors.append(str(exc))
                 except DeliveryError as exc:
                     errors.append(str(exc))
+                except TimeoutError:
+                    errors.append(
+                        f"{channel.value}: no answer within {self.send_timeout.total_seconds():g} s; if it took the "
+                        "message, the retry repeats it (same event id)"
+                    )
                 state = outcomes.get(channel, ChannelState.PENDING)
                 self._sent.add(
                     1, {"channel": channel.value, "kind": notice.notification.kind.value, "outcome": state.value}
@@ -128,9 +139,6 @@ class Outbox:
         except LeaseLostError as exc:
             log.warning("notice %s/%s: %s; the new holder delivers what is pending", notice.pk, notice.sk, exc)
             return await self.existing(notice_key(notice)) or notice
-        finally:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
         now = self._clock()
         error = "; ".join(errors) or None
 
@@ -153,6 +161,21 @@ class Outbox:
             log.warning("notice %s/%s: delivery incomplete: %s", notice.pk, notice.sk, error)
         return stored or notice
 
+    async def _fence(self, notice: Notice, owner: str, channel: Channel) -> tuple[Notice, float]:
+        """Hold the notice for one send: its whole deadline plus the lease; the send's deadline (loop time).
+
+        Raises LeaseLostError when another worker owns the notice now (the send must not happen), and lets a state
+        table error through (nothing was sent; the notice is retried once its lease lapses).
+        """
+        started = asyncio.get_running_loop().time()
+        hold = self.send_timeout + self.lease
+        stored, held = await self._notices.mutate(
+            notice_key(notice), partial(_fenced, now=self._clock(), hold=hold, owner=owner)
+        )
+        if not held or stored is None:
+            raise LeaseLostError(f"lease on {notice.pk}/{notice.sk} lost before sending to {channel.value}")
+        return stored, started + self.send_timeout.total_seconds()
+
     async def _tick_off(self, notice: Notice, channel: Channel, state: ChannelState) -> None:
         """Record a channel's outcome, insisting while the table does not answer: an unrecorded send is resent."""
         delay = 0.2
@@ -170,27 +193,6 @@ class Outbox:
                 await asyncio.sleep(delay)
                 delay = min(5.0, delay * 2)
 
-    async def _renew(self, notice: Notice, owner: str, held: _Held) -> None:
-        """Keep the lease while delivering: renew it well before it lapses; stop when it is lost."""
-        interval = self.lease.total_seconds() / RENEWALS_PER_LEASE
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                stored, renewed = await self._notices.mutate(
-                    notice_key(notice), partial(_renewed, now=self._clock(), lease=self.lease, owner=owner)
-                )
-            except (
-                ClientError,
-                BotoCoreError,
-                StoreConflictError,
-            ):  # the table does not answer: keep what we hold, retry
-                log.warning("notice %s/%s: could not renew the lease", notice.pk, notice.sk, exc_info=True)
-                continue
-            if not renewed or stored is None:
-                held.until = self._clock()  # someone else holds it now
-                return
-            held.until = stored.lease_until
-
     async def retry_due(self) -> int:
         """Deliver notices whose lease lapsed (a failed attempt's backoff ended, or its worker died)."""
         now = self._clock()
@@ -199,7 +201,7 @@ class Outbox:
             Listing.NOTIFIER_NOTICES_PENDING, upper=iso(now) + "~", newest_first=False, limit=50
         ):
             leased, mine = await self._notices.mutate(
-                notice_key(notice), partial(self._lease, now=now, owner=new_owner())
+                notice_key(notice), partial(self._lease, now=self._clock(), owner=new_owner())
             )
             if mine and leased is not None:
                 await self.deliver(leased)
@@ -211,18 +213,8 @@ class Outbox:
         return taken, taken is not None
 
 
-@dataclass(slots=True)
-class _Held:
-    """Until when this worker knows it holds the lease (renewals move it on)."""
-
-    until: datetime
-
-    def valid(self, now: datetime) -> bool:
-        return now < self.until
-
-
-def _renewed(current: Notice | None, now: datetime, lease: timedelta, owner: str) -> tuple[Notice | None, bool]:
+def _fenced(current: Notice | None, now: datetime, hold: timedelta, owner: str) -> tuple[Notice | None, bool]:
     if current is None:
         return None, False
-    extended = extend_lease(current, now, lease, owner)
-    return extended, extended is not None
+    held = fence(current, now, hold, owner)
+    return held, held is not None

@@ -71,7 +71,21 @@ class NotifierSettings(ServiceSettings):
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles each retry.")
     notice_lease_s: float = Field(
-        default=120.0, gt=0, description="Time one worker may hold an undelivered notification before another retries."
+        default=60.0,
+        gt=0,
+        description=(
+            "How long a notification stays with the worker delivering it beyond its send deadline (to record the "
+            "outcome) before another worker may take it over; also the grace after it is opened."
+        ),
+    )
+    notice_send_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Deadline of one send to one channel (the bus with its SDK retries, SNS, the webhook with its retries); "
+            "no other worker can take a notification over while a send is in flight. A channel that takes longer "
+            "is retried later with the same event id."
+        ),
     )
     notice_max_attempts: int = Field(default=12, ge=1, description="Delivery attempts before a channel is given up.")
     notice_retry_base_s: float = Field(

@@ -4,8 +4,7 @@ from seqferry_notifier.domain.notices import (
     Channel,
     ChannelState,
     after_attempt,
-    extend_lease,
-    holds_lease,
+    fence,
     new_notice,
     retry_delay,
     take_lease,
@@ -82,30 +81,40 @@ def test_retry_delay_grows_and_is_capped() -> None:
     assert retry_delay(50) == timedelta(seconds=600)
 
 
-def test_the_holder_keeps_its_lease_while_it_works() -> None:
+def test_the_fence_holds_the_notice_for_a_whole_send() -> None:
     # GIVEN a notice opened by "first" with a 60 s lease
     n = notice()
-    assert holds_lease(n, "first", NOW)
-    # WHEN "first" renews it after 50 s
-    renewed = extend_lease(n, NOW + timedelta(seconds=50), LEASE, "first")
-    assert renewed is not None
-    # THEN nobody can take it at 70 s (the original lease would have lapsed)
-    assert renewed.lease_until == NOW + timedelta(seconds=110)
-    assert take_lease(renewed, NOW + timedelta(seconds=70), LEASE, "second") is None
+    # WHEN "first" fences before a send at 50 s, holding it for the send's 30 s deadline plus the lease
+    held = fence(n, NOW + timedelta(seconds=50), timedelta(seconds=90), "first")
+    assert held is not None
+    # THEN nobody can take it until the send's deadline and the lease after it have passed
+    assert held.lease_until == NOW + timedelta(seconds=140)
+    assert take_lease(held, NOW + timedelta(seconds=139), LEASE, "second") is None
+    assert take_lease(held, NOW + timedelta(seconds=140), LEASE, "second") is not None
+    # AND a fence never shortens what is held
+    again = fence(held, NOW, timedelta(seconds=1), "first")
+    assert again is not None
+    assert again.lease_until == held.lease_until
 
 
-def test_only_the_holder_renews_and_a_lapsed_lease_is_lost() -> None:
+def test_ownership_decides_the_fence_not_the_clock() -> None:
     n = notice()
-    assert extend_lease(n, NOW, LEASE, "someone-else") is None
     lapsed = NOW + LEASE + timedelta(seconds=1)
-    assert not holds_lease(n, "first", lapsed)
-    assert extend_lease(n, lapsed, LEASE, "first") is None
+    # GIVEN a lease that lapsed while nobody took it over: its holder may still go on
+    assert fence(n, lapsed, LEASE, "first") is not None
+    # AND nobody else can fence it
+    assert fence(n, NOW, LEASE, "someone-else") is None
+    # WHEN another worker takes it over
     taken = take_lease(n, lapsed, LEASE, "second")
     assert taken is not None
-    assert not holds_lease(taken, "first", lapsed)
-    assert holds_lease(taken, "second", lapsed)
+    # THEN the first holder is fenced off, the new one is not
+    assert fence(taken, lapsed, LEASE, "first") is None
+    assert fence(taken, lapsed, LEASE, "second") is not None
     # AND taking a lease its holder never released is counted (a repeat of a pending channel is possible then)
     assert taken.takeovers == 1
+    # AND a delivered notice is fenced off for everyone
+    done = after_attempt(taken, dict.fromkeys(Channel, ChannelState.SENT), now=lapsed, error=None, max_attempts=3)
+    assert fence(done, lapsed, LEASE, "second") is None
 
 
 def test_a_channel_is_ticked_off_once_and_stays_ticked_off() -> None:
@@ -156,11 +165,8 @@ def test_a_lease_ends_at_its_deadline_for_its_holder_and_others_alike() -> None:
     # GIVEN a lease held until NOW + LEASE
     n = notice()
     end = n.lease_until
-    # THEN just before, only the holder has it; at the deadline the holder no longer has it and another may take
-    # it: there is no instant with two holders
-    assert holds_lease(n, "first", end - timedelta(microseconds=1))
+    # THEN just before, nobody else may take it; at the deadline another may take it
     assert take_lease(n, end - timedelta(microseconds=1), LEASE, "second") is None
-    assert not holds_lease(n, "first", end)
     assert take_lease(n, end, LEASE, "second") is not None
 
 

@@ -2,10 +2,11 @@
 
 A notice is created with a conditional write (so each run completion, run failure or execution failure is
 announced by exactly one notice, with one event id). Whoever delivers it holds its *lease*: an owner token and a
-deadline. The holder keeps extending the lease while it works, ticks each channel off as soon as that channel
-took the message, and releases the lease when the attempt ends (with a backoff when a channel failed). Another
-worker takes the notice over only when the lease lapsed — its holder died, or could not reach the state table for
-a whole lease — and then sends only the channels not ticked off yet.
+deadline. Before each send the holder *fences*: a conditional write, made only while it still owns the notice,
+that moves the deadline past the send's own deadline; a worker that lost the notice learns so before it sends,
+never after. Each channel is ticked off as soon as it took the message, and the lease is released when the attempt
+ends (with a backoff when a channel failed). Another worker takes the notice over only when the lease lapsed —
+its holder died, or could not reach the state table — and then sends only the channels not ticked off yet.
 """
 
 from __future__ import annotations
@@ -135,16 +136,17 @@ def take_lease(notice: Notice, now: datetime, lease: timedelta, owner: str) -> N
     return notice
 
 
-def holds_lease(notice: Notice, owner: str, now: datetime) -> bool:
-    return notice.lease_owner == owner and notice.lease_until > now and not notice.done
+def fence(notice: Notice, now: datetime, hold: timedelta, owner: str) -> Notice | None:
+    """The notice held by ``owner`` until at least ``now + hold``; None when someone else owns it now, or it is done.
 
-
-def extend_lease(notice: Notice, now: datetime, lease: timedelta, owner: str) -> Notice | None:
-    """The notice with ``owner``'s lease pushed to ``now + lease``; None if ``owner`` no longer holds it."""
-    if not holds_lease(notice, owner, now):
+    Written under the record's version, this is the check before each send. Ownership, not the clock, decides: a
+    holder whose deadline passed unnoticed still owns the notice as long as nobody took it over (a takeover changes
+    the owner, and the version), so it may go on; one that was taken over stops before sending.
+    """
+    if notice.done or notice.lease_owner != owner:
         return None
     notice = notice.model_copy(deep=True)
-    notice.lease_until = max(notice.lease_until, now + lease)
+    notice.lease_until = max(notice.lease_until, now + hold)
     return notice
 
 
