@@ -62,7 +62,7 @@ data "aws_iam_policy_document" "kms" {
   }
 
   statement {
-    sid = "DataSyncLogGroup"
+    sid = "LogGroups"
     actions = [
       "kms:Decrypt*",
       "kms:Describe*",
@@ -80,13 +80,16 @@ data "aws_iam_policy_document" "kms" {
     condition {
       test     = "ArnLike"
       variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/datasync/${var.prefix}"]
+      values = [
+        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/datasync/${var.prefix}",
+        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/seqferry/${var.prefix}/transfers",
+      ]
     }
   }
 }
 
 resource "aws_kms_key" "main" {
-  description             = "seqferry ${var.prefix}: destination bucket, notification topic, state table, DataSync logs"
+  description             = "seqferry ${var.prefix}: destination bucket, notification topic, state table, transfer and DataSync logs"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
   policy                  = data.aws_iam_policy_document.kms.json

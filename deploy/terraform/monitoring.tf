@@ -5,6 +5,8 @@
 resource "aws_cloudwatch_log_group" "transfers" {
   name              = "/seqferry/${var.prefix}/transfers"
   retention_in_days = var.datasync_log_retention_days
+  # every transferred file's path is logged here (sample names): encrypted with the install's key like the data
+  kms_key_id = aws_kms_key.main.arn
 }
 
 data "aws_iam_policy_document" "executor_transfer_log" {

@@ -20,6 +20,17 @@ run "local_backend_only" {
   }
 
   assert {
+    condition = aws_cloudwatch_log_group.transfers.kms_key_id == aws_kms_key.main.arn && anytrue([
+      for s in data.aws_iam_policy_document.kms.statement :
+      anytrue([for p in s.principals : contains(p.identifiers, "logs.eu-west-1.amazonaws.com")]) && contains(
+        flatten([for c in s.condition : c.values if c.variable == "kms:EncryptionContext:aws:logs:arn"]),
+        "arn:aws:logs:eu-west-1:123456789012:log-group:/seqferry/lab/transfers"
+      )
+    ])
+    error_message = "The transfer log (file paths) is encrypted with the install's key, and the key lets CloudWatch Logs use it for that group."
+  }
+
+  assert {
     condition = length([
       for w in jsondecode(aws_cloudwatch_dashboard.main.dashboard_body).widgets : w
       if w.type == "log" && startswith(try(w.properties.query, ""), "SOURCE '/seqferry/lab/transfers' | ")
