@@ -172,7 +172,7 @@ class Outbox:
         stored, held = await self._notices.mutate(
             notice_key(notice), partial(_fenced, now=self._clock(), hold=hold, owner=owner)
         )
-        if not held or stored is None:
+        if not held or stored is None:  # (held: stored is the fenced notice)
             raise LeaseLostError(f"lease on {notice.pk}/{notice.sk} lost before sending to {channel.value}")
         return stored, started + self.send_timeout.total_seconds()
 
@@ -193,10 +193,9 @@ class Outbox:
                 await asyncio.sleep(delay)
                 delay = min(5.0, delay * 2)
 
-    async def retry_due(self) -> int:
-        """Deliver notices whose lease lapsed (a failed attempt's backoff ended, or its worker died)."""
+    async def retry_due(self) -> None:
+        """Deliver notices whose lease lapsed (a failed attempt's backoff ended, or its worker died), oldest first."""
         now = self._clock()
-        count = 0
         for notice in await self._notices.query(
             Listing.NOTIFIER_NOTICES_PENDING, upper=iso(now) + "~", newest_first=False, limit=50
         ):
@@ -205,8 +204,6 @@ class Outbox:
             )
             if mine and leased is not None:
                 await self.deliver(leased)
-                count += 1
-        return count
 
     def _lease(self, current: Notice | None, now: datetime, owner: str) -> tuple[Notice | None, bool]:
         taken = take_lease(current, now, self.lease, owner) if current else None
@@ -214,7 +211,5 @@ class Outbox:
 
 
 def _fenced(current: Notice | None, now: datetime, hold: timedelta, owner: str) -> tuple[Notice | None, bool]:
-    if current is None:
-        return None, False
-    held = fence(current, now, hold, owner)
+    held = fence(current, now, hold, owner) if current else None
     return held, held is not None

@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 import pytest
 import uvicorn
+from aiohttp import web
 
 from seqferry_notifier.app import create_app
 from seqferry_notifier.settings import NotifierSettings
@@ -291,3 +292,37 @@ def make_run() -> Callable[..., FakeRun]:
 @pytest.fixture
 def executor_event() -> Callable[..., TransferExecutionStateChanged]:
     return execution_event
+
+
+@dataclass
+class Hook:
+    """A tiny local webhook that answers 503 to its first ``failures`` calls."""
+
+    url: str
+    failures: int
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    delay_s: float = 0.0
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Hook]:
+    port = free_port()
+    state = Hook(url=f"http://127.0.0.1:{port}/hooks/seqferry", failures=0)
+
+    async def receive(request: web.Request) -> web.Response:
+        state.calls.append(await request.json())
+        await asyncio.sleep(state.delay_s)
+        if len(state.calls) <= state.failures:
+            return web.Response(status=503, text="try later")
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/hooks/seqferry", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield state
+    finally:
+        await runner.cleanup()
