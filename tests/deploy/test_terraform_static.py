@@ -75,15 +75,21 @@ def test_state_table_is_encrypted_with_the_stack_key(resources: dict[str, dict[s
     assert encryption["kms_key_arn"] == "${aws_kms_key.main.arn}"
 
 
-def test_key_policy_lets_dynamodb_and_the_log_group_use_the_key() -> None:
+def test_key_policy_lets_dynamodb_and_the_log_groups_use_the_key(resources: dict[str, dict[str, Any]]) -> None:
     document = unquote(hcl2.loads((TERRAFORM_DIR / "kms.tf").read_text(encoding="utf-8")))
     (policy,) = [entry["aws_iam_policy_document"]["kms"] for entry in document["data"]]
     statements = {s["sid"]: s for s in policy["statement"]}
     dynamodb = statements["StateTableThroughDynamoDb"]
     assert {c["variable"] for c in dynamodb["condition"]} == {"kms:ViaService", "kms:CallerAccount"}
     assert dynamodb["condition"][0]["values"] == ["dynamodb.${local.region}.amazonaws.com"]
-    logs = statements["DataSyncLogGroup"]
+    logs = statements["LogGroups"]
     assert logs["principals"][0]["identifiers"] == ["logs.${local.region}.amazonaws.com"]
+    groups = logs["condition"][0]["values"]
+    assert [g.rsplit(":", 1)[-1] for g in groups] == [
+        "/aws/datasync/${var.prefix}",
+        "/seqferry/${var.prefix}/transfers",
+    ]
+    assert resources["aws_cloudwatch_log_group.transfers"]["kms_key_id"] == "${aws_kms_key.main.arn}"
 
 
 def test_datasync_rule_delivers_only_this_installs_tasks(resources: dict[str, dict[str, Any]]) -> None:
