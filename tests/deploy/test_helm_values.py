@@ -55,6 +55,7 @@ def test_there_are_scenarios_for_the_main_setups() -> None:
         ({"config": {"environment": "staging"}}, "/config/environment"),
         ({"config": {"prefix": "Seq_Ferry"}}, "/config/prefix"),
         ({"config": {"awsAccountId": "12345"}}, "/config/awsAccountId"),
+        ({"config": {"awsRetryMode": "legacy"}}, "/config/awsRetryMode"),
         ({"config": {"sqsWaitTimeSeconds": 25}}, "/config/sqsWaitTimeSeconds"),
         ({"executor": {"backend": "rsync"}}, "/executor/backend"),
         ({"executor": {"backend": "datasync"}}, "/executor/datasyncTaskArns"),

@@ -50,8 +50,11 @@ def test_throttling_and_5xx_on_s3_and_eventbridge(system: System, profile: Profi
     project = system.nas / "adhoc" / "throttled"
     write_big_file(project / "sample.bam", 12 * MIB, seed=100)
     run.wait()
+    written = time.monotonic()
     # THEN all of it completes: the run announced once, every file in S3 byte for byte, once
-    wait_until(lambda: run.run_id in system.completions(), 600, "the run announced", system=system)
+    announced = wait_until(
+        lambda: run.run_id in system.completions() and time.monotonic(), 600, "the run announced", system=system
+    )
     files = system.nas_files(run.folder, project)
     wait_until(lambda: set(files) <= set(system.objects()), 300, "every file in S3", system=system)
     system.settle(quiet_s=3, timeout_s=300)
@@ -68,7 +71,8 @@ def test_throttling_and_5xx_on_s3_and_eventbridge(system: System, profile: Profi
             count=injected,
             lost=mirror.lost + (0 if system.completions()[run.run_id] else 1),
             duplicated=mirror.duplicated + duplicates + max(0, system.completions()[run.run_id] - 1),
-            notes=f"{stats['retried_requests']} requests retried, {stats['retries']} retries, at most "
+            notes=f"{len(files)} files; the run announced {announced - written:.0f} s after its last file was written; "
+            f"{stats['retried_requests']} requests retried, {stats['retries']} retries, at most "
             f"{stats['max_attempts']} attempts for one request, median gap {stats['retry_gap_s']['median']:.2f} s",
             extra=stats,
         )

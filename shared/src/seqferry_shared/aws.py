@@ -21,7 +21,7 @@ from seqferry_shared.settings import ServiceSettings
 
 def _config_kwargs(settings: ServiceSettings) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
-        "retries": {"mode": "adaptive", "total_max_attempts": settings.aws_max_attempts},
+        "retries": {"mode": settings.aws_retry_mode, "total_max_attempts": settings.aws_max_attempts},
         "connect_timeout": 5,
         "read_timeout": 60,
     }

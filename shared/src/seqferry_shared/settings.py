@@ -72,8 +72,12 @@ class ServiceSettings(BaseSettings):
         default=None,
         description="DataSync endpoint override (VPC endpoint, emulator); other AWS APIs keep AWS_ENDPOINT_URL.",
     )
-    aws_max_attempts: int = Field(
-        default=8, ge=1, description="Total attempts per AWS call (botocore adaptive retries)."
+    aws_max_attempts: int = Field(default=8, ge=1, description="Total attempts per AWS call, the first included.")
+    aws_retry_mode: Literal["standard", "adaptive"] = Field(
+        default="standard",
+        description="botocore retry mode. 'standard': each refused call waits a jittered exponential backoff "
+        "(at most 20 s) and retries, whatever else is in flight. 'adaptive' also slows the whole client down "
+        "(a client-side rate limiter) after throttling answers: for a sustained, rate-dependent limit only.",
     )
     prefix: str = Field(
         default="seqferry",
