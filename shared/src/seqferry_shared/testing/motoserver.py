@@ -1,4 +1,7 @@
-"""Start and stop moto's server mode as a subprocess (real HTTP, no in-process patching)."""
+"""Start and stop moto's server mode as a subprocess (real HTTP, no in-process patching).
+
+The server is :mod:`seqferry_shared.emulator` (moto without its register of every object it made), as in ``make dev``.
+"""
 
 from __future__ import annotations
 
@@ -69,7 +72,7 @@ def start_moto_server(port: int | None = None, log_path: Path | None = None, tim
     log = log_path.open("ab") if log_path else None
     env = {**os.environ, "MOTO_PORT": str(port)}
     process = subprocess.Popen(  # noqa: S603 - fixed argv
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "seqferry_shared.emulator", "-H", "127.0.0.1", "-p", str(port)],
         stdout=log if log is not None else subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         env=env,
