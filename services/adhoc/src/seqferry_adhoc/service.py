@@ -194,7 +194,7 @@ class AdhocService:
         else:
             parsed = parse_manifest(content.data, self._roots, self._limits)
         requests = manifest_requests(ref, parsed, task=self._settings.adhoc_task)
-        if requests:
+        if requests and not await self._already_requested(ref, requests):
             await self._publisher.publish(*requests)
             await self._store.put(self._manifest_record(ref, requests, rejected=len(parsed.rejected)))
         result = build_result(ref, parsed, requests, roots=self._roots, limits=self._limits, processed_at=self._clock())
@@ -211,6 +211,22 @@ class AdhocService:
             result.request_id or "-",
         )
         return result
+
+    async def _already_requested(self, ref: ManifestRef, requests: Sequence[TransferRequested]) -> bool:
+        """Whether an earlier attempt at this manifest version published its requests (its record says so).
+
+        A step after the publish (the result object, the report event, completing the claim) can fail; the claim
+        is then released and the notification redelivered. The record, written right after the publish, is what
+        keeps the redelivery from putting the same requests on the bus again (a consumer counting events would
+        count them twice).
+        """
+        recorded = await self._store.get(record_key(manifest_request_id(ref)))
+        if recorded is None or recorded.status != "requested":
+            return False
+        if recorded.request_ids != [r.request_id for r in requests]:
+            return False
+        log.info("manifest %s (%s): requests already published", escape(ref.uri), ref.version_id or ref.etag)
+        return True
 
     def _manifest_record(
         self, ref: ManifestRef, requests: Sequence[TransferRequested], *, rejected: int
