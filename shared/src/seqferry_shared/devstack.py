@@ -130,9 +130,9 @@ def run_emulator(host: str = "127.0.0.1", port: int = 4566, drain_s: float = 0.0
     )
     from werkzeug.serving import make_server  # noqa: PLC0415 - comes with moto
 
-    from seqferry_shared.emulator import forget_models  # noqa: PLC0415 - imports moto, a development dependency
+    from seqferry_shared.emulator import prepare  # noqa: PLC0415 - imports moto, a development dependency
 
-    forget_models()
+    prepare()
     os.environ.setdefault("MOTO_PORT", str(port))
     # Block the signals before the server thread starts, so they are left for sigwait in this thread.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})

@@ -106,3 +106,52 @@ def test_transactions_deletes_and_overwrites_leave_nothing_behind(emulator: Loop
     assert registered(emulator.url) == {"Item": 0, "Message": 0}
     # AND its memory did not grow with the transactions (registered, those copies cost ~50 MiB here, against 2-3)
     assert grown < 24, f"the emulator grew by {grown:.0f} MiB"
+
+
+def test_a_cancelled_transaction_puts_back_exactly_its_own_items(emulator: LoopbackProcess) -> None:
+    client = {"endpoint_url": emulator.url, "region_name": "us-east-1"}
+    ddb = boto3.client("dynamodb", aws_access_key_id="t", aws_secret_access_key="t", **client)
+    ddb.create_table(
+        TableName="state",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def key(sk: str) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": "task"}, "sk": {"S": sk}}
+
+    ddb.put_item(TableName="state", Item={**key("state"), "v": {"N": "1"}})
+    ddb.put_item(TableName="state", Item={**key("item-1"), "data": {"S": "one"}})
+    # WHEN a transaction updates one item, deletes another, adds a third, then fails its version check
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Update": {"TableName": "state", "Key": key("item-1"), "UpdateExpression": "SET #d = :d",
+                            "ExpressionAttributeNames": {"#d": "data"},
+                            "ExpressionAttributeValues": {":d": {"S": "changed"}}}},
+                {"Put": {"TableName": "state", "Item": {**key("item-2"), "data": {"S": "two"}}}},
+                {"Put": {"TableName": "state", "Item": {**key("state"), "v": {"N": "3"}},
+                         "ConditionExpression": "v = :v", "ExpressionAttributeValues": {":v": {"N": "2"}}}},
+            ]
+        )  # fmt: skip
+    # THEN every item is as it was: the update undone, the new item gone, the checked one untouched
+    items = {i["sk"]["S"]: i for i in ddb.query(
+        TableName="state", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "task"}}
+    )["Items"]}  # fmt: skip
+    assert sorted(items) == ["item-1", "state"]
+    assert items["item-1"]["data"] == {"S": "one"}
+    assert items["state"]["v"] == {"N": "1"}
+    # AND a transaction that passes its check applies every action
+    ddb.transact_write_items(
+        TransactItems=[
+            {"Delete": {"TableName": "state", "Key": key("item-1")}},
+            {"Put": {"TableName": "state", "Item": {**key("state"), "v": {"N": "2"}},
+                     "ConditionExpression": "v = :v", "ExpressionAttributeValues": {":v": {"N": "1"}}}},
+        ]
+    )  # fmt: skip
+    assert ddb.get_item(TableName="state", Key=key("item-1")).get("Item") is None
+    assert ddb.get_item(TableName="state", Key=key("state"))["Item"]["v"] == {"N": "2"}
