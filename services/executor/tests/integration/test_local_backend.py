@@ -199,6 +199,50 @@ async def test_file_changed_during_upload_is_not_verified_and_is_shipped_again(
     assert obj["ChecksumCRC32C"] == crc32c_of(data)
 
 
+async def test_a_file_that_changes_while_its_upload_fails_is_pending_not_failed(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN a stable file that is appended to when its PUT goes out, and a bucket that never answers that PUT (the
+    # upload fails after the client's retries), with the pass not lingering to send it again
+    nas = tmp_path / "nas"
+    path = write(nas, f"{RUN}/Data/late.cbcl", os.urandom(50_000))
+    age(path)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url, linger_s=0)
+    backend = await factory(settings)
+    await settle()
+    dropped: list[str] = []
+
+    def append_then_drop(method: str, request_path: str) -> bool | None:
+        if method != "PUT" or not request_path.endswith("late.cbcl"):
+            return None
+        if not dropped:
+            with path.open("ab") as handle:
+                handle.write(b"more")
+        dropped.append(request_path)
+        return False
+
+    proxy.hook = append_then_drop
+    # WHEN a pass runs
+    first = await run_pass(backend, [RUN])
+    # THEN the failed upload of a file that changed meanwhile is no problem: the file is pending (sent again once
+    # stable), not failed, and the bytes sent count as transferred (a re-send shows)
+    assert dropped, "the PUT never went out"
+    assert first.state is TransferState.SUCCESS, first.error
+    assert (first.counters.files_failed, first.counters.files_transferred, first.counters.files_verified) == (0, 0, 0)
+    assert first.counters.bytes_transferred == 50_000
+    assert first.problems == []
+    assert first.runs[0].files_pending == 1
+    # WHEN the bucket answers again and the file is quiet THEN the next pass ships what it is now, verified
+    proxy.hook = None
+    await settle()
+    second = await run_pass(backend, [RUN])
+    assert second.state is TransferState.SUCCESS, second.error
+    assert (second.counters.files_transferred, second.counters.files_verified) == (1, 1)
+    s3 = sync_client("s3", settings)
+    obj = s3.get_object(Bucket=settings.names.bucket, Key=path.relative_to(nas).as_posix())
+    assert obj["Body"].read() == path.read_bytes()
+
+
 async def test_an_object_that_cannot_be_checked_after_its_upload_is_failed_never_verified(
     tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
 ) -> None:
@@ -226,6 +270,71 @@ async def test_an_object_that_cannot_be_checked_after_its_upload_is_failed_never
     assert (second.counters.files_transferred, second.counters.files_verified) == (1, 1)
     s3 = sync_client("s3", settings)
     assert s3.get_object(Bucket=settings.names.bucket, Key=path.relative_to(nas).as_posix())["Body"].read() == data
+
+
+async def test_a_large_file_shows_its_bytes_while_its_parts_upload(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN a file of three parts: the first answered after 1.5 s (the native client reports progress at most once a
+    # second), the other two held until the test has seen the first counted
+    nas = tmp_path / "nas"
+    data = os.urandom(12 * MIB + 7)
+    path = write(nas, f"{RUN}/Data/big.bin", data)
+    age(path)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url, multipart_threshold=5 * MIB, part_size=5 * MIB)
+    backend = await factory(settings)
+    await settle()
+    seen = threading.Event()
+
+    def slow_first_part_hold_the_rest(method: str, request_path: str) -> bool | None:
+        part = parse_qs(urlsplit(request_path).query).get("partNumber")
+        if part == ["1"]:
+            time.sleep(1.5)
+        elif part:
+            seen.wait(30)
+        return None
+
+    proxy.hook = slow_first_part_hold_the_rest
+    try:
+        # WHEN a pass uploads it
+        execution_id = await backend.start("t", [RUN])
+        # THEN while the later parts are on the wire, the first part's bytes count as transferred (a progress bar
+        # moves during a large file, not only at its end), and no more than that part
+        deadline = time.monotonic() + 30
+        while (status := await backend.describe(execution_id)).counters.bytes_transferred == 0:
+            assert not status.state.terminal, "the upload ended before any of its bytes were counted"
+            assert time.monotonic() < deadline, "no bytes counted while the later parts were on the wire"
+            await asyncio.sleep(0.05)
+        assert status.counters.bytes_transferred == 5 * MIB
+        assert (status.counters.files_transferred, status.counters.files_verified) == (0, 0)
+    finally:
+        seen.set()
+    # ... and at its end the file counts once, whole
+    final = await wait_for(backend, execution_id)
+    assert final.state is TransferState.SUCCESS, final.error
+    assert (final.counters.files_verified, final.counters.bytes_transferred) == (1, len(data))
+
+
+async def test_a_finished_multipart_upload_leaves_nothing_for_a_restart_to_abort(
+    tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
+) -> None:
+    # GIVEN a multipart-sized file and a small one, shipped and verified by one engine
+    nas = tmp_path / "nas"
+    paths = [write(nas, f"{RUN}/Data/big.bin", os.urandom(6 * MIB)), write(nas, f"{RUN}/RunInfo.xml", b"<RunInfo/>")]
+    age(*paths)
+    settings = make_settings(tmp_path, resource_prefix, proxy.url, multipart_threshold=5 * MIB, part_size=5 * MIB)
+    first = await factory(settings)
+    await settle()
+    assert (await run_pass(first, [RUN])).counters.files_verified == 2
+    await first.close()
+    # WHEN the engine restarts on the same change index and runs a pass with nothing changed
+    proxy.requests.clear()
+    second = await factory(settings)
+    status = await run_pass(second, [RUN])
+    # THEN it sends no request at all: no upload was left marked as in progress, so its crash recovery asks S3
+    # nothing (a killed process's uploads are covered by test_crash_mid_multipart_then_redelivery_leaves_no_parts)
+    assert (status.state, status.counters.files_skipped) == (TransferState.SUCCESS, 2)
+    assert proxy.requests == []
 
 
 async def test_unreadable_files_fail_with_reasons_while_the_rest_succeed(
