@@ -11,7 +11,8 @@ started as processes by the tests run the mutant too. Targets run one after the 
 A surviving mutant is a promise no test defends, unless ``equivalent.toml`` explains why it cannot change
 behaviour. Each target's result is kept in ``var/mutants/results/``; the report (``--report``, by default
 ``var/mutants/report.md``; ``make mutants`` writes ``docs/mutation.md``) is rendered from the latest result of
-every target. The run ends non-zero when a survivor is neither killed nor explained.
+every target; a target with no result here (results are not in git: another clone ran it) keeps what the report
+being replaced says of it. The run ends non-zero when a survivor is neither killed nor explained.
 """
 
 from __future__ import annotations
@@ -426,9 +427,49 @@ def explained(survivor: Survivor, equivalents: list[dict[str, str]]) -> str | No
     return None
 
 
-def render(targets: list[Target], equivalents: list[dict[str, str]]) -> tuple[str, list[Survivor]]:
-    """The report over the latest result of every target, and the survivors nothing explains."""
-    rows, details, unexplained, notes = [], [], [], []
+def earlier(report: str, target: Target) -> dict[str, Any] | None:
+    """What the report being replaced says of ``target``: its table row, figures, notes, equivalents, survivors.
+
+    The kept results live in ``var/`` (not in git), so a clone or worktree has only those of the targets it ran;
+    the others keep what the report it replaces measured, with their own run's commit and time.
+    """
+    lines = report.splitlines()
+    row = next((line for line in lines if line.startswith(f"| {target.name} | ")), None)
+    if row is None:
+        return None
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    if len(cells) != 9 or not cells[2]:
+        return None  # a target that had not run then either
+    figures = {
+        key: int(cells[i]) for i, key in enumerate(("mutants", "killed", "equivalent", "surviving", "not_run"), 2)
+    }
+    seconds = float(cells[7].removesuffix(" min")) * 60 if cells[7] else 0.0
+    notes = [line for line in lines if line.startswith(f"- {target.name}: ")]
+    equivalents: list[str] = []
+    heading = next((i for i, line in enumerate(lines) if line.startswith(f"- **{target.name}** (")), None)
+    if heading is not None:
+        for line in lines[heading + 1 :]:
+            if not line.startswith("  - "):
+                break
+            equivalents.append(line)
+    survivors: list[str] = []
+    block = False
+    for line in lines[next((i for i, line in enumerate(lines) if line == "## Surviving mutants"), len(lines)) :]:
+        if line.startswith("- `"):
+            block = line.startswith(f"- `{target.module}:")
+        if block:
+            survivors.append(line)
+    return {"row": row, "figures": figures, "seconds": seconds, "notes": notes, "equivalents": equivalents,
+            "survivors": survivors}  # fmt: skip
+
+
+def render(
+    targets: list[Target], equivalents: list[dict[str, str]], previous: str = ""
+) -> tuple[str, list[Survivor], list[str]]:
+    """The report over the latest result of every target (a target without one keeps what ``previous``, the report
+    being replaced, says of it); the survivors nothing explains, and those kept from ``previous``."""
+    rows, details, unexplained, notes, kept_survivors = [], [], [], [], []
+    kept_blocks: list[list[str]] = []
     totals = dict.fromkeys(("mutants", "killed", "equivalent", "surviving", "not_run"), 0)
     total_s = 0.0
     for target in targets:
@@ -437,7 +478,18 @@ def render(targets: list[Target], equivalents: list[dict[str, str]]) -> tuple[st
         details.append(f"- **{target.name}** ({target.why}): {functions}; defended by {tests}.")
         path = RESULTS / f"{target.name}.json"
         if not path.exists():
-            rows.append(f"| {target.name} | `{target.module}` | | | | | all | | not run yet |")
+            kept = earlier(previous, target)
+            if kept is None:
+                rows.append(f"| {target.name} | `{target.module}` | | | | | all | | not run yet |")
+                continue
+            rows.append(kept["row"])
+            for key, value in kept["figures"].items():
+                totals[key] += value
+            total_s += kept["seconds"]
+            notes += kept["notes"]
+            details += kept["equivalents"]
+            kept_survivors += [line for line in kept["survivors"] if line.startswith("- `")]
+            kept_blocks.append(kept["survivors"])
             continue
         result = json.loads(path.read_text())
         counts = result["counts"]
@@ -481,7 +533,8 @@ def render(targets: list[Target], equivalents: list[dict[str, str]]) -> tuple[st
         "skipped, an exception swapped) in the named functions; the tests that defend them must fail. *Equivalent*: "
         "the mutant survives but cannot change behaviour, with the reason in `tests/mutation/equivalent.toml`. "
         "*Surviving*: a promise no test defends. *Not run*: mutants left when the target's time budget "
-        "(`--budget`) ran out; `--resume` runs them.",
+        "(`--budget`) ran out; `--resume` runs them. A target not run where this report was written keeps the "
+        "figures of the report it replaced, with the commit and time of its own run.",
         "",
         "| target | module | mutants | killed | equivalent | surviving | not run | time | run at |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -498,12 +551,14 @@ def render(targets: list[Target], equivalents: list[dict[str, str]]) -> tuple[st
         "## Surviving mutants",
         "",
     ]
-    if not unexplained:
+    if not unexplained and not kept_survivors:
         lines.append("None.")
     for s in unexplained:
         lines += [f"- `{s.module}:{s.line}` ({s.function}) {s.operator}: `{s.source}`", "", "  ```diff"]
         lines += [f"  {d}" for d in s.diff.splitlines()] + ["  ```", ""]
-    return "\n".join(lines).rstrip() + "\n", unexplained
+    for block in kept_blocks:
+        lines += block
+    return "\n".join(lines).rstrip() + "\n", unexplained, kept_survivors
 
 
 def _short_diff(diff: str | None) -> str:
@@ -554,13 +609,16 @@ def main() -> int:
             budget = args.budget * 60 if args.budget else None
             result = run_target(target, previous, survivors=args.survivors, resume=args.resume, budget_s=budget)
             (RESULTS / f"{target.name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    report, unexplained = render(targets, load_equivalents(HERE / "equivalent.toml"))
+    previous = args.report.read_text() if args.report.exists() else ""
+    report, unexplained, kept = render(targets, load_equivalents(HERE / "equivalent.toml"), previous)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(report)
     for s in unexplained:
         print(f"SURVIVED {s.module}:{s.line} {s.operator}: {s.source}")
+    for line in kept:
+        print(f"SURVIVED (as the earlier report has it) {line.removeprefix('- ')}")
     print(f"report: {args.report}")
-    return 1 if unexplained else 0
+    return 1 if unexplained or kept else 0
 
 
 if __name__ == "__main__":
