@@ -202,43 +202,61 @@ async def test_file_changed_during_upload_is_not_verified_and_is_shipped_again(
 async def test_a_file_that_changes_while_its_upload_fails_is_pending_not_failed(
     tmp_path: Path, resource_prefix: str, bootstrapped: dict[str, Any], proxy: CountingProxy, factory: Any
 ) -> None:
-    # GIVEN a stable file that is appended to when its PUT goes out, and a bucket that never answers that PUT (the
-    # upload fails after the client's retries), with the pass not lingering to send it again
+    # GIVEN a stable file of three parts: the first answered after 1.5 s (so that it is counted: the native client
+    # reports progress at most once a second), then the file is appended to and the other two are never answered
+    # (the upload fails after the client's retries); the pass does not linger to send it again
     nas = tmp_path / "nas"
-    path = write(nas, f"{RUN}/Data/late.cbcl", os.urandom(50_000))
+    size = 12 * MIB + 7
+    path = write(nas, f"{RUN}/Data/late.bin", os.urandom(size))
     age(path)
-    settings = make_settings(tmp_path, resource_prefix, proxy.url, linger_s=0)
+    settings = make_settings(
+        tmp_path, resource_prefix, proxy.url, multipart_threshold=5 * MIB, part_size=5 * MIB, linger_s=0
+    )
     backend = await factory(settings)
     await settle()
+    counted = threading.Event()
     dropped: list[str] = []
 
-    def append_then_drop(method: str, request_path: str) -> bool | None:
-        if method != "PUT" or not request_path.endswith("late.cbcl"):
+    def count_one_part_then_change_and_drop(method: str, request_path: str) -> bool | None:
+        part = parse_qs(urlsplit(request_path).query).get("partNumber")
+        if part == ["1"]:
+            time.sleep(1.5)
             return None
+        if not part:
+            return None
+        counted.wait(30)
         if not dropped:
             with path.open("ab") as handle:
                 handle.write(b"more")
         dropped.append(request_path)
         return False
 
-    proxy.hook = append_then_drop
-    # WHEN a pass runs
-    first = await run_pass(backend, [RUN])
+    proxy.hook = count_one_part_then_change_and_drop
+    try:
+        # WHEN a pass runs
+        execution_id = await backend.start("t", [RUN])
+        deadline = time.monotonic() + 30
+        while (await backend.describe(execution_id)).counters.bytes_transferred == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        counted.set()
+    first = await wait_for(backend, execution_id)
     # THEN the failed upload of a file that changed meanwhile is no problem: the file is pending (sent again once
-    # stable), not failed, and the bytes sent count as transferred (a re-send shows)
-    assert dropped, "the PUT never went out"
+    # stable), not failed; the upload counts its bytes once, as sent (a re-send shows), and leaves no parts behind
+    assert dropped, "the later parts never went out"
     assert first.state is TransferState.SUCCESS, first.error
     assert (first.counters.files_failed, first.counters.files_transferred, first.counters.files_verified) == (0, 0, 0)
-    assert first.counters.bytes_transferred == 50_000
+    assert first.counters.bytes_transferred == size
     assert first.problems == []
     assert first.runs[0].files_pending == 1
+    s3 = sync_client("s3", settings)
+    assert s3.list_multipart_uploads(Bucket=settings.names.bucket).get("Uploads", []) == []
     # WHEN the bucket answers again and the file is quiet THEN the next pass ships what it is now, verified
     proxy.hook = None
     await settle()
     second = await run_pass(backend, [RUN])
     assert second.state is TransferState.SUCCESS, second.error
     assert (second.counters.files_transferred, second.counters.files_verified) == (1, 1)
-    s3 = sync_client("s3", settings)
     obj = s3.get_object(Bucket=settings.names.bucket, Key=path.relative_to(nas).as_posix())
     assert obj["Body"].read() == path.read_bytes()
 
