@@ -87,9 +87,16 @@ async def test_invalid_messages_reach_the_dlq_and_serving_continues(
 
     # a visibility timeout of a minute: a rejected message must come back at once, not when it lapses
     consumer = await runtime.add_consumer(runtime.names.executor_queue.name, router, visibility_timeout_s=60)
-    runtime.start()
+    # (every visibility change the consumer asks SQS for, as SQS receives it)
     events = await runtime.client("events")
     sqs = await runtime.client("sqs")
+    delays: list[int] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        delays.append(params["VisibilityTimeout"])
+
+    sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibility", record)
+    runtime.start()
     # GIVEN a schema-invalid event on the bus (no 'includes') and a body that is not JSON on the queue
     await events.put_events(
         Entries=[
@@ -118,6 +125,8 @@ async def test_invalid_messages_reach_the_dlq_and_serving_continues(
             receives.setdefault(message_id, []).append(int(text.split("(receive ")[1].split(",")[0]))
     assert sorted(receives.values()) == [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]
     assert (consumer.failed, consumer.processed) == (10, 0)
+    # ... each time returned at once: a visibility timeout of 0, which SQS takes as "visible now" (it refuses -1)
+    assert delays == [0] * 10
     # AND the consumer keeps serving valid messages
     await runtime.publisher.publish(request())
     await eventually(lambda: handled == ["r1"])
