@@ -447,6 +447,13 @@ async def test_a_consumer_cancelled_by_its_owner_returns_its_messages_at_once(
         consumer = await runtime.add_consumer(
             runtime.names.executor_queue.name, router, shutdown_grace_s=30, visibility_timeout_s=60
         )
+        # (every visibility change the consumer asks SQS for, as SQS receives it)
+        delays: list[int] = []
+
+        def record(params: dict[str, Any], **_: Any) -> None:
+            delays.append(params["VisibilityTimeout"])
+
+        (await runtime.client("sqs")).meta.events.register("provide-client-params.sqs.ChangeMessageVisibility", record)
         running = asyncio.create_task(consumer.run())
         await runtime.publisher.publish(request())
         await asyncio.wait_for(started.wait(), 20)
@@ -454,9 +461,11 @@ async def test_a_consumer_cancelled_by_its_owner_returns_its_messages_at_once(
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
             await running
-        # THEN the handler was cut short and its message is visible again at once, not after 60 s
+        # THEN the handler was cut short and its message is visible again at once, not after 60 s: a visibility
+        # timeout of 0, which SQS takes as "visible now" (it refuses -1)
         assert completions == []
         assert await visible_messages(runtime) == 1
+        assert delays == [0]
 
 
 async def test_a_drain_cut_short_by_the_owner_returns_its_messages_at_once(settings: Any, telemetry: Telemetry) -> None:
