@@ -58,8 +58,9 @@ class RefusingRecords:
 @asynccontextmanager
 async def outbox_on_the_stack(
     stack, settings: NotifierSettings, hook, *, refuse: dict[int, Exception] | None = None
-) -> AsyncIterator[tuple[Outbox, InMemoryMetricReader]]:
-    """The notifier's outbox (its real channels and state table, on the moto server), and its sent-counter."""
+) -> AsyncIterator[tuple[Outbox, Records[Notice], InMemoryMetricReader]]:
+    """The notifier's outbox (its real channels and state table, on the moto server), the notices' records as
+    another worker sees them, and the outbox's sent-counter."""
     reader = InMemoryMetricReader()
     counter = MeterProvider(metric_readers=[reader]).get_meter("test").create_counter("seqferry.notifications")
     async with ClientFactory(settings) as clients, aiohttp.ClientSession() as http:
@@ -81,6 +82,7 @@ async def outbox_on_the_stack(
                 retry_base_s=settings.notice_retry_base_s,
                 sent=counter,
             ),
+            notice_records(await clients.get("dynamodb"), stack.table),
             reader,
         )
 
@@ -126,7 +128,7 @@ async def test_a_notice_opened_late_with_a_slow_channel_is_sent_once(stack, noti
     # it was opened (its checksum manifest took that long), with a sweeper looking for lapsed leases every 0.1 s
     hook.delay_s = 2.0
     settings = notifier_settings(notice_lease_s=1, notice_send_timeout_s=10)
-    async with outbox_on_the_stack(stack, settings, hook) as (outbox, _):
+    async with outbox_on_the_stack(stack, settings, hook) as (outbox, _, _):
         notice = a_notice(opened_s_ago=0.9, lease_s=1)
         before = utc_now()
         assert await outbox.open(notice)
@@ -153,7 +155,7 @@ async def test_while_a_slow_channel_is_sent_the_notice_is_held_and_earlier_chann
     # GIVEN a webhook that takes 2 s to answer, a send deadline of 10 s and a lease of 1 s
     hook.delay_s = 2.0
     settings = notifier_settings(notice_lease_s=1, notice_send_timeout_s=10)
-    async with outbox_on_the_stack(stack, settings, hook) as (outbox, reader):
+    async with outbox_on_the_stack(stack, settings, hook) as (outbox, _, reader):
         notice = a_notice(opened_s_ago=0, lease_s=1)
         assert await outbox.open(notice)
         # WHEN it is delivered (SNS first, then the webhook)
@@ -180,12 +182,12 @@ async def test_while_a_slow_channel_is_sent_the_notice_is_held_and_earlier_chann
 
 async def test_a_holder_that_was_taken_over_sends_nothing(stack, notifier_settings, hook) -> None:
     settings = notifier_settings(notice_lease_s=1, notice_send_timeout_s=10)
-    async with outbox_on_the_stack(stack, settings, hook) as (outbox, _):
+    async with outbox_on_the_stack(stack, settings, hook) as (outbox, records, _):
         # GIVEN a notice whose opener stalled for longer than its lease, and another worker that took it over
         notice = a_notice(opened_s_ago=0, lease_s=1)
         assert await outbox.open(notice)
         later = utc_now() + timedelta(seconds=2)
-        taken = await take_over(outbox, notice, later)
+        taken = await take_over(records, notice, later, outbox.lease)
         assert taken.lease_owner == "other"
         # WHEN the stalled opener goes on delivering
         current = await outbox.deliver(notice)
@@ -196,24 +198,19 @@ async def test_a_holder_that_was_taken_over_sends_nothing(stack, notifier_settin
     assert current.pending == [Channel.SNS, Channel.WEBHOOK]
 
 
-async def take_over(outbox: Outbox, notice: Notice, now: datetime) -> Notice:
-    records = notice_records_of(outbox)
-    taken, _ = await records.mutate(notice_key(notice), lambda n: (take_lease(n, now, outbox.lease, "other"), None))
+async def take_over(records: Records[Notice], notice: Notice, now: datetime, lease: timedelta) -> Notice:
+    """Another worker takes ``notice`` over as of ``now``."""
+    taken, _ = await records.mutate(notice_key(notice), lambda n: (take_lease(n, now, lease, "other"), None))
     assert taken is not None
     return taken
 
 
-def notice_records_of(outbox: Outbox) -> Records[Notice]:
-    return outbox._notices
-
-
 async def test_a_channel_an_earlier_holder_ticked_off_is_not_sent_again(stack, notifier_settings, hook) -> None:
     settings = notifier_settings(notice_lease_s=5, notice_send_timeout_s=10)
-    async with outbox_on_the_stack(stack, settings, hook) as (outbox, reader):
+    async with outbox_on_the_stack(stack, settings, hook) as (outbox, records, reader):
         # GIVEN a notice whose SNS message an earlier holder sent, its tick landing after this worker read the notice
         notice = a_notice(opened_s_ago=0, lease_s=5)
         assert await outbox.open(notice)
-        records = notice_records_of(outbox)
         await records.mutate(notice_key(notice), lambda n: (tick_off(n, Channel.SNS, ChannelState.SENT), None))
         assert notice.pending == [Channel.SNS, Channel.WEBHOOK]  # what this worker still believes
         # WHEN this worker delivers from what it read
@@ -234,7 +231,7 @@ async def test_a_tick_the_table_refuses_for_a_while_is_written_and_the_delivery_
         3: EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
     }
     settings = notifier_settings(notice_lease_s=5, notice_send_timeout_s=10)
-    async with outbox_on_the_stack(stack, settings, hook, refuse=refuse) as (outbox, _):
+    async with outbox_on_the_stack(stack, settings, hook, refuse=refuse) as (outbox, _, _):
         notice = a_notice(opened_s_ago=0, lease_s=5)
         assert await outbox.open(notice)
         # WHEN it is delivered
@@ -252,7 +249,7 @@ async def test_a_send_that_outlives_its_deadline_is_cut_and_retried_later(
     # GIVEN a webhook that answers after 3 s and a send deadline of 1 s
     hook.delay_s = 3.0
     settings = notifier_settings(notice_lease_s=1, notice_send_timeout_s=1, notice_retry_base_s=30)
-    async with outbox_on_the_stack(stack, settings, hook) as (outbox, reader):
+    async with outbox_on_the_stack(stack, settings, hook) as (outbox, _, reader):
         notice = a_notice(opened_s_ago=0, lease_s=1)
         assert await outbox.open(notice)
         # WHEN it is delivered
@@ -276,12 +273,12 @@ async def test_a_send_that_outlives_its_deadline_is_cut_and_retried_later(
 
 async def test_the_sweeper_delivers_due_notices_oldest_first(stack, notifier_settings, hook) -> None:
     settings = notifier_settings(notice_lease_s=1, notice_send_timeout_s=10)
-    async with outbox_on_the_stack(stack, settings, hook) as (outbox, _):
+    async with outbox_on_the_stack(stack, settings, hook) as (outbox, records, _):
         # GIVEN two notices whose holders died (their leases lapsed), the older one opened a minute earlier
         older = a_notice(opened_s_ago=60, lease_s=1, text="older")
         newer = a_notice(opened_s_ago=30, lease_s=1, text="newer")
         for notice in (newer, older):
-            assert await notice_records_of(outbox).save(notice, expected_version=None)
+            assert await records.save(notice, expected_version=None)
         # WHEN the sweeper runs once
         await outbox.retry_due()
     # THEN both were delivered, the older first
